@@ -1,0 +1,17 @@
+// smartproductctl: operator CLI. Each command registers itself from its own file.
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "device_cert_command.hpp"
+#include "init_command.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Operate a smartproduct instance", "smartproductctl"};
+  app.set_version_flag("--version", std::string("smartproductctl ") + SP_VERSION);
+  app.require_subcommand(1);
+  sp::cli::add_init_command(app);
+  sp::cli::add_device_cert_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

@@ -1,0 +1,493 @@
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "device_cert_command.hpp"
+#include "embedded_files.hpp"
+#include "init_command.hpp"
+#include "instance_layout.hpp"
+#include "smartproduct/pki/pki.hpp"
+#include "text_template.hpp"
+
+namespace fs = std::filesystem;
+using namespace sp::cli;
+
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "sp_cli_test.XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+
+CommandResult run(const std::string& cmd) {
+  CommandResult r;
+  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+  if (p == nullptr) return r;
+  std::array<char, 512> buf{};
+  while (std::fgets(buf.data(), buf.size(), p) != nullptr) r.output += buf.data();
+  int st = ::pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void write_text(const fs::path& p, const std::string& s) {
+  std::ofstream(p, std::ios::binary) << s;
+}
+
+unsigned mode_of(const fs::path& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return st.st_mode & 07777;
+}
+
+ino_t inode_of(const fs::path& p) {
+  struct stat st {};
+  ::stat(p.c_str(), &st);
+  return st.st_ino;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+bool has_line(const std::string& text, const std::string& line) {
+  return ("\n" + text).find("\n" + line + "\n") != std::string::npos;
+}
+
+// An instance created once per test in a fresh directory, without any plugin available.
+class InitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::create_directory(tmp_.path() / "bin");  // empty: no plugin next to the "executable"
+    options_.dir = tmp_.path() / "inst";
+    options_.http_port = 18443;
+    options_.mqtt_port = 18883;
+    options_.hostname = "test-host.example";
+    options_.exe_dir = tmp_.path() / "bin";
+  }
+  InitReport init_ok() {
+    auto r = run_init(options_);
+    EXPECT_TRUE(r) << (r ? "" : r.error().message);
+    return r ? *r : InitReport{};
+  }
+  InstanceLayout layout() const { return make_layout(options_.dir).value(); }
+
+  TempDir tmp_;
+  InitOptions options_;
+};
+
+}  // namespace
+
+TEST(Embedded, TemplatesAreCompiledIn) {
+  EXPECT_NE(embedded_file("mosquitto.conf.in").find("@MQTT_PORT@"), std::string_view::npos);
+  EXPECT_NE(embedded_file("services.acl.in").find("user svc-backend"), std::string_view::npos);
+  EXPECT_NE(embedded_file("smartproduct.toml").find("[broker]"), std::string_view::npos);
+  EXPECT_TRUE(embedded_file("nope").empty());
+}
+
+TEST(TextTemplate, RendersAndRejectsUnknownPlaceholders) {
+  auto ok = render_template("a @X@ b @Y_2@ c@d.com @", {{"X", "1"}, {"Y_2", "2"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(*ok, "a 1 b 2 c@d.com @");
+  auto bad = render_template("@MISSING@", {});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().name, "TemplateInvalid");
+}
+
+TEST(TextTemplate, SetsTomlValueInSectionKeepingComment) {
+  std::string t = "[a]\nport = 1   # first\n[b]\nport = 2 # second\nname = \"x#y\" # c\n";
+  ASSERT_TRUE(set_toml_value(t, "b", "port", "9999"));
+  ASSERT_TRUE(set_toml_value(t, "b", "name", toml_string("p\"q")));
+  EXPECT_FALSE(set_toml_value(t, "b", "missing", "1"));
+  EXPECT_FALSE(set_toml_value(t, "c", "port", "1"));
+  auto parsed = toml::parse(t);
+  EXPECT_EQ(parsed["a"]["port"].value<int>(), 1);
+  EXPECT_EQ(parsed["b"]["port"].value<int>(), 9999);
+  EXPECT_EQ(parsed["b"]["name"].value<std::string>(), "p\"q");
+  EXPECT_NE(t.find("# second"), std::string::npos);
+  EXPECT_NE(t.find("# c"), std::string::npos);
+}
+
+TEST(InstanceDir, ResolutionOrder) {
+  EXPECT_EQ(resolve_instance_dir("/x", "/y/smartproduct.toml"), fs::path("/x"));
+  EXPECT_EQ(resolve_instance_dir("", "/y/smartproduct.toml"), fs::path("/y"));
+  ::setenv("SP_INSTANCE_DIR", "/z", 1);
+  EXPECT_EQ(resolve_instance_dir("", ""), fs::path("/z"));
+  ::unsetenv("SP_INSTANCE_DIR");
+  EXPECT_EQ(resolve_instance_dir("", ""), fs::path("."));
+  EXPECT_FALSE(make_layout("/tmp/a\nb"));
+}
+
+TEST_F(InitTest, CreatesCompleteInstance) {
+  auto rep = init_ok();
+  auto l = layout();
+  for (const auto& p :
+       {l.root_ca_cert(), l.root_ca_key(), l.https_cert(), l.https_key(), l.backend_cert(),
+        l.backend_key(), l.dev_device_ca_cert(), l.dev_device_ca_key(), l.broker_cafile(),
+        l.broker_cert(), l.broker_key(), l.device_cas() / "dev-device-ca.crt", l.broker_state(),
+        l.services_acl(), l.mosquitto_conf(), l.config()}) {
+    EXPECT_TRUE(fs::is_regular_file(p)) << p;
+  }
+  for (const auto& d : {l.persistence(), l.data(), l.log()}) EXPECT_TRUE(fs::is_directory(d)) << d;
+  for (const auto& k :
+       {l.root_ca_key(), l.https_key(), l.backend_key(), l.dev_device_ca_key(), l.broker_key()}) {
+    EXPECT_EQ(mode_of(k), 0600u) << k;
+  }
+  EXPECT_EQ(mode_of(l.pki()), 0700u);
+  EXPECT_FALSE(rep.plugin_enabled);
+  EXPECT_FALSE(rep.warnings.empty());  // the missing plugin is reported
+  EXPECT_TRUE(rep.kept.empty());
+
+  // Certificates: chains, purposes, names.
+  const std::string root = l.root_ca_cert().string();
+  auto v = run("openssl verify -purpose sslserver -CAfile " + root + " " + l.https_cert().string());
+  EXPECT_EQ(v.status, 0) << v.output;
+  v = run("openssl verify -purpose sslserver -CAfile " + root + " " + l.broker_cert().string());
+  EXPECT_EQ(v.status, 0) << v.output;
+  v = run("openssl verify -purpose sslclient -CAfile " + root + " " + l.backend_cert().string());
+  EXPECT_EQ(v.status, 0) << v.output;
+  auto chain = sp::pki::split_pem_certificates(slurp(l.https_cert())).value();
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(chain[1], slurp(l.root_ca_cert()));
+  auto https = sp::pki::parse_certificate(chain[0]).value();
+  EXPECT_TRUE(contains(https.dns_names, "localhost"));
+  EXPECT_TRUE(contains(https.dns_names, "test-host.example"));
+  EXPECT_TRUE(contains(https.ip_addresses, "127.0.0.1"));
+  EXPECT_TRUE(contains(https.ip_addresses, "::1"));
+  auto broker = sp::pki::parse_certificate(slurp(l.broker_cert())).value();
+  EXPECT_EQ(broker.dns_names, https.dns_names);
+  EXPECT_NE(broker.sha256_fingerprint, https.sha256_fingerprint);
+  EXPECT_EQ(sp::pki::parse_certificate(slurp(l.backend_cert()))->common_name, "svc-backend");
+  auto devca = sp::pki::parse_certificate(slurp(l.dev_device_ca_cert())).value();
+  EXPECT_EQ(devca.common_name, "smartproduct development device CA");
+  EXPECT_TRUE(devca.is_ca);
+  EXPECT_TRUE(sp::pki::verify_signed_by(slurp(l.dev_device_ca_cert()), slurp(l.root_ca_cert())));
+  EXPECT_EQ(slurp(l.broker_cafile()), slurp(l.root_ca_cert()));
+
+  // capath: hashed link to the development device CA.
+  auto hash = sp::pki::subject_hash(slurp(l.dev_device_ca_cert())).value();
+  EXPECT_TRUE(fs::is_symlink(l.device_cas() / (hash + ".0")));
+
+  // mosquitto.conf
+  const std::string conf = slurp(l.mosquitto_conf());
+  const std::string b = l.broker().string();
+  for (const std::string& line :
+       {std::string("per_listener_settings false"),
+        std::string("allow_anonymous false"),
+        std::string("set_tcp_nodelay true"),
+        std::string("max_inflight_messages 100"),
+        std::string("max_queued_messages 200000"),
+        std::string("max_queued_bytes 268435456"),
+        std::string("max_packet_size 262144"),
+        std::string("persistence true"),
+        "persistence_location " + b + "/persistence/",
+        std::string("autosave_interval 30"),
+        std::string("persistent_client_expiration 14d"),
+        std::string("connection_messages true"),
+        std::string("log_dest stdout"),
+        std::string("listener 18883"),
+        "cafile " + b + "/root-ca.crt",
+        "capath " + b + "/device-cas/",
+        "certfile " + b + "/server.crt",
+        "keyfile " + b + "/server.key",
+        std::string("require_certificate true"),
+        std::string("use_identity_as_username false"),
+        std::string("tls_version tlsv1.2"),
+        "#plugin " + b + "/mosquitto_smartproduct.so",
+        "#plugin_opt_state_file " + b + "/state.json",
+        std::string("#plugin_opt_service_users svc-backend"),
+        "#plugin_opt_service_issuer_akis " +
+            sp::pki::parse_certificate(slurp(l.root_ca_cert()))->subject_key_id,
+        "acl_file " + b + "/services.acl"}) {
+    EXPECT_TRUE(has_line(conf, line)) << "missing: " << line;
+  }
+  EXPECT_EQ(conf.find('@'), std::string::npos);
+  const bool privileged = ::geteuid() == 0 && ::getpwnam("mosquitto") != nullptr;
+  EXPECT_EQ(has_line(conf, "user mosquitto"), privileged);
+  EXPECT_EQ(rep.privileged_setup, privileged);
+  if (privileged) {
+    struct stat st {};
+    ::stat(l.broker_key().c_str(), &st);
+    EXPECT_EQ(st.st_uid, ::getpwnam("mosquitto")->pw_uid);
+    EXPECT_NE(mode_of(l.dir) & S_IXOTH, 0u);
+  }
+
+  const std::string acl = slurp(l.services_acl());
+  for (const char* line :
+       {"user svc-backend", "topic readwrite smartproduct/#", "topic readwrite $aws/things/#",
+        "topic read $SYS/#", "topic readwrite $CONTROL/smartproduct/#"}) {
+    EXPECT_TRUE(has_line(acl, line)) << line;
+  }
+  EXPECT_EQ(slurp(l.broker_state()), "{}\n");
+
+  auto cfg = toml::parse_file(l.config().string());
+  EXPECT_EQ(cfg["http"]["port"].value<int>(), 18443);
+  EXPECT_EQ(cfg["broker"]["port"].value<int>(), 18883);
+  EXPECT_EQ(cfg["http"]["cert"].value<std::string>(), "pki/https.crt");
+  EXPECT_EQ(cfg["broker"]["key"].value<std::string>(), "pki/svc-backend.key");
+  EXPECT_EQ(cfg["broker"]["mosquitto_conf"].value<std::string>(), "broker/mosquitto.conf");
+  for (const auto& w : rep.warnings) EXPECT_EQ(w.find("template has no"), std::string::npos) << w;
+}
+
+TEST_F(InitTest, RerunKeepsEverything) {
+  init_ok();
+  auto l = layout();
+  const std::string root_key = slurp(l.root_ca_key());
+  const std::string https = slurp(l.https_cert());
+  const std::string conf = slurp(l.mosquitto_conf());
+  auto rep = init_ok();
+  EXPECT_TRUE(rep.created.empty()) << rep.created.front();
+  EXPECT_TRUE(rep.updated.empty()) << rep.updated.front();
+  EXPECT_TRUE(contains(rep.kept, "pki/root-ca.key"));
+  EXPECT_TRUE(contains(rep.kept, "broker/mosquitto.conf"));
+  EXPECT_EQ(slurp(l.root_ca_key()), root_key);
+  EXPECT_EQ(slurp(l.https_cert()), https);
+  EXPECT_EQ(slurp(l.mosquitto_conf()), conf);
+}
+
+TEST_F(InitTest, ChangedPortIsReportedNotApplied) {
+  init_ok();
+  options_.mqtt_port = 18999;
+  auto rep = init_ok();
+  EXPECT_TRUE(has_line(slurp(layout().mosquitto_conf()), "listener 18883"));
+  bool warned = false;
+  for (const auto& w : rep.warnings) warned |= w.find("broker/mosquitto.conf was kept") == 0;
+  EXPECT_TRUE(warned);
+}
+
+TEST_F(InitTest, ForceRegeneratesButKeepsBrokerState) {
+  init_ok();
+  auto l = layout();
+  const std::string root_key = slurp(l.root_ca_key());
+  write_text(l.broker_state(), R"({"revoked":["AA"]})");
+  options_.force = true;
+  auto rep = init_ok();
+  EXPECT_NE(slurp(l.root_ca_key()), root_key);
+  EXPECT_EQ(mode_of(l.root_ca_key()), 0600u);
+  EXPECT_EQ(slurp(l.broker_state()), R"({"revoked":["AA"]})");
+  auto v =
+      run("openssl verify -CAfile " + l.root_ca_cert().string() + " " + l.backend_cert().string());
+  EXPECT_EQ(v.status, 0) << v.output;
+}
+
+TEST_F(InitTest, CompletesPartialInstance) {
+  init_ok();
+  auto l = layout();
+  const std::string https_key = slurp(l.https_key());
+  const std::string backend_cert = slurp(l.backend_cert());
+  fs::remove(l.https_cert());
+  fs::remove(l.services_acl());
+  auto rep = init_ok();
+  EXPECT_TRUE(contains(rep.created, "pki/https.crt"));
+  EXPECT_TRUE(contains(rep.created, "broker/services.acl"));
+  EXPECT_EQ(slurp(l.https_key()), https_key);
+  EXPECT_TRUE(sp::pki::check_key_matches(slurp(l.https_cert()), https_key));
+  EXPECT_EQ(slurp(l.backend_cert()), backend_cert);
+
+  // New root (both files gone): every issued certificate is re-issued for its existing key.
+  fs::remove(l.root_ca_cert());
+  fs::remove(l.root_ca_key());
+  const std::string devca_key = slurp(l.dev_device_ca_key());
+  rep = init_ok();
+  EXPECT_TRUE(contains(rep.created, "pki/root-ca.key"));
+  EXPECT_EQ(slurp(l.dev_device_ca_key()), devca_key);
+  EXPECT_NE(slurp(l.backend_cert()), backend_cert);
+  const std::string root = l.root_ca_cert().string();
+  for (const auto& c :
+       {l.https_cert(), l.backend_cert(), l.dev_device_ca_cert(), l.broker_cert()}) {
+    auto v = run("openssl verify -CAfile " + root + " " + c.string());
+    EXPECT_EQ(v.status, 0) << c << v.output;
+  }
+  EXPECT_EQ(slurp(l.broker_cafile()), slurp(l.root_ca_cert()));
+  EXPECT_EQ(slurp(l.device_cas() / "dev-device-ca.crt"), slurp(l.dev_device_ca_cert()));
+}
+
+TEST_F(InitTest, NewHostnameReissuesServerCerts) {
+  init_ok();
+  options_.hostname = "other.example";
+  auto rep = init_ok();
+  bool reissued = false;
+  for (const auto& u : rep.updated) reissued |= u.starts_with("pki/https.crt (re-issued");
+  EXPECT_TRUE(reissued);
+  auto info = sp::pki::parse_certificate(slurp(layout().https_cert())).value();
+  EXPECT_TRUE(contains(info.dns_names, "other.example"));
+}
+
+TEST_F(InitTest, RefusesCertWithoutKeyAndMismatchedKey) {
+  init_ok();
+  auto l = layout();
+  fs::remove(l.backend_key());
+  auto r = run_init(options_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "KeyMissing");
+  write_text(l.backend_key(), sp::pki::generate_ec_key().value());
+  r = run_init(options_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "KeyMismatch");
+}
+
+TEST_F(InitTest, RejectsBadInput) {
+  options_.hostname = "bad host";
+  EXPECT_EQ(run_init(options_).error().name, "HostnameInvalid");
+  options_.hostname = "";
+  options_.mqtt_port = options_.http_port;
+  EXPECT_EQ(run_init(options_).error().name, "PortInvalid");
+  options_.mqtt_port = 18883;
+  write_text(tmp_.path() / "file", "x");
+  options_.dir = tmp_.path() / "file" / "inst";
+  EXPECT_FALSE(run_init(options_));
+  options_.dir = tmp_.path() / "inst";
+  options_.plugin = (tmp_.path() / "missing.so").string();
+  EXPECT_EQ(run_init(options_).error().name, "PluginNotFound");
+}
+
+TEST_F(InitTest, InstallsPluginByRename) {
+  write_text(tmp_.path() / "bin" / "mosquitto_smartproduct.so", "PLUGIN-V1");
+  auto rep = init_ok();
+  auto l = layout();
+  EXPECT_TRUE(rep.plugin_enabled);
+  EXPECT_EQ(slurp(l.plugin()), "PLUGIN-V1");
+  const std::string conf = slurp(l.mosquitto_conf());
+  EXPECT_TRUE(has_line(conf, "plugin " + l.plugin().string()));
+  EXPECT_TRUE(has_line(conf, "plugin_opt_state_file " + l.broker_state().string()));
+  // The plugin line comes before any other plugin-related line: it must be the first plugin.
+  EXPECT_LT(conf.find("\nplugin "), conf.find("\nplugin_opt_"));
+
+  const ino_t before = inode_of(l.plugin());
+  write_text(tmp_.path() / "other.so", "PLUGIN-V2");
+  options_.plugin = (tmp_.path() / "other.so").string();
+  rep = init_ok();
+  EXPECT_TRUE(contains(rep.updated, "broker/mosquitto_smartproduct.so"));
+  EXPECT_EQ(slurp(l.plugin()), "PLUGIN-V2");
+  EXPECT_NE(inode_of(l.plugin()), before);  // replaced by rename, never written in place
+}
+
+class DeviceCertTest : public InitTest {
+ protected:
+  void SetUp() override {
+    InitTest::SetUp();
+    init_ok();
+    dev_.instance_dir = options_.dir;
+    dev_.out_dir = tmp_.path() / "out";
+    dev_.serial = "SN:0001_a-b";
+  }
+  DeviceCertOptions dev_;
+};
+
+TEST_F(DeviceCertTest, IssuesChainThatVerifies) {
+  auto r = issue_device_cert(dev_);
+  ASSERT_TRUE(r) << r.error().message;
+  auto l = layout();
+  EXPECT_EQ(r->cert_path, dev_.out_dir / "SN:0001_a-b.crt");
+  EXPECT_EQ(mode_of(r->key_path), 0600u);
+  auto certs = sp::pki::split_pem_certificates(slurp(r->cert_path)).value();
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_EQ(certs[1], slurp(l.dev_device_ca_cert()));
+  EXPECT_EQ(r->info.common_name, "SN:0001_a-b");
+  auto v =
+      run("openssl verify -purpose sslclient -CAfile " + l.root_ca_cert().string() +
+          " -untrusted " + l.dev_device_ca_cert().string() + " '" + r->cert_path.string() + "'");
+  EXPECT_EQ(v.status, 0) << v.output;
+  EXPECT_TRUE(sp::pki::check_key_matches(certs[0], slurp(r->key_path)));
+  // The broker's capath alone also anchors it (besides the root as cafile).
+  v = run("openssl verify -CAfile " + l.broker_cafile().string() + " -CApath " +
+          l.device_cas().string() + " '" + r->cert_path.string() + "'");
+  EXPECT_EQ(v.status, 0) << v.output;
+}
+
+TEST_F(DeviceCertTest, NeverOverwritesKeyWithoutForce) {
+  ASSERT_TRUE(issue_device_cert(dev_));
+  const std::string key = slurp(dev_.out_dir / "SN:0001_a-b.key");
+  const std::string crt = slurp(dev_.out_dir / "SN:0001_a-b.crt");
+  auto again = issue_device_cert(dev_);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().name, "KeyExists");
+  EXPECT_EQ(slurp(dev_.out_dir / "SN:0001_a-b.key"), key);
+  EXPECT_EQ(slurp(dev_.out_dir / "SN:0001_a-b.crt"), crt);
+  dev_.force = true;
+  ASSERT_TRUE(issue_device_cert(dev_));
+  EXPECT_NE(slurp(dev_.out_dir / "SN:0001_a-b.key"), key);
+}
+
+TEST_F(DeviceCertTest, ValidatesSerialAndInstance) {
+  for (const char* bad : {"", "../x", "a/b", "a b", "a+b", "a#b", "a.b"}) {
+    dev_.serial = bad;
+    auto r = issue_device_cert(dev_);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().name, "SerialInvalid") << bad;
+  }
+  dev_.serial = std::string(129, 'a');
+  EXPECT_FALSE(issue_device_cert(dev_));
+  dev_.serial = std::string(128, 'a');
+  EXPECT_TRUE(issue_device_cert(dev_));
+  dev_.serial = "ok";
+  dev_.instance_dir = tmp_.path() / "nowhere";
+  EXPECT_EQ(issue_device_cert(dev_).error().name, "DeviceCaNotFound");
+}
+
+TEST(Executable, VersionAndExitCodes) {
+  const std::string exe = SP_CTL_EXE;
+  auto v = run(exe + " --version");
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.output, std::string("smartproductctl ") + SP_VERSION + "\n");
+
+  TempDir tmp;
+  const std::string dir = (tmp.path() / "inst").string();
+  auto init =
+      run(exe + " init --dir " + dir + " --http-port 28443 --mqtt-port 28883 --hostname h1");
+  EXPECT_EQ(init.status, 0) << init.output;
+  EXPECT_NE(init.output.find("smartproductd --config " + dir + "/smartproduct.toml"),
+            std::string::npos)
+      << init.output;
+  auto again = run(exe + " init --dir " + dir + " --hostname h1");
+  EXPECT_EQ(again.status, 0);
+  EXPECT_NE(again.output.find("kept     pki/root-ca.key"), std::string::npos) << again.output;
+
+  const std::string out = (tmp.path() / "out").string();
+  auto issue = run("cd " + dir + " && " + exe + " device-cert issue --serial D1 --out " + out);
+  EXPECT_EQ(issue.status, 0) << issue.output;
+  auto dup = run(exe + " device-cert issue --serial D1 --out " + out + " --dir " + dir);
+  EXPECT_NE(dup.status, 0);
+  EXPECT_NE(dup.output.find("refusing to overwrite"), std::string::npos) << dup.output;
+  auto by_config = run(exe + " device-cert issue --serial D2 --out " + out + " --config " + dir +
+                       "/smartproduct.toml --days 2");
+  EXPECT_EQ(by_config.status, 0) << by_config.output;
+
+  write_text(tmp.path() / "file", "x");
+  auto bad = run(exe + " init --dir " + (tmp.path() / "file" / "x").string());
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("error: cannot create"), std::string::npos) << bad.output;
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
+  EXPECT_NE(run(exe + " init").status, 0);  // --dir is required
+  EXPECT_NE(run(exe).status, 0);            // a subcommand is required
+}
