@@ -1,0 +1,101 @@
+// Shared helpers for the browser tests: Debian's Chromium through playwright-core, a fresh
+// profile per test, screenshots under artifacts/, and verification codes from the daemon log.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const artifactsDir = path.join(here, 'artifacts');
+
+/** The console's origin, e.g. https://127.0.0.1:8443 (env SP_BASE_URL). */
+export function baseUrl() {
+  const b = process.env.SP_BASE_URL;
+  if (!b) throw new Error('set SP_BASE_URL to the daemon (e.g. https://127.0.0.1:8443)');
+  return b.replace(/\/+$/, '');
+}
+
+export const kChromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/**
+ * Starts Chromium with a fresh user-data-dir and returns {context, page, problems, close}.
+ * problems collects uncaught page errors and CSP violations, which every test asserts empty.
+ */
+export async function openBrowser({ viewport = { width: 1280, height: 800 } } = {}) {
+  const userDataDir = await mkdtemp(path.join(os.tmpdir(), 'sp-e2e-profile-'));
+  await mkdir(artifactsDir, { recursive: true });
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: process.env.SP_CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      args: kChromiumArgs,
+      ignoreHTTPSErrors: true, // the daemon uses a self-signed development certificate
+      viewport,
+      locale: 'en-US',
+      timezoneId: 'UTC',
+    });
+  } catch (e) {
+    await rm(userDataDir, { recursive: true, force: true });
+    throw e;
+  }
+  context.setDefaultTimeout(15000);
+  const page = context.pages()[0] || (await context.newPage());
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Refused to (load|execute|apply)/i.test(msg.text())) problems.push(`CSP: ${msg.text()}`);
+  });
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close().catch(() => {});
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Saves a full-page screenshot as artifacts/<name>.png. */
+export async function shot(page, name) {
+  await page.screenshot({ path: path.join(artifactsDir, `${name}.png`), fullPage: true });
+}
+
+function escapeRegExp(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * Waits for the newest "verification code for <email>: <code>" line in the daemon log
+ * (env SP_DAEMON_LOG) that is not in `exclude`, and returns the code.
+ */
+export async function verificationCode(email, { timeoutMs = 15000, exclude = [] } = {}) {
+  const logPath = process.env.SP_DAEMON_LOG;
+  if (!logPath) throw new Error('set SP_DAEMON_LOG to the daemon log file');
+  const re = new RegExp(`verification code for ${escapeRegExp(email)}:\\s*([A-Za-z0-9-]+)`, 'gi');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let text = '';
+    try {
+      text = await readFile(logPath, 'utf8');
+    } catch {
+      /* the log may not exist yet */
+    }
+    const codes = [...text.matchAll(re)].map((m) => m[1]);
+    const code = codes.length ? codes[codes.length - 1] : null;
+    if (code && !exclude.includes(code)) return code;
+    if (Date.now() > deadline) throw new Error(`no verification code for ${email} in ${logPath}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}

@@ -1,0 +1,244 @@
+// API client and session handling.
+//
+// The access token lives only in this module's memory. The refresh token is an HttpOnly cookie the
+// server sets on login/refresh; page scripts never see it. A reload therefore restores the session
+// with POST /api/auth/refresh, and the token is refreshed shortly before it expires.
+
+const API = '/api';
+
+/** An error answered by the API ({code, error, message}) or a network failure (status 0). */
+export class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    const message =
+      (body && typeof body.message === 'string' && body.message) ||
+      (status === 0 ? 'Cannot reach the server. Check your connection and try again.' : `Request failed (HTTP ${status}).`);
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.error = (body && body.error) || (status === 0 ? 'NetworkError' : 'HttpError');
+    this.body = body;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** Turns an error into a sentence for the user. */
+export function errorText(err) {
+  if (err instanceof ApiError) {
+    if (err.status === 429) {
+      const s = err.retryAfter;
+      return s ? `Too many attempts. Try again in ${s} second${s === 1 ? '' : 's'}.` : 'Too many attempts. Try again later.';
+    }
+    return err.message;
+  }
+  return (err && err.message) || String(err);
+}
+
+// ---- session state ----------------------------------------------------------------------------
+
+let accessToken = null;
+let user = null; // GET /api/auth/me
+let refreshTimer = null;
+let refreshInFlight = null;
+const listeners = new Set();
+
+// Tells other tabs of this console about a sign-out so they do not keep a dead session on screen.
+const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('smartproduct-auth') : null;
+if (channel) {
+  channel.onmessage = (ev) => {
+    if (ev.data === 'logout' && accessToken) clearSession('signed-out');
+  };
+}
+
+/** Current session snapshot: {user, signedIn}. */
+export function session() {
+  return { user, signedIn: !!(accessToken && user) };
+}
+
+/** Subscribes to session changes; returns the unsubscribe function. reason: 'signed-in' | 'signed-out' | 'expired' | 'user'. */
+export function onSession(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+function emit(reason) {
+  for (const fn of listeners) fn(reason);
+}
+
+function clearSession(reason) {
+  accessToken = null;
+  user = null;
+  if (refreshTimer) clearTimeout(refreshTimer);
+  refreshTimer = null;
+  emit(reason);
+}
+
+function scheduleRefresh(expiresIn) {
+  if (refreshTimer) clearTimeout(refreshTimer);
+  const life = Number(expiresIn) > 0 ? Number(expiresIn) * 1000 : 300000;
+  // A minute ahead for normal lifetimes, a quarter ahead for very short ones; never hammer.
+  const delay = Math.max(5000, Math.max(life - 60000, life * 0.75));
+  refreshTimer = setTimeout(() => {
+    refreshTimer = null;
+    refresh().catch(() => {
+      /* refresh() already ended the session when the server refused it */
+    });
+  }, delay);
+}
+
+function acceptTokens(body) {
+  if (!body || typeof body.accessToken !== 'string' || !body.accessToken) {
+    throw new ApiError(502, { message: 'The server sent an invalid sign-in response.' });
+  }
+  accessToken = body.accessToken;
+  scheduleRefresh(body.expiresIn);
+}
+
+// ---- HTTP -------------------------------------------------------------------------------------
+
+async function send(path, { method = 'GET', body, auth = true } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
+  let res;
+  try {
+    res = await fetch(API + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiError(0, null);
+  }
+  let data = null;
+  if (res.status !== 204) {
+    const text = await res.text();
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+  }
+  if (!res.ok) {
+    const ra = parseInt(res.headers.get('Retry-After') || '', 10);
+    throw new ApiError(res.status, data, Number.isFinite(ra) ? ra : undefined);
+  }
+  return data;
+}
+
+/**
+ * Calls the API with the access token. A 401 triggers one refresh and one retry; only a refused
+ * refresh ends the session (a 401 on the retry, e.g. a wrong current password, is just an error).
+ */
+export async function api(path, opts = {}) {
+  try {
+    return await send(path, opts);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 401 || opts.auth === false || !accessToken) throw e;
+  }
+  await refresh(); // throws (and ends the session) when the refresh token is no longer valid
+  return send(path, opts);
+}
+
+/** Exchanges the refresh cookie for a new access token; single-flight. */
+export function refresh() {
+  if (!refreshInFlight) {
+    refreshInFlight = (async () => {
+      try {
+        acceptTokens(await send('/auth/refresh', { method: 'POST', body: {}, auth: false }));
+      } catch (e) {
+        if (e instanceof ApiError && (e.status === 400 || e.status === 401 || e.status === 403)) {
+          if (accessToken || user) clearSession('expired');
+        }
+        throw e;
+      } finally {
+        refreshInFlight = null;
+      }
+    })();
+  }
+  return refreshInFlight;
+}
+
+async function loadUser() {
+  user = await send('/auth/me', { auth: true });
+}
+
+/** On page load: restores a session from the refresh cookie. Resolves to true when signed in. */
+export async function restoreSession() {
+  try {
+    acceptTokens(await send('/auth/refresh', { method: 'POST', body: {}, auth: false }));
+    await loadUser();
+    emit('signed-in');
+    return true;
+  } catch {
+    accessToken = null;
+    user = null;
+    if (refreshTimer) clearTimeout(refreshTimer);
+    refreshTimer = null;
+    return false;
+  }
+}
+
+export async function signIn(email, password) {
+  acceptTokens(await send('/auth/login', { method: 'POST', body: { email, password }, auth: false }));
+  try {
+    await loadUser();
+  } catch (e) {
+    clearSession('signed-out');
+    throw e;
+  }
+  emit('signed-in');
+}
+
+export async function signOut() {
+  try {
+    // api() refreshes an expired access token first, so the server really clears the cookie.
+    if (accessToken) await api('/auth/logout', { method: 'POST', body: {} });
+    else await send('/auth/logout', { method: 'POST', body: {}, auth: false });
+  } catch {
+    // The local session ends regardless; the server clears the cookie when it can.
+  }
+  if (channel) channel.postMessage('logout');
+  clearSession('signed-out');
+}
+
+/** Re-reads /auth/me (e.g. after a profile change). */
+export async function reloadUser() {
+  user = await api('/auth/me');
+  emit('user');
+  return user;
+}
+
+// ---- unauthenticated account flows ------------------------------------------------------------
+
+export const signUp = (fields) => send('/auth/signup', { method: 'POST', body: fields, auth: false });
+export const verifyEmail = (email, code) => send('/auth/verify', { method: 'POST', body: { email, code }, auth: false });
+export const resendCode = (email) => send('/auth/verify/resend', { method: 'POST', body: { email }, auth: false });
+export const forgotPassword = (email) => send('/auth/password/forgot', { method: 'POST', body: { email }, auth: false });
+export const resetPassword = (email, code, newPassword) =>
+  send('/auth/password/reset', { method: 'POST', body: { email, code, newPassword }, auth: false });
+
+// ---- authenticated calls ----------------------------------------------------------------------
+
+export const changePassword = (currentPassword, newPassword) =>
+  api('/auth/password/change', { method: 'POST', body: { currentPassword, newPassword } });
+
+export const getSetting = (id) => api(`/admin/settings/config/${encodeURIComponent(id)}`);
+export const putSetting = (id, setting) =>
+  api(`/admin/settings/config/${encodeURIComponent(id)}`, { method: 'PUT', body: setting });
+
+function pageQuery(limit, cursor) {
+  const q = new URLSearchParams();
+  if (limit) q.set('limit', String(limit));
+  if (cursor !== undefined && cursor !== null) q.set('lastevalkey', typeof cursor === 'string' ? cursor : JSON.stringify(cursor));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+export const listUsers = (limit, cursor) => api(`/admin/users${pageQuery(limit, cursor)}`);
+export const patchUser = (id, patch) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'PATCH', body: patch });
+export const deleteUser = (id) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'DELETE' });
+export const listAudit = (limit, cursor) => api(`/admin/audit${pageQuery(limit, cursor)}`);

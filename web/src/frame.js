@@ -1,0 +1,90 @@
+// The signed-in layout: sidebar navigation (the seed's pages plus admin pages for role admin)
+// and a top bar with the user's email and Log out.
+import { useEffect, useState } from 'preact/hooks';
+import * as api from './api.js';
+import { html } from './html.js';
+import { Logo } from './ui.js';
+
+const icons = {
+  devices: 'M4 5h16v10H4zM9 19h6M12 15v4',
+  alerts: 'M12 4a5 5 0 0 0-5 5v4l-2 3h14l-2-3V9a5 5 0 0 0-5-5zM10 19a2 2 0 0 0 4 0',
+  history: 'M4 12a8 8 0 1 0 2.3-5.6M4 4v4h4M12 8v4l3 2',
+  user: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 20a8 8 0 0 1 16 0',
+  users: 'M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20a6.5 6.5 0 0 1 13 0M16 4.5a3.5 3.5 0 0 1 0 6.5M18 14a6.5 6.5 0 0 1 3.5 6',
+  audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
+};
+
+function Icon({ name }) {
+  return html`<svg class="nav-icon" width="20" height="20" viewBox="0 0 24 24" aria-hidden="true" focusable="false">
+    <path d=${icons[name]} fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" />
+  </svg>`;
+}
+
+export const kNav = [
+  { path: '/devices', label: 'My Devices', icon: 'devices' },
+  { path: '/alerts', label: 'Event Alerts', icon: 'alerts' },
+  { path: '/history', label: 'Event History', icon: 'history' },
+  { path: '/user', label: 'User Setting', icon: 'user' },
+];
+
+export const kAdminNav = [
+  { path: '/admin/users', label: 'Users', icon: 'users' },
+  { path: '/admin/audit', label: 'Audit log', icon: 'audit' },
+];
+
+function NavLink({ item, path }) {
+  const active = path === item.path || path.startsWith(`${item.path}/`);
+  return html`<li><a href=${item.path} class=${active ? 'active' : ''} aria-current=${active ? 'page' : undefined}>
+    <${Icon} name=${item.icon} /><span>${item.label}</span></a></li>`;
+}
+
+export function Frame({ path, user, children }) {
+  const [menuOpen, setMenuOpen] = useState(false);
+  const [leaving, setLeaving] = useState(false);
+  useEffect(() => setMenuOpen(false), [path]);
+
+  async function logout() {
+    setLeaving(true);
+    await api.signOut();
+  }
+
+  return html`<div class=${`app${menuOpen ? ' menu-open' : ''}`}>
+    <a class="skip-link" href="#main" data-external>Skip to content</a>
+    <aside class="sidebar" id="sidebar">
+      <div class="brand"><${Logo} /><span>Smart Product</span></div>
+      <nav aria-label="Main">
+        <ul class="nav">${kNav.map((item) => html`<${NavLink} item=${item} path=${path} />`)}</ul>
+        ${user.role === 'admin'
+          ? html`<p class="nav-section" id="nav-admin">Administration</p>
+              <ul class="nav" aria-labelledby="nav-admin">${kAdminNav.map((item) => html`<${NavLink} item=${item} path=${path} />`)}</ul>`
+          : null}
+      </nav>
+    </aside>
+    <div class="scrim" onClick=${() => setMenuOpen(false)} aria-hidden="true"></div>
+    <div class="main-col">
+      <header class="topbar">
+        <button type="button" class="menu-btn" aria-controls="sidebar" aria-expanded=${menuOpen ? 'true' : 'false'}
+          aria-label="Menu" onClick=${() => setMenuOpen(!menuOpen)}>
+          <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 7h16M4 12h16M4 17h16" stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>
+        </button>
+        <div class="topbar-brand"><${Logo} size=${24} /><span>Smart Product</span></div>
+        <div class="topbar-right">
+          <span class="user-chip" title=${user.name || user.email}>
+            <span class="avatar" aria-hidden="true">${(user.name || user.email || '?').trim().charAt(0).toUpperCase()}</span>
+            <span class="user-email" data-testid="user-email">${user.email}</span>
+          </span>
+          <button type="button" class="btn btn-ghost btn-sm" onClick=${logout} disabled=${leaving}>Log out</button>
+        </div>
+      </header>
+      <main id="main" class="content" tabindex="-1">${children}</main>
+    </div>
+  </div>`;
+}
+
+/** Page heading; sets the document title and takes focus after navigation for screen readers. */
+export function PageHeader({ title, children }) {
+  useEffect(() => {
+    document.title = `${title} · Smart Product`;
+  }, [title]);
+  return html`<div class="page-head"><h1>${title}</h1>${children ? html`<div class="page-actions">${children}</div>` : null}</div>`;
+}

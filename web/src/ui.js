@@ -1,0 +1,124 @@
+// Small shared UI pieces. Every input has a visible <label>; errors are tied to their input with
+// aria-describedby and announced (role="alert").
+import { useEffect, useRef } from 'preact/hooks';
+import { html } from './html.js';
+
+let idSeq = 0;
+const nextId = (p) => `${p}-${++idSeq}`;
+
+export function Logo({ size = 28 }) {
+  return html`<svg class="logo" width=${size} height=${size} viewBox="0 0 32 32" aria-hidden="true" focusable="false">
+    <rect width="32" height="32" rx="7" fill="#1f5fbf" />
+    <path d="M9 20.5c0 2 1.9 3.5 5 3.5h4.5c3 0 4.5-1.6 4.5-3.6 0-4.4-9.8-2.9-9.8-6.3 0-1 .8-1.8 2.6-1.8H22"
+      fill="none" stroke="#fff" stroke-width="2.6" stroke-linecap="round" stroke-linejoin="round" />
+    <circle cx="22" cy="9" r="2.2" fill="#8fd3ff" />
+  </svg>`;
+}
+
+/** A labelled text input. onInput receives the new string value. */
+export function Field({ label, type = 'text', value, onInput, error, hint, autocomplete, required, name, inputmode, autofocus, disabled }) {
+  const id = useRef(null);
+  if (!id.current) id.current = nextId(name || 'f');
+  const ref = useRef(null);
+  useEffect(() => {
+    if (autofocus && ref.current) ref.current.focus();
+  }, []);
+  const hintId = hint ? `${id.current}-hint` : null;
+  const errId = error ? `${id.current}-err` : null;
+  const described = [hintId, errId].filter(Boolean).join(' ') || undefined;
+  return html`<div class=${`field${error ? ' has-error' : ''}`}>
+    <label for=${id.current}>${label}${required ? null : html` <span class="optional">(optional)</span>`}</label>
+    <input id=${id.current} ref=${ref} name=${name} type=${type} value=${value}
+      onInput=${(e) => onInput(e.currentTarget.value)} autocomplete=${autocomplete} inputmode=${inputmode}
+      required=${!!required} disabled=${disabled} aria-invalid=${error ? 'true' : undefined} aria-describedby=${described} />
+    ${hint ? html`<p class="hint" id=${hintId}>${hint}</p>` : null}
+    ${error ? html`<p class="field-error" id=${errId}>${error}</p>` : null}
+  </div>`;
+}
+
+export function Checkbox({ label, checked, onChange, name, disabled, hint }) {
+  const id = useRef(null);
+  if (!id.current) id.current = nextId(name || 'c');
+  return html`<div class="check">
+    <input type="checkbox" id=${id.current} name=${name} checked=${checked} disabled=${disabled}
+      onChange=${(e) => onChange(e.currentTarget.checked)} />
+    <label for=${id.current}>${label}${hint ? html`<span class="hint">${hint}</span>` : null}</label>
+  </div>`;
+}
+
+/** A toggle switch: a checkbox with role="switch" so it is announced as on/off. */
+export function Switch({ label, checked, onChange, name, disabled, hint }) {
+  const id = useRef(null);
+  if (!id.current) id.current = nextId(name || 's');
+  return html`<div class="switch">
+    <input type="checkbox" role="switch" id=${id.current} name=${name} checked=${checked} disabled=${disabled}
+      aria-checked=${checked ? 'true' : 'false'} onChange=${(e) => onChange(e.currentTarget.checked)} />
+    <label for=${id.current}><span class="switch-track" aria-hidden="true"><span class="switch-thumb"></span></span>
+      <span class="switch-text">${label}${hint ? html`<span class="hint">${hint}</span>` : null}</span></label>
+  </div>`;
+}
+
+/** kind: error | success | info | warning */
+export function Notice({ kind = 'info', children }) {
+  if (!children) return null;
+  const role = kind === 'error' ? 'alert' : 'status';
+  return html`<div class=${`notice notice-${kind}`} role=${role}>${children}</div>`;
+}
+
+export function Button({ kind = 'primary', type = 'button', busy, disabled, onClick, children, small, label }) {
+  return html`<button type=${type} class=${`btn btn-${kind}${small ? ' btn-sm' : ''}`} disabled=${disabled || busy}
+    aria-busy=${busy ? 'true' : undefined} aria-label=${label} onClick=${onClick}>
+    ${busy ? html`<span class="spinner spinner-inline" aria-hidden="true"></span>` : null}${children}
+  </button>`;
+}
+
+export function Spinner({ label = 'Loading…' }) {
+  return html`<div class="loading" role="status"><span class="spinner" aria-hidden="true"></span><span>${label}</span></div>`;
+}
+
+export function Card({ title, children, footer, id }) {
+  const hid = title ? `${id || nextId('card')}-title` : undefined;
+  return html`<section class="card" aria-labelledby=${hid}>
+    ${title ? html`<header class="card-head"><h2 id=${hid}>${title}</h2></header>` : null}
+    <div class="card-body">${children}</div>
+    ${footer ? html`<footer class="card-foot">${footer}</footer>` : null}
+  </section>`;
+}
+
+export function Empty({ title, children }) {
+  return html`<div class="empty">
+    <svg width="48" height="48" viewBox="0 0 48 48" aria-hidden="true" focusable="false"><rect x="6" y="10" width="36" height="28" rx="4" fill="none" stroke="currentColor" stroke-width="2.5"/><path d="M6 30h10l3 4h10l3-4h10" fill="none" stroke="currentColor" stroke-width="2.5" stroke-linejoin="round"/></svg>
+    <p class="empty-title">${title}</p>
+    ${children ? html`<p class="empty-text">${children}</p>` : null}
+  </div>`;
+}
+
+/** A modal confirmation built on <dialog> (focus trap and Escape come from the browser). */
+export function ConfirmDialog({ open, title, children, confirmLabel = 'Confirm', danger, busy, onConfirm, onCancel }) {
+  const ref = useRef(null);
+  useEffect(() => {
+    const d = ref.current;
+    if (!d) return;
+    if (open && !d.open) d.showModal();
+    else if (!open && d.open) d.close();
+  }, [open]);
+  const tid = useRef(nextId('dlg'));
+  return html`<dialog ref=${ref} class="dialog" aria-labelledby=${tid.current}
+      onCancel=${(e) => { e.preventDefault(); if (!busy) onCancel(); }}>
+    <h2 id=${tid.current}>${title}</h2>
+    <div class="dialog-body">${children}</div>
+    <div class="dialog-actions">
+      <${Button} kind="secondary" onClick=${onCancel} disabled=${busy}>Cancel<//>
+      <${Button} kind=${danger ? 'danger' : 'primary'} busy=${busy} onClick=${onConfirm}>${confirmLabel}<//>
+    </div>
+  </dialog>`;
+}
+
+/** Formats an ISO time for tables: local date and time, with the ISO value as a tooltip. */
+export function Time({ iso }) {
+  if (!iso) return html`<span class="muted">—</span>`;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return html`<span>${iso}</span>`;
+  const text = d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  return html`<time datetime=${d.toISOString()} title=${d.toISOString()}>${text}</time>`;
+}
