@@ -1,0 +1,429 @@
+#include "smartproduct/identity/service.hpp"
+
+#include <algorithm>
+
+namespace sp::identity {
+namespace {
+
+constexpr std::size_t kMaxEmailBytes = 254;
+constexpr std::size_t kMaxCodeBytes = 16;
+
+tl::unexpected<Error> invalid_credentials() {
+  // One answer for unknown email and wrong password, so login does not reveal accounts.
+  return fail(ErrorKind::kUnauthenticated, "InvalidCredentials", "Email or password is wrong.");
+}
+
+tl::unexpected<Error> invalid_refresh() {
+  return fail(ErrorKind::kUnauthenticated, "InvalidRefreshToken",
+              "The session has expired; please log in again.");
+}
+
+tl::unexpected<Error> invalid_code() {
+  return fail(ErrorKind::kUnprocessable, "InvalidCode", "The code is wrong or has expired.");
+}
+
+tl::unexpected<Error> too_many_attempts() {
+  return fail(ErrorKind::kRateLimited, "TooManyAttempts",
+              "Too many attempts; please wait and try again.");
+}
+
+// Counts code points and checks UTF-8 well-formedness (no overlongs, surrogates, > U+10FFFF).
+std::optional<std::size_t> utf8_length(std::string_view s) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < s.size(); ++count) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      n = 1;
+      cp = c;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 4;
+      cp = c & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + n > s.size()) return std::nullopt;
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return std::nullopt;
+    i += n;
+  }
+  return count;
+}
+
+template <class T>
+tl::unexpected<Error> forward(const Result<T>& r) {
+  return tl::unexpected<Error>(r.error());
+}
+
+}  // namespace
+
+std::string_view role_name(Role role) { return role == Role::kAdmin ? "admin" : "user"; }
+
+std::optional<Role> parse_role(std::string_view text) {
+  if (text == "admin") return Role::kAdmin;
+  if (text == "user") return Role::kUser;
+  return std::nullopt;
+}
+
+UserView view_of(const User& user) {
+  return UserView{user.id, user.email, user.role, user.enabled, user.email_verified};
+}
+
+std::string_view code_purpose_name(CodePurpose purpose) {
+  return purpose == CodePurpose::kVerifyEmail ? "verify-email" : "reset-password";
+}
+
+std::optional<std::string> normalize_email(std::string_view email) {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (!email.empty() && is_space(email.front())) email.remove_prefix(1);
+  while (!email.empty() && is_space(email.back())) email.remove_suffix(1);
+  if (email.empty() || email.size() > kMaxEmailBytes) return std::nullopt;
+  std::string out;
+  out.reserve(email.size());
+  for (const char ch : email) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7F) return std::nullopt;
+    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
+  }
+  const auto at = out.find('@');
+  if (at == std::string::npos || at == 0 || out.find('@', at + 1) != std::string::npos) {
+    return std::nullopt;
+  }
+  const std::string_view domain = std::string_view(out).substr(at + 1);
+  const auto dot = domain.find('.');
+  if (domain.empty() || dot == std::string_view::npos || dot == 0 || domain.back() == '.') {
+    return std::nullopt;
+  }
+  if (!utf8_length(out)) return std::nullopt;
+  return out;
+}
+
+Result<void> check_password_policy(std::string_view password, std::string_view normalized_email,
+                                   std::size_t min_length) {
+  const auto bad = [](std::string message) {
+    return fail(ErrorKind::kUnprocessable, "InvalidPassword", std::move(message));
+  };
+  if (password.size() > kMaxPasswordBytes) return bad("The password is too long.");
+  const auto length = utf8_length(password);
+  if (!length) return bad("The password is not valid UTF-8 text.");
+  if (*length < min_length) {
+    return bad("The password must have at least " + std::to_string(min_length) + " characters.");
+  }
+  if (const auto as_email = normalize_email(password); as_email && *as_email == normalized_email) {
+    return bad("The password must not be the email address.");
+  }
+  return {};
+}
+
+IdentityService::IdentityService(IdentityConfig config, store::UserRepository& repo,
+                                 const KeyRing& ring, CodeHasher code_hasher, EpochClock clock,
+                                 IdGenerator new_id)
+    : config_(std::move(config)),
+      repo_(repo),
+      jwt_(ring, config_.jwt, clock),
+      hasher_(config_.password_hash),
+      code_hasher_(std::move(code_hasher)),
+      clock_(clock ? std::move(clock) : system_epoch_clock()),
+      new_id_(new_id ? std::move(new_id) : [] { return generate_random_id(16); }) {}
+
+void IdentityService::audit(std::string actor, std::string action, std::string target,
+                            std::string detail) {
+  // Best effort: failing a login or a reset because the audit insert failed would turn a storage
+  // hiccup into an outage; the store reports its own errors.
+  (void)repo_.append_audit(AuditEntry{clock_(), std::move(actor), std::move(action),
+                                      std::move(target), std::move(detail)});
+}
+
+Result<std::string> IdentityService::new_code(const User& user, CodePurpose purpose) {
+  const std::string code = generate_numeric_code(6);
+  const auto ttl =
+      purpose == CodePurpose::kVerifyEmail ? config_.verification_code_ttl : config_.reset_code_ttl;
+  OneTimeCode record{user.id, purpose, code_hasher_.hash(code_purpose_name(purpose), user.id, code),
+                     clock_() + ttl.count(), 0};
+  if (auto r = repo_.put_code(record); !r) return forward(r);
+  return code;
+}
+
+Result<void> IdentityService::consume_code(const User& user, CodePurpose purpose,
+                                           std::string_view code) {
+  auto stored = repo_.find_code(user.id, purpose);
+  if (!stored) return forward(stored);
+  if (!*stored) return invalid_code();
+  const OneTimeCode& c = **stored;
+  if (c.expires_at <= clock_()) {
+    (void)repo_.delete_code(user.id, purpose);
+    return invalid_code();
+  }
+  if (c.attempts >= config_.max_code_attempts) {
+    (void)repo_.delete_code(user.id, purpose);
+    return too_many_attempts();
+  }
+  if (code.size() > kMaxCodeBytes ||
+      !code_hasher_.verify(code_purpose_name(purpose), user.id, code, c.code_hash)) {
+    if (auto r = repo_.add_code_attempt(user.id, purpose); !r) return forward(r);
+    // The attempt that reaches the limit burns the code, so the last guess cannot be retried.
+    if (c.attempts + 1 >= config_.max_code_attempts) {
+      (void)repo_.delete_code(user.id, purpose);
+      audit(user.id, "code.burnt", user.id, std::string(code_purpose_name(purpose)));
+      return too_many_attempts();
+    }
+    return invalid_code();
+  }
+  // Single use: delete before acting on it.
+  if (auto r = repo_.delete_code(user.id, purpose); !r) return forward(r);
+  return {};
+}
+
+Result<SignUpResult> IdentityService::sign_up(std::string_view email, std::string_view password) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) {
+    return fail(ErrorKind::kUnprocessable, "InvalidEmail", "The email address is not valid.");
+  }
+  if (auto r = check_password_policy(password, *normalized, config_.min_password_length); !r) {
+    return forward(r);
+  }
+  auto existing = repo_.find_user_by_email(*normalized);
+  if (!existing) return forward(existing);
+  if (*existing) {
+    return fail(ErrorKind::kConflict, "UserAlreadyExists", "An account with this email exists.");
+  }
+  auto hash = hasher_.hash(password);
+  if (!hash) return forward(hash);
+  const std::int64_t now = clock_();
+  User user{new_id_(), *normalized, std::move(*hash), Role::kUser, true, false, now, now};
+  if (auto r = repo_.insert_user(user); !r) return forward(r);
+  auto code = new_code(user, CodePurpose::kVerifyEmail);
+  if (!code) return forward(code);
+  audit(user.id, "user.sign_up", user.id);
+  return SignUpResult{view_of(user), std::move(*code)};
+}
+
+Result<UserView> IdentityService::verify_email(std::string_view email, std::string_view code) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return invalid_code();
+  auto user = repo_.find_user_by_email(*normalized);
+  if (!user) return forward(user);
+  if (!*user) return invalid_code();
+  User u = **user;
+  if (u.email_verified) return view_of(u);
+  if (auto r = consume_code(u, CodePurpose::kVerifyEmail, code); !r) return forward(r);
+  u.email_verified = true;
+  u.updated_at = clock_();
+  if (auto r = repo_.update_user(u); !r) return forward(r);
+  audit(u.id, "user.email_verified", u.id);
+  return view_of(u);
+}
+
+Result<std::optional<std::string>> IdentityService::resend_verification(std::string_view email) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return std::optional<std::string>{};
+  auto user = repo_.find_user_by_email(*normalized);
+  if (!user) return forward(user);
+  if (!*user || (*user)->email_verified || !(*user)->enabled) return std::optional<std::string>{};
+  auto code = new_code(**user, CodePurpose::kVerifyEmail);
+  if (!code) return forward(code);
+  return std::optional<std::string>(std::move(*code));
+}
+
+Result<bool> IdentityService::throttled(const std::string& key, int limit, std::int64_t now) {
+  auto f = repo_.login_failures(key);
+  if (!f) return forward(f);
+  if (now - f->window_start >= config_.failed_login_window.count()) return false;
+  return f->count >= limit;
+}
+
+Result<void> IdentityService::record_login_failure(const std::string& key, std::int64_t now) {
+  auto f = repo_.login_failures(key);
+  if (!f) return forward(f);
+  LoginFailures next = *f;
+  if (now - next.window_start >= config_.failed_login_window.count()) next = {0, now};
+  ++next.count;
+  return repo_.set_login_failures(key, next);
+}
+
+Result<AuthTokens> IdentityService::login(std::string_view email, std::string_view password,
+                                          std::string_view remote_address) {
+  const std::int64_t now = clock_();
+  const std::string address_key = "address:" + std::string(remote_address);
+  auto addr_blocked = throttled(address_key, config_.max_failed_logins_per_address, now);
+  if (!addr_blocked) return forward(addr_blocked);
+  if (*addr_blocked) return too_many_attempts();
+
+  const auto normalized = normalize_email(email);
+  if (!normalized) {
+    hasher_.dummy_verify(password);
+    if (auto r = record_login_failure(address_key, now); !r) return forward(r);
+    return invalid_credentials();
+  }
+  const std::string account_key = "account:" + *normalized;
+  auto acct_blocked = throttled(account_key, config_.max_failed_logins_per_account, now);
+  if (!acct_blocked) return forward(acct_blocked);
+  if (*acct_blocked) return too_many_attempts();
+
+  auto found = repo_.find_user_by_email(*normalized);
+  if (!found) return forward(found);
+  bool ok = false;
+  if (*found) {
+    ok = hasher_.verify((*found)->password_hash, password);
+  } else {
+    hasher_.dummy_verify(password);  // same cost whether or not the account exists
+  }
+  if (!ok) {
+    if (auto r = record_login_failure(address_key, now); !r) return forward(r);
+    if (auto r = record_login_failure(account_key, now); !r) return forward(r);
+    if (*found) audit("", "auth.login_failed", (*found)->id);
+    return invalid_credentials();
+  }
+  User user = **found;
+  // Disabled/unverified are revealed only to someone who knows the password.
+  if (!user.enabled) {
+    return fail(ErrorKind::kForbidden, "AccountDisabled", "This account is disabled.");
+  }
+  if (config_.require_verified_email && !user.email_verified) {
+    return fail(ErrorKind::kForbidden, "EmailNotVerified", "Please verify your email first.");
+  }
+  (void)repo_.clear_login_failures(account_key);
+  // The address counter is left to expire: clearing it would let one valid account reset the
+  // limit between guesses at other accounts.
+  if (hasher_.needs_rehash(user.password_hash)) {
+    if (auto rehashed = hasher_.hash(password)) {
+      user.password_hash = std::move(*rehashed);
+      user.updated_at = now;
+      (void)repo_.update_user(user);  // an upgrade; the login stands even if it fails
+    }
+  }
+  audit(user.id, "auth.login", user.id);
+  return issue_tokens(user, generate_random_id(16));
+}
+
+Result<AuthTokens> IdentityService::issue_tokens(const User& user, const std::string& family_id) {
+  auto access = jwt_.issue(TokenSubject{user.id, user.email, std::string(role_name(user.role))});
+  if (!access) return forward(access);
+  const std::int64_t now = clock_();
+  const std::string refresh = generate_refresh_token();
+  RefreshTokenRecord record{
+      hash_token(refresh), family_id, user.id, now, now + config_.refresh_ttl.count(),
+      std::nullopt,        false};
+  if (auto r = repo_.insert_refresh_token(record); !r) return forward(r);
+  return AuthTokens{std::move(access->token), access->expires_at, refresh, record.expires_at,
+                    view_of(user)};
+}
+
+Result<AuthTokens> IdentityService::refresh(std::string_view refresh_token) {
+  if (refresh_token.empty() || refresh_token.size() > 128) return invalid_refresh();
+  const std::string hash = hash_token(refresh_token);
+  auto found = repo_.find_refresh_token(hash);
+  if (!found) return forward(found);
+  if (!*found) return invalid_refresh();
+  const RefreshTokenRecord rec = **found;
+  if (rec.revoked) return invalid_refresh();
+  const std::int64_t now = clock_();
+  if (rec.used_at) {
+    // A rotated token came back: either the client or a thief holds a copy. We cannot tell which,
+    // so the whole family dies and the user logs in again.
+    (void)repo_.revoke_refresh_family(rec.family_id);
+    audit(rec.user_id, "auth.refresh_reuse", rec.family_id);
+    return invalid_refresh();
+  }
+  if (rec.expires_at <= now) return invalid_refresh();
+  auto marked = repo_.mark_refresh_token_used(hash, now);
+  if (!marked) return forward(marked);
+  if (!*marked) {  // lost a race against another use of the same token: treat as reuse
+    (void)repo_.revoke_refresh_family(rec.family_id);
+    audit(rec.user_id, "auth.refresh_reuse", rec.family_id);
+    return invalid_refresh();
+  }
+  auto user = repo_.find_user_by_id(rec.user_id);
+  if (!user) return forward(user);
+  if (!*user || !(*user)->enabled) {
+    (void)repo_.revoke_refresh_family(rec.family_id);
+    return invalid_refresh();
+  }
+  return issue_tokens(**user, rec.family_id);
+}
+
+Result<void> IdentityService::logout(std::string_view refresh_token) {
+  if (refresh_token.empty() || refresh_token.size() > 128) return {};
+  auto found = repo_.find_refresh_token(hash_token(refresh_token));
+  if (!found) return forward(found);
+  if (!*found) return {};
+  if (auto r = repo_.revoke_refresh_family((*found)->family_id); !r) return r;
+  audit((*found)->user_id, "auth.logout", (*found)->family_id);
+  return {};
+}
+
+Result<void> IdentityService::change_password(std::string_view user_id,
+                                              std::string_view current_password,
+                                              std::string_view new_password) {
+  auto found = repo_.find_user_by_id(user_id);
+  if (!found) return forward(found);
+  if (!*found) return invalid_credentials();
+  User user = **found;
+  if (!hasher_.verify(user.password_hash, current_password)) return invalid_credentials();
+  if (auto r = check_password_policy(new_password, user.email, config_.min_password_length); !r) {
+    return r;
+  }
+  auto hash = hasher_.hash(new_password);
+  if (!hash) return forward(hash);
+  user.password_hash = std::move(*hash);
+  user.updated_at = clock_();
+  if (auto r = repo_.update_user(user); !r) return r;
+  if (auto r = repo_.revoke_user_refresh_tokens(user.id); !r) return r;
+  audit(user.id, "user.password_changed", user.id);
+  return {};
+}
+
+Result<std::optional<std::string>> IdentityService::forgot_password(std::string_view email) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return std::optional<std::string>{};
+  auto user = repo_.find_user_by_email(*normalized);
+  if (!user) return forward(user);
+  if (!*user || !(*user)->enabled) return std::optional<std::string>{};
+  auto code = new_code(**user, CodePurpose::kResetPassword);
+  if (!code) return forward(code);
+  audit("", "user.reset_requested", (*user)->id);
+  return std::optional<std::string>(std::move(*code));
+}
+
+Result<void> IdentityService::reset_password(std::string_view email, std::string_view code,
+                                             std::string_view new_password) {
+  const auto normalized = normalize_email(email);
+  if (!normalized) return invalid_code();
+  auto found = repo_.find_user_by_email(*normalized);
+  if (!found) return forward(found);
+  if (!*found || !(*found)->enabled) return invalid_code();
+  User user = **found;
+  // Policy first, so a weak new password does not cost the user a code attempt.
+  if (auto r = check_password_policy(new_password, user.email, config_.min_password_length); !r) {
+    return r;
+  }
+  if (auto r = consume_code(user, CodePurpose::kResetPassword, code); !r) return r;
+  auto hash = hasher_.hash(new_password);
+  if (!hash) return forward(hash);
+  user.password_hash = std::move(*hash);
+  user.email_verified = true;
+  user.updated_at = clock_();
+  if (auto r = repo_.update_user(user); !r) return r;
+  if (auto r = repo_.revoke_user_refresh_tokens(user.id); !r) return r;
+  (void)repo_.clear_login_failures("account:" + user.email);
+  audit(user.id, "user.password_reset", user.id);
+  return {};
+}
+
+Result<TokenClaims> IdentityService::authenticate(std::string_view access_token) const {
+  return jwt_.validate(access_token);
+}
+
+}  // namespace sp::identity

@@ -1,0 +1,358 @@
+#include "smartproduct/identity/service.hpp"
+
+#include <gtest/gtest.h>
+
+#include "fake_user_repository.hpp"
+
+namespace sp::identity {
+namespace {
+
+constexpr std::int64_t kStart = 1'700'000'000;
+constexpr const char* kPassword = "correct horse battery";
+
+class IdentityServiceTest : public ::testing::Test {
+ protected:
+  IdentityServiceTest() {
+    auto key = SigningKey::generate(Algorithm::kEdDsa, "k1");
+    EXPECT_TRUE(ring_.set_signing_key(*key).has_value());
+    config_.password_hash = PasswordHashParams{1, 8192};  // fast for tests
+    config_.max_code_attempts = 3;
+    config_.max_failed_logins_per_account = 3;
+    config_.max_failed_logins_per_address = 5;
+    config_.failed_login_window = std::chrono::seconds(600);
+    rebuild();
+  }
+
+  void rebuild() {
+    service_ = std::make_unique<IdentityService>(
+        config_, repo_, ring_, CodeHasher(std::string(32, 'p')), [this] { return now_; },
+        [this] { return "u" + std::to_string(++next_id_); });
+  }
+
+  // Signs up and verifies; returns the user id.
+  std::string verified_user(const std::string& email, const std::string& password = kPassword) {
+    auto s = service_->sign_up(email, password);
+    EXPECT_TRUE(s.has_value()) << (s ? "" : s.error().name);
+    auto v = service_->verify_email(email, s->verification_code);
+    EXPECT_TRUE(v.has_value());
+    return s->user.id;
+  }
+
+  static void expect_error(const Error& e, ErrorKind kind, std::string_view name) {
+    EXPECT_EQ(e.kind, kind) << e.name;
+    EXPECT_EQ(e.name, name);
+  }
+
+  test::FakeUserRepository repo_;
+  KeyRing ring_;
+  IdentityConfig config_;
+  std::int64_t now_ = kStart;
+  int next_id_ = 0;
+  std::unique_ptr<IdentityService> service_;
+};
+
+TEST(EmailNormalization, TrimsLowercasesAndValidates) {
+  EXPECT_EQ(normalize_email("  Alice@Example.COM "), "alice@example.com");
+  EXPECT_FALSE(normalize_email("").has_value());
+  EXPECT_FALSE(normalize_email("alice").has_value());
+  EXPECT_FALSE(normalize_email("@example.com").has_value());
+  EXPECT_FALSE(normalize_email("a@b@example.com").has_value());
+  EXPECT_FALSE(normalize_email("a@localhost").has_value());
+  EXPECT_FALSE(normalize_email("a b@example.com").has_value());
+  EXPECT_FALSE(normalize_email("a@example.com.").has_value());
+  EXPECT_FALSE(normalize_email(std::string(250, 'a') + "@example.com").has_value());
+  EXPECT_FALSE(normalize_email("a\xff@example.com").has_value());
+}
+
+TEST(PasswordPolicy, LengthAndEmail) {
+  EXPECT_TRUE(check_password_policy("0123456789", "a@example.com", 10).has_value());
+  auto short_pw = check_password_policy("012345678", "a@example.com", 10);
+  ASSERT_FALSE(short_pw.has_value());
+  EXPECT_EQ(short_pw.error().kind, ErrorKind::kUnprocessable);
+  EXPECT_EQ(short_pw.error().name, "InvalidPassword");
+  // Code points, not bytes: nine 2-byte characters are still too short.
+  EXPECT_FALSE(check_password_policy("ééééééééé", "a@example.com", 10).has_value());
+  EXPECT_TRUE(check_password_policy("éééééééééé", "a@example.com", 10).has_value());
+  EXPECT_FALSE(check_password_policy("Long@Example.com", "long@example.com", 10).has_value());
+  EXPECT_FALSE(
+      check_password_policy("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5", "a@example.com", 10)
+          .has_value());
+  EXPECT_FALSE(check_password_policy(std::string(kMaxPasswordBytes + 1, 'x'), "a@example.com", 10)
+                   .has_value());
+}
+
+TEST_F(IdentityServiceTest, SignUpCreatesUnverifiedUserWithCode) {
+  auto r = service_->sign_up(" Alice@Example.com", kPassword);
+  ASSERT_TRUE(r.has_value()) << r.error().name;
+  EXPECT_EQ(r->user.email, "alice@example.com");
+  EXPECT_EQ(r->user.role, Role::kUser);
+  EXPECT_FALSE(r->user.email_verified);
+  EXPECT_EQ(r->verification_code.size(), 6u);
+  const User& stored = repo_.users_.at(r->user.id);
+  EXPECT_EQ(stored.password_hash.rfind("$argon2id$", 0), 0u);
+  EXPECT_EQ(stored.password_hash.find(kPassword), std::string::npos);
+  // Only the code's hash is stored.
+  const auto& code = repo_.codes_.begin()->second;
+  EXPECT_NE(code.code_hash, r->verification_code);
+  EXPECT_EQ(code.expires_at, kStart + config_.verification_code_ttl.count());
+  EXPECT_TRUE(repo_.has_audit("user.sign_up"));
+}
+
+TEST_F(IdentityServiceTest, SignUpRefusesDuplicatesAndBadInput) {
+  ASSERT_TRUE(service_->sign_up("bob@example.com", kPassword).has_value());
+  auto dup = service_->sign_up("BOB@example.com", kPassword);
+  ASSERT_FALSE(dup.has_value());
+  expect_error(dup.error(), ErrorKind::kConflict, "UserAlreadyExists");
+  auto bad_email = service_->sign_up("bob", kPassword);
+  ASSERT_FALSE(bad_email.has_value());
+  expect_error(bad_email.error(), ErrorKind::kUnprocessable, "InvalidEmail");
+  auto short_pw = service_->sign_up("carol@example.com", "short");
+  ASSERT_FALSE(short_pw.has_value());
+  expect_error(short_pw.error(), ErrorKind::kUnprocessable, "InvalidPassword");
+  auto email_pw = service_->sign_up("carol@example.com", "Carol@Example.com");
+  ASSERT_FALSE(email_pw.has_value());
+  expect_error(email_pw.error(), ErrorKind::kUnprocessable, "InvalidPassword");
+  EXPECT_EQ(repo_.users_.size(), 1u);
+}
+
+TEST_F(IdentityServiceTest, VerifyEmailIsSingleUseAndAttemptLimited) {
+  auto s = service_->sign_up("dave@example.com", kPassword);
+  ASSERT_TRUE(s.has_value());
+  const std::string wrong = s->verification_code == "000000" ? "111111" : "000000";
+  auto w1 = service_->verify_email("dave@example.com", wrong);
+  ASSERT_FALSE(w1.has_value());
+  expect_error(w1.error(), ErrorKind::kUnprocessable, "InvalidCode");
+  auto ok = service_->verify_email("DAVE@example.com", s->verification_code);
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_TRUE(ok->email_verified);
+  EXPECT_TRUE(repo_.codes_.empty());  // consumed
+}
+
+TEST_F(IdentityServiceTest, VerifyEmailCodeBurntAfterMaxAttempts) {
+  auto s = service_->sign_up("erin@example.com", kPassword);
+  ASSERT_TRUE(s.has_value());
+  const std::string wrong = s->verification_code == "000000" ? "111111" : "000000";
+  EXPECT_EQ(service_->verify_email("erin@example.com", wrong).error().name, "InvalidCode");
+  EXPECT_EQ(service_->verify_email("erin@example.com", wrong).error().name, "InvalidCode");
+  auto third = service_->verify_email("erin@example.com", wrong);
+  expect_error(third.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  // The right code no longer works: it was burnt.
+  auto late = service_->verify_email("erin@example.com", s->verification_code);
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().name, "InvalidCode");
+  // A fresh code can be requested and works.
+  auto again = service_->resend_verification("erin@example.com");
+  ASSERT_TRUE(again.has_value() && again->has_value());
+  EXPECT_TRUE(service_->verify_email("erin@example.com", **again).has_value());
+  auto none = service_->resend_verification("erin@example.com");  // already verified
+  ASSERT_TRUE(none.has_value());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST_F(IdentityServiceTest, VerifyEmailCodeExpires) {
+  auto s = service_->sign_up("fay@example.com", kPassword);
+  ASSERT_TRUE(s.has_value());
+  now_ += config_.verification_code_ttl.count();
+  auto r = service_->verify_email("fay@example.com", s->verification_code);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().name, "InvalidCode");
+}
+
+TEST_F(IdentityServiceTest, LoginIssuesValidTokens) {
+  const std::string id = verified_user("gus@example.com");
+  auto t = service_->login("Gus@Example.com", kPassword, "10.0.0.1");
+  ASSERT_TRUE(t.has_value()) << t.error().name;
+  EXPECT_EQ(t->user.id, id);
+  EXPECT_EQ(t->refresh_token.size(), 43u);
+  EXPECT_EQ(t->refresh_expires_at, kStart + config_.refresh_ttl.count());
+  auto claims = service_->authenticate(t->access_token);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->subject, id);
+  EXPECT_EQ(claims->email, "gus@example.com");
+  EXPECT_EQ(claims->role, "user");
+  // Only the refresh token's hash is stored.
+  ASSERT_EQ(repo_.tokens_.size(), 1u);
+  EXPECT_EQ(repo_.tokens_.begin()->first, hash_token(t->refresh_token));
+}
+
+TEST_F(IdentityServiceTest, LoginFailuresLookTheSame) {
+  verified_user("hal@example.com");
+  auto wrong = service_->login("hal@example.com", "wrong password!", "10.0.0.2");
+  auto unknown = service_->login("nobody@example.com", kPassword, "10.0.0.3");
+  ASSERT_FALSE(wrong.has_value());
+  ASSERT_FALSE(unknown.has_value());
+  expect_error(wrong.error(), ErrorKind::kUnauthenticated, "InvalidCredentials");
+  expect_error(unknown.error(), ErrorKind::kUnauthenticated, "InvalidCredentials");
+  EXPECT_EQ(wrong.error().message, unknown.error().message);
+}
+
+TEST_F(IdentityServiceTest, UnverifiedAndDisabledAccounts) {
+  ASSERT_TRUE(service_->sign_up("ivy@example.com", kPassword).has_value());
+  auto unverified = service_->login("ivy@example.com", kPassword, "a");
+  ASSERT_FALSE(unverified.has_value());
+  expect_error(unverified.error(), ErrorKind::kForbidden, "EmailNotVerified");
+
+  const std::string id = verified_user("jon@example.com");
+  auto tokens = service_->login("jon@example.com", kPassword, "a");
+  ASSERT_TRUE(tokens.has_value());
+  repo_.users_.at(id).enabled = false;
+  auto disabled = service_->login("jon@example.com", kPassword, "a");
+  ASSERT_FALSE(disabled.has_value());
+  expect_error(disabled.error(), ErrorKind::kForbidden, "AccountDisabled");
+  auto r = service_->refresh(tokens->refresh_token);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().name, "InvalidRefreshToken");
+}
+
+TEST_F(IdentityServiceTest, PerAccountThrottleThenWindowExpires) {
+  verified_user("kim@example.com");
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(
+        service_->login("kim@example.com", "wrong password", "ip" + std::to_string(i)).error().name,
+        "InvalidCredentials");
+  }
+  // Even the right password is refused while the account is throttled.
+  auto blocked = service_->login("kim@example.com", kPassword, "ip9");
+  ASSERT_FALSE(blocked.has_value());
+  expect_error(blocked.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  now_ += 600;
+  EXPECT_TRUE(service_->login("kim@example.com", kPassword, "ip9").has_value());
+  EXPECT_EQ(repo_.failures_.count("account:kim@example.com"), 0u);  // cleared on success
+}
+
+TEST_F(IdentityServiceTest, PerAddressThrottle) {
+  verified_user("lea@example.com");
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(service_->login("x" + std::to_string(i) + "@example.com", kPassword, "6.6.6.6")
+                  .error()
+                  .name,
+              "InvalidCredentials");
+  }
+  auto blocked = service_->login("lea@example.com", kPassword, "6.6.6.6");
+  ASSERT_FALSE(blocked.has_value());
+  expect_error(blocked.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  EXPECT_TRUE(service_->login("lea@example.com", kPassword, "7.7.7.7").has_value());
+}
+
+TEST_F(IdentityServiceTest, RefreshRotatesAndReuseRevokesFamily) {
+  verified_user("max@example.com");
+  auto first = service_->login("max@example.com", kPassword, "a");
+  ASSERT_TRUE(first.has_value());
+  now_ += 60;
+  auto second = service_->refresh(first->refresh_token);
+  ASSERT_TRUE(second.has_value()) << second.error().name;
+  EXPECT_NE(second->refresh_token, first->refresh_token);
+  EXPECT_TRUE(service_->authenticate(second->access_token).has_value());
+  auto third = service_->refresh(second->refresh_token);
+  ASSERT_TRUE(third.has_value());
+
+  // The first token is replayed: refused, and the live token of the family dies with it.
+  auto replay = service_->refresh(first->refresh_token);
+  ASSERT_FALSE(replay.has_value());
+  expect_error(replay.error(), ErrorKind::kUnauthenticated, "InvalidRefreshToken");
+  EXPECT_TRUE(repo_.has_audit("auth.refresh_reuse"));
+  EXPECT_FALSE(service_->refresh(third->refresh_token).has_value());
+
+  // Another session (another family) is unaffected.
+  auto other = service_->login("max@example.com", kPassword, "b");
+  ASSERT_TRUE(other.has_value());
+  EXPECT_TRUE(service_->refresh(other->refresh_token).has_value());
+}
+
+TEST_F(IdentityServiceTest, RefreshRefusesExpiredAndUnknown) {
+  verified_user("ned@example.com");
+  auto t = service_->login("ned@example.com", kPassword, "a");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_FALSE(service_->refresh("not-a-token").has_value());
+  EXPECT_FALSE(service_->refresh("").has_value());
+  now_ += config_.refresh_ttl.count();
+  auto r = service_->refresh(t->refresh_token);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().name, "InvalidRefreshToken");
+}
+
+TEST_F(IdentityServiceTest, LogoutRevokesFamilyAndIsIdempotent) {
+  verified_user("oda@example.com");
+  auto t = service_->login("oda@example.com", kPassword, "a");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_TRUE(service_->logout(t->refresh_token).has_value());
+  EXPECT_FALSE(service_->refresh(t->refresh_token).has_value());
+  EXPECT_TRUE(service_->logout(t->refresh_token).has_value());
+  EXPECT_TRUE(service_->logout("unknown").has_value());
+}
+
+TEST_F(IdentityServiceTest, ChangePassword) {
+  const std::string id = verified_user("pam@example.com");
+  auto t = service_->login("pam@example.com", kPassword, "a");
+  ASSERT_TRUE(t.has_value());
+  auto wrong = service_->change_password(id, "not the password", "another long password");
+  ASSERT_FALSE(wrong.has_value());
+  expect_error(wrong.error(), ErrorKind::kUnauthenticated, "InvalidCredentials");
+  auto weak = service_->change_password(id, kPassword, "short");
+  ASSERT_FALSE(weak.has_value());
+  expect_error(weak.error(), ErrorKind::kUnprocessable, "InvalidPassword");
+  ASSERT_TRUE(service_->change_password(id, kPassword, "another long password").has_value());
+  EXPECT_FALSE(service_->refresh(t->refresh_token).has_value());  // sessions revoked
+  EXPECT_FALSE(service_->login("pam@example.com", kPassword, "a").has_value());
+  EXPECT_TRUE(service_->login("pam@example.com", "another long password", "a").has_value());
+}
+
+TEST_F(IdentityServiceTest, ForgotAndResetPassword) {
+  const std::string id = verified_user("quin@example.com");
+  auto session = service_->login("quin@example.com", kPassword, "a");
+  ASSERT_TRUE(session.has_value());
+  auto unknown = service_->forgot_password("nobody@example.com");
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_FALSE(unknown->has_value());
+  auto code = service_->forgot_password("QUIN@example.com");
+  ASSERT_TRUE(code.has_value() && code->has_value());
+
+  // A weak password does not consume an attempt; a wrong code does.
+  auto weak = service_->reset_password("quin@example.com", **code, "short");
+  ASSERT_FALSE(weak.has_value());
+  EXPECT_EQ(weak.error().name, "InvalidPassword");
+  const std::string wrong = **code == "000000" ? "111111" : "000000";
+  auto bad = service_->reset_password("quin@example.com", wrong, "brand new password");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().name, "InvalidCode");
+
+  ASSERT_TRUE(service_->reset_password("quin@example.com", **code, "brand new password"));
+  EXPECT_FALSE(service_->refresh(session->refresh_token).has_value());
+  EXPECT_TRUE(service_->login("quin@example.com", "brand new password", "a").has_value());
+  // Single use.
+  auto again = service_->reset_password("quin@example.com", **code, "yet another password");
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().name, "InvalidCode");
+  EXPECT_TRUE(repo_.has_audit("user.password_reset"));
+  (void)id;
+}
+
+TEST_F(IdentityServiceTest, ResetCodeExpiresAndVerificationCodeIsNotAResetCode) {
+  auto s = service_->sign_up("ruth@example.com", kPassword);
+  ASSERT_TRUE(s.has_value());
+  // The email-verification code cannot reset the password (purpose-bound).
+  auto cross = service_->reset_password("ruth@example.com", s->verification_code, "new long pass");
+  ASSERT_FALSE(cross.has_value());
+  EXPECT_EQ(cross.error().name, "InvalidCode");
+  auto code = service_->forgot_password("ruth@example.com");
+  ASSERT_TRUE(code.has_value() && code->has_value());
+  now_ += config_.reset_code_ttl.count();
+  auto late = service_->reset_password("ruth@example.com", **code, "new long pass");
+  ASSERT_FALSE(late.has_value());
+  EXPECT_EQ(late.error().name, "InvalidCode");
+}
+
+TEST_F(IdentityServiceTest, LoginUpgradesOutdatedHash) {
+  const std::string id = verified_user("sam@example.com");
+  const std::string old_hash = repo_.users_.at(id).password_hash;
+  config_.password_hash = PasswordHashParams{2, 16384};
+  rebuild();
+  ASSERT_TRUE(service_->login("sam@example.com", kPassword, "a").has_value());
+  const std::string new_hash = repo_.users_.at(id).password_hash;
+  EXPECT_NE(new_hash, old_hash);
+  EXPECT_EQ(new_hash.rfind("$argon2id$v=19$m=16,t=2,p=1$", 0), 0u);
+  EXPECT_TRUE(service_->login("sam@example.com", kPassword, "a").has_value());
+}
+
+}  // namespace
+}  // namespace sp::identity
