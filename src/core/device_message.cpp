@@ -1,0 +1,105 @@
+#include "smartproduct/core/device_message.hpp"
+
+#include <cmath>
+
+namespace sp {
+
+std::string_view to_string(DeviceMessageRejection rejection) {
+  switch (rejection) {
+    case DeviceMessageRejection::kBadTopic: return "bad_topic";
+    case DeviceMessageRejection::kOversize: return "oversize";
+    case DeviceMessageRejection::kMalformed: return "malformed_json";
+    case DeviceMessageRejection::kNotObject: return "not_an_object";
+    case DeviceMessageRejection::kForeignDevice: return "foreign_device";
+    case DeviceMessageRejection::kInvalid: return "invalid_field";
+  }
+  return "unknown";
+}
+
+bool is_valid_device_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (unsigned char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == ':' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::optional<std::string> device_id_from_topic(std::string_view prefix, std::string_view topic) {
+  if (topic.size() <= prefix.size() + 1 || topic.substr(0, prefix.size()) != prefix ||
+      topic[prefix.size()] != '/') {
+    return std::nullopt;
+  }
+  auto id = topic.substr(prefix.size() + 1);
+  if (!is_valid_device_id(id)) return std::nullopt;
+  return std::string(id);
+}
+
+DeviceMessageResult parse_device_message(std::string_view prefix, std::string_view topic,
+                                         std::string_view payload, std::size_t max_payload_bytes) {
+  DeviceMessageResult r;
+  auto id = device_id_from_topic(prefix, topic);
+  if (!id) {
+    r.rejection = DeviceMessageRejection::kBadTopic;
+    return r;
+  }
+  if (payload.size() > max_payload_bytes) {
+    r.rejection = DeviceMessageRejection::kOversize;
+    return r;
+  }
+  auto body = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) {
+    r.rejection = DeviceMessageRejection::kMalformed;
+    return r;
+  }
+  if (!body.is_object()) {
+    r.rejection = DeviceMessageRejection::kNotObject;
+    return r;
+  }
+  if (auto it = body.find("deviceId"); it != body.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>() != *id) {
+      r.rejection = DeviceMessageRejection::kForeignDevice;
+      return r;
+    }
+  }
+  r.message = ParsedDeviceMessage{std::move(*id), std::move(body)};
+  return r;
+}
+
+std::optional<int64_t> epoch_ms_field(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number()) return std::nullopt;
+  double v = it->get<double>();
+  constexpr double kMin = 946684800000.0;   // 2000-01-01
+  constexpr double kMax = 4102444800000.0;  // 2100-01-01
+  if (!std::isfinite(v) || v < kMin || v >= kMax) return std::nullopt;
+  return static_cast<int64_t>(v);
+}
+
+void IngestCounters::count(DeviceMessageRejection rejection) {
+  switch (rejection) {
+    case DeviceMessageRejection::kBadTopic: rejected_bad_topic++; break;
+    case DeviceMessageRejection::kOversize: rejected_oversize++; break;
+    case DeviceMessageRejection::kMalformed: rejected_malformed++; break;
+    case DeviceMessageRejection::kNotObject: rejected_not_object++; break;
+    case DeviceMessageRejection::kForeignDevice: rejected_foreign_device++; break;
+    case DeviceMessageRejection::kInvalid: rejected_invalid++; break;
+  }
+}
+
+nlohmann::json IngestCounters::to_json() const {
+  return {{"received", received.load()},
+          {"stored", stored.load()},
+          {"duplicates", duplicates.load()},
+          {"storeFailures", store_failures.load()},
+          {"rejected",
+           {{"badTopic", rejected_bad_topic.load()},
+            {"oversize", rejected_oversize.load()},
+            {"malformedJson", rejected_malformed.load()},
+            {"notAnObject", rejected_not_object.load()},
+            {"foreignDevice", rejected_foreign_device.load()},
+            {"invalidField", rejected_invalid.load()}}}};
+}
+
+}  // namespace sp

@@ -1,0 +1,104 @@
+#include "smartproduct/core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/ids.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sp-config-" + sp::ids::random_hex(6));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path write(const std::string& text) {
+    auto p = dir_ / "smartproduct.toml";
+    std::ofstream(p) << text;
+    return p;
+  }
+  fs::path dir_;
+};
+
+TEST_F(ConfigTest, DefaultsAndRelativePaths) {
+  auto r = sp::config::load_daemon_config(write("[http]\nport = 9443\n"));
+  ASSERT_TRUE(r.errors.empty()) << r.errors.front();
+  EXPECT_EQ(r.config->http.port, 9443);
+  EXPECT_EQ(r.config->http.cert, dir_ / "pki/https.crt");
+  EXPECT_EQ(r.config->storage.data_dir, dir_ / "data");
+  EXPECT_EQ(r.config->broker.mode, sp::config::BrokerSettings::Mode::kManaged);
+  EXPECT_EQ(r.config->telemetry.topic, "smartproduct/telemetry");
+}
+
+TEST_F(ConfigTest, ShippedExampleIsValid) {
+  auto r = sp::config::load_daemon_config(fs::path(SP_SOURCE_DIR) / "config/smartproduct.toml");
+  for (auto& e : r.errors) ADD_FAILURE() << e;
+  EXPECT_TRUE(r.config.has_value());
+}
+
+TEST_F(ConfigTest, UnknownKeyIsAnErrorWithLine) {
+  auto r = sp::config::load_daemon_config(write("[http]\nport = 8443\nprot = 1\n"));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("smartproduct.toml:3:1: [http] prot: unknown key"), std::string::npos)
+      << r.errors[0];
+  EXPECT_FALSE(r.config.has_value());
+}
+
+TEST_F(ConfigTest, UnknownSectionWrongTypeAndRangeAllReported) {
+  auto r = sp::config::load_daemon_config(
+      write("[htp]\nx=1\n[http]\nport = \"x\"\n[broker]\nport = 70000\nmode = \"cloud\"\n"));
+  ASSERT_EQ(r.errors.size(), 4u);
+  EXPECT_NE(r.errors[0].find("unknown section or key 'htp'"), std::string::npos) << r.errors[0];
+  EXPECT_NE(r.errors[1].find(":4:8: [http] port: must be an integer"), std::string::npos)
+      << r.errors[1];
+  EXPECT_NE(r.errors[2].find("[broker] mode: must be one of"), std::string::npos) << r.errors[2];
+  EXPECT_NE(r.errors[3].find("[broker] port: must be between 1 and 65535"), std::string::npos)
+      << r.errors[3];
+}
+
+TEST_F(ConfigTest, SyntaxErrorHasPosition) {
+  auto r = sp::config::load_daemon_config(write("[http\nport = 1\n"));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("smartproduct.toml:1:"), std::string::npos) << r.errors[0];
+}
+
+TEST_F(ConfigTest, MissingFile) {
+  auto r = sp::config::load_daemon_config(dir_ / "nope.toml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("cannot open"), std::string::npos);
+}
+
+TEST_F(ConfigTest, WildcardTopicRefused) {
+  auto r = sp::config::load_daemon_config(write("[telemetry]\ntopic = \"a/#\"\n"));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("[telemetry] topic"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ConsoleNeedsApi) {
+  auto r = sp::config::load_daemon_config(write("[api]\nenabled = false\n"));
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("needs [api]"), std::string::npos);
+}
+
+TEST(Clock, Iso8601) {
+  EXPECT_EQ(sp::iso8601_ms(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(sp::iso8601_ms(1558107955123), "2019-05-17T15:45:55.123Z");
+  EXPECT_EQ(sp::iso8601_ms(-1), "1969-12-31T23:59:59.999Z");
+}
+
+TEST(Ids, UuidV4Shape) {
+  auto a = sp::ids::uuid_v4();
+  ASSERT_EQ(a.size(), 36u);
+  EXPECT_EQ(a[14], '4');
+  EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b');
+  EXPECT_NE(a, sp::ids::uuid_v4());
+}
+
+}  // namespace
