@@ -1,0 +1,64 @@
+#include "smartproduct/telemetry/service.hpp"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+namespace sp::telemetry {
+
+std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
+  if (!body.contains("timestamp") && !body.contains("seq") && !body.contains("messageId")) {
+    return {};
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(payload.data(), payload.size(), md, &len, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned i = 0; i < len; ++i) {
+    out.push_back(kHex[md[i] >> 4]);
+    out.push_back(kHex[md[i] & 15]);
+  }
+  return out;
+}
+
+TelemetryService::TelemetryService(IngestConfig config, store::TelemetryRepository& repository,
+                                   const Clock& clock)
+    : config_(std::move(config)), repository_(repository), clock_(clock) {}
+
+void TelemetryService::ingest(std::string_view topic, std::string_view payload,
+                              std::function<void(bool)> done) {
+  counters_.received++;
+  auto parsed = parse_device_message(config_.topic, topic, payload, config_.max_payload_bytes);
+  if (!parsed.message) {
+    counters_.count(parsed.rejection);
+    spdlog::debug("telemetry: rejected message on {} ({} bytes): {}", topic, payload.size(),
+                  to_string(parsed.rejection));
+    done(true);  // acknowledged: redelivering an invalid message would never make it valid
+    return;
+  }
+  TelemetryRecord record;
+  record.device_id = std::move(parsed.message->device_id);
+  record.device_ts_ms = epoch_ms_field(parsed.message->body, "timestamp");
+  record.received_at_ms = clock_.now_ms();
+  record.dedup_key = dedup_key(parsed.message->body, payload);
+  record.payload = parsed.message->body.dump();
+  repository_.append(std::move(record),
+                     [this, done = std::move(done)](Result<AppendOutcome> outcome) {
+                       if (!outcome) {
+                         counters_.store_failures++;
+                         spdlog::error("telemetry: store failed: {} ({})", outcome.error().message,
+                                       outcome.error().detail);
+                         done(false);
+                         return;
+                       }
+                       if (*outcome == AppendOutcome::kDuplicate) {
+                         counters_.duplicates++;
+                       } else {
+                         counters_.stored++;
+                       }
+                       done(true);
+                     });
+}
+
+}  // namespace sp::telemetry

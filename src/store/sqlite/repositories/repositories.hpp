@@ -1,0 +1,20 @@
+#pragma once
+// SQLite implementations of the repository interfaces in include/smartproduct/store/. Created by
+// the composition root from an open Store; sqlite3.h stays inside the .cpp files.
+
+#include <memory>
+
+#include "smartproduct/store/event_repository.hpp"
+#include "smartproduct/store/presence_repository.hpp"
+#include "smartproduct/store/telemetry_repository.hpp"
+#include "store/sqlite/database.hpp"
+
+namespace sp::sqlite {
+
+std::unique_ptr<store::TelemetryRepository> make_telemetry_repository(
+    std::shared_ptr<Database> telemetry_db);
+std::unique_ptr<store::EventRepository> make_event_repository(std::shared_ptr<Database> main_db);
+std::unique_ptr<store::PresenceRepository> make_presence_repository(
+    std::shared_ptr<Database> main_db);
+
+}  // namespace sp::sqlite
