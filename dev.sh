@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# smartproduct developer driver. The README's two commands:
+#   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground)
+#   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
+# Other verbs: bootstrap, build, bench.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")"
+ROOT=$PWD
+BUILD=${SP_BUILD_DIR:-$ROOT/build}
+BUILD_ASAN=${SP_BUILD_ASAN_DIR:-$ROOT/build-asan}
+INSTANCE=${SP_INSTANCE_DIR:-$BUILD/dev-instance}
+JOBS=${SP_JOBS:-$(nproc)}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+bootstrap() {
+  local wanted missing=()
+  wanted=$(grep -vE '^\s*(#|$)' .ci/apt-packages.txt)
+  for p in $wanted; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # Node.js: Debian's nodejs+npm, unless a Node.js with npm is already installed (e.g. NodeSource,
+  # whose nodejs package conflicts with Debian's npm).
+  if ! command -v npm >/dev/null 2>&1; then missing+=(nodejs npm); fi
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+}
+
+configure() { # dir, extra cmake args...
+  local dir=$1; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  fi
+}
+
+build_web() {
+  log "building the console (web/)"
+  (cd web && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+}
+
+build() {
+  log "building (Release with debug info) in $BUILD"
+  configure "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  ninja -C "$BUILD" -j "$JOBS"
+  build_web
+}
+
+run() {
+  bootstrap
+  build
+  if [ ! -f "$INSTANCE/smartproduct.toml" ]; then
+    log "creating a development instance in $INSTANCE"
+    "$BUILD/bin/smartproductctl" init --dir "$INSTANCE" --hostname "$(hostname)"
+  else
+    # Keeps keys and configs; refreshes the broker plugin if it was rebuilt.
+    "$BUILD/bin/smartproductctl" init --dir "$INSTANCE" --hostname "$(hostname)" >/dev/null
+  fi
+  local port
+  port=$(sed -n '/^\[http\]/,/^\[/{s/^port *= *\([0-9]*\).*/\1/p}' "$INSTANCE/smartproduct.toml" | head -n1)
+  log "console: https://localhost:${port:-8443}/   (certificate authority: $INSTANCE/pki/root-ca.crt)"
+  exec "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml"
+}
+
+test_all() {
+  bootstrap
+  build
+  local failed=0 passed=0 t0=$SECONDS
+  log "unit tests"
+  if ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS" --timeout 300; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+  log "integration tests (real mosquitto + smartproductd over TLS)"
+  if SP_BIN_DIR="$BUILD/bin" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+  log "browser tests (Debian chromium via playwright-core)"
+  if (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }) &&
+     SP_BIN_DIR="$BUILD/bin" node tests/e2e/run.mjs; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+  log "ASan+UBSan build and unit tests in $BUILD_ASAN"
+  configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS=-O1
+  if ninja -C "$BUILD_ASAN" -j "$JOBS" &&
+     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+       ctest --test-dir "$BUILD_ASAN" -L unit --output-on-failure -j "$JOBS" --timeout 600; then
+    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+  log "suites: $passed passed, $failed failed in $((SECONDS - t0)) s"
+  echo "suites: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+}
+
+case "${1:-}" in
+  bootstrap) bootstrap ;;
+  build) bootstrap; build ;;
+  run) run ;;
+  test) test_all ;;
+  bench) shift; bootstrap; build; exec /usr/bin/python3 "tests/bench/${1:-ingest}/run.py" "${@:2}" ;;
+  *) echo "usage: $0 run | test | build | bootstrap | bench NAME" >&2; exit 2 ;;
+esac

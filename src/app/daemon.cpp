@@ -1,0 +1,255 @@
+#include "app/daemon.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <optional>
+#include <set>
+
+#include "app/broker_supervisor.hpp"
+#include "net/http/server.hpp"
+#include "net/mqtt/client.hpp"
+#include "smartproduct/core/logging.hpp"
+#include "smartproduct/http/types.hpp"
+#include "smartproduct/core/clock.hpp"
+#include "smartproduct/events/service.hpp"
+#include "smartproduct/presence/service.hpp"
+#include "smartproduct/telemetry/service.hpp"
+#include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/store.hpp"
+
+namespace sp::app {
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+  return buf;
+}
+
+Result<void> require_readable(const fs::path& file, const char* key) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    return fail(ErrorKind::kUnavailable, "ConfigFileMissing",
+                fmt::format("{}: {} does not exist or is not a file", key, file.string()));
+  }
+  if (access(file.c_str(), R_OK) != 0) {
+    return fail(ErrorKind::kUnavailable, "ConfigFileUnreadable",
+                fmt::format("{}: {} is not readable", key, file.string()));
+  }
+  return {};
+}
+
+}  // namespace
+
+struct Daemon::Impl {
+  config::DaemonConfig config;
+  SystemClock clock;
+  std::unique_ptr<sqlite::Store> store;
+  std::unique_ptr<BrokerSupervisor> broker;
+  std::unique_ptr<mqtt::Client> mqtt;
+  mqtt::TopicRouter topics;
+  http::Router router;
+
+  // Repositories and modules (in dependency order: destroyed in reverse).
+  std::unique_ptr<store::TelemetryRepository> telemetry_repo;
+  std::unique_ptr<store::EventRepository> event_repo;
+  std::unique_ptr<store::PresenceRepository> presence_repo;
+  std::unique_ptr<telemetry::TelemetryService> telemetry;
+  std::unique_ptr<events::EventService> events;
+  std::unique_ptr<presence::PresenceService> presence;
+  std::unique_ptr<http::HttpServer> server;
+
+  explicit Impl(config::DaemonConfig c) : config(std::move(c)) {}
+
+  fs::path web_root() const {
+    if (!config.web_root.empty()) return config.web_root;
+    return fs::path(SP_DEFAULT_WEB_ROOT);
+  }
+
+  std::vector<std::string> readiness() {
+    std::vector<std::string> reasons;
+    if (!store || !store->healthy()) reasons.push_back("database: not open or not writable");
+    if (!mqtt || !mqtt->connected()) {
+      reasons.push_back("broker: " + (mqtt ? mqtt->status() : std::string("client not started")));
+    }
+    return reasons;
+  }
+
+  Result<void> check_files() {
+    const auto& b = config.broker;
+    using Entry = std::pair<const fs::path*, const char*>;
+    for (auto [file, key] : {Entry{&config.http.cert, "[http] cert"},
+                             Entry{&config.http.key, "[http] key"},
+                             Entry{&b.ca_file, "[broker] ca_file"}, Entry{&b.cert, "[broker] cert"},
+                             Entry{&b.key, "[broker] key"}}) {
+      if (auto r = require_readable(*file, key); !r) return r;
+    }
+    return {};
+  }
+
+  Result<void> start() {
+    if (auto r = check_files(); !r) return r;
+
+    auto opened = sqlite::open_store(sqlite::StoreConfig{
+        config.storage.data_dir, config.storage.busy_timeout_ms,
+        static_cast<std::size_t>(config.storage.write_batch_max), sqlite::Synchronous::kFull});
+    if (!opened) return tl::unexpected(opened.error());
+    store = std::move(*opened);
+    spdlog::info("store: {} opened (instance {})", config.storage.data_dir.string(),
+                 store->instance_id());
+
+    const auto& b = config.broker;
+    if (b.mode == config::BrokerSettings::Mode::kManaged) {
+      broker = std::make_unique<BrokerSupervisor>(BrokerSupervisorConfig{
+          b.mosquitto_bin, b.mosquitto_conf, b.host, b.port, b.ca_file, b.cert, b.key});
+      if (auto r = broker->start(20s); !r) {
+        broker.reset();
+        return fail(r.error().kind, r.error().name, "[broker] managed: " + r.error().message);
+      }
+    }
+
+    mqtt::ClientConfig mc;
+    mc.host = b.host;
+    mc.port = b.port;
+    mc.ca_file = b.ca_file;
+    mc.cert = b.cert;
+    mc.key = b.key;
+    mc.client_id = b.client_id;
+    mc.keepalive_s = b.keepalive_s;
+    mc.session_expiry_s = b.session_expiry_s;
+    build_modules();
+    for (auto& route : topics.routes()) {
+      // No-local: the daemon never receives its own publishes (commands, control requests).
+      mc.subscriptions.push_back({route.filter, route.qos, true});
+    }
+    mqtt = std::make_unique<mqtt::Client>(
+        mc, [this](mqtt::Message&& m, mqtt::Done done) { topics.dispatch(std::move(m), done); });
+    mqtt->on_connection_change([this](bool connected, bool session_present) {
+      // Without our session the broker forgot the presence events we missed: ask for the truth.
+      if (connected && !session_present && presence) presence->request_resync();
+    });
+    mqtt->start();
+
+    http::ServerConfig sc;
+    sc.listen = config.http.listen;
+    sc.port = config.http.port;
+    sc.cert = config.http.cert;
+    sc.key = config.http.key;
+    sc.max_body_bytes = config.http.max_body_bytes;
+    sc.max_header_bytes = config.http.max_header_bytes;
+    sc.read_timeout = config.http.read_timeout;
+    sc.idle_timeout = config.http.idle_timeout;
+    sc.max_connections = config.http.max_connections;
+    sc.worker_threads = config.http.worker_threads;
+    sc.web_root = web_root();
+    sc.console_enabled = config.console_enabled;
+    sc.api_enabled = config.api_enabled;
+    server = std::make_unique<http::HttpServer>(sc, router, [this] { return readiness(); });
+    if (auto r = server->start(); !r) {
+      return fail(r.error().kind, r.error().name,
+                  fmt::format("[http] {}:{}: {}", config.http.listen, config.http.port,
+                              r.error().message));
+    }
+    std::string host = config.http.listen == "0.0.0.0" || config.http.listen == "::"
+                           ? "localhost"
+                           : config.http.listen;
+    spdlog::info("smartproductd {} ready: console https://{}:{}/ (host {})", SP_VERSION, host,
+                 server->port(), host_name());
+    return {};
+  }
+
+  // The module list: each module gets its repository, typed settings and its MQTT/HTTP bindings.
+  void build_modules() {
+    telemetry_repo = sqlite::make_telemetry_repository(store->telemetry_ptr());
+    event_repo = sqlite::make_event_repository(store->main_ptr());
+    presence_repo = sqlite::make_presence_repository(store->main_ptr());
+
+    if (config.telemetry.enabled) {
+      telemetry = std::make_unique<telemetry::TelemetryService>(
+          telemetry::IngestConfig{config.telemetry.topic, config.telemetry.max_payload_bytes},
+          *telemetry_repo, clock);
+      topics.add(config.telemetry.topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
+        telemetry->ingest(m.topic, m.payload, std::move(done));
+      });
+    }
+    if (config.events.enabled) {
+      events = std::make_unique<events::EventService>(
+          events::IngestConfig{config.events.topic, config.events.max_payload_bytes}, *event_repo,
+          clock);
+      topics.add(config.events.topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
+        events->ingest(m.topic, m.payload, std::move(done));
+      });
+    }
+    presence = std::make_unique<presence::PresenceService>(*presence_repo, *publisher(), clock,
+                                                          std::set<std::string>{"svc-backend"});
+    topics.add(std::string(presence::kPresencePrefix) + "#", 1,
+               [this](mqtt::Message&& m, mqtt::Done done) {
+                 presence->on_presence(m.topic, m.payload, std::move(done));
+               });
+    topics.add(std::string(presence::kControlResponseTopic), 1,
+               [this](mqtt::Message&& m, mqtt::Done done) {
+                 presence->on_control_response(m.payload, std::move(done));
+               });
+  }
+
+  // Modules publish through this; it forwards to whichever MQTT client is current.
+  struct ForwardingPublisher final : mqtt::Publisher {
+    Impl* self;
+    explicit ForwardingPublisher(Impl* s) : self(s) {}
+    void publish(std::string topic, std::string payload, int qos, bool retain) override {
+      if (self->mqtt) self->mqtt->publish(std::move(topic), std::move(payload), qos, retain);
+    }
+  };
+  std::unique_ptr<ForwardingPublisher> forwarding_publisher;
+  mqtt::Publisher* publisher() {
+    if (!forwarding_publisher) forwarding_publisher = std::make_unique<ForwardingPublisher>(this);
+    return forwarding_publisher.get();
+  }
+
+  void reload() {
+    auto reloaded = config::reload_log_settings(config.file, config);
+    if (reloaded.config) {
+      config.log = reloaded.config->log;
+      logging::set_level(config.log.level);
+      spdlog::info("reload: log level {}", config.log.level);
+    } else {
+      for (auto& e : reloaded.errors) spdlog::error("reload: {}", e);
+    }
+    if (server) {
+      if (auto r = server->reload_certificates(); !r) {
+        spdlog::error("reload: HTTPS certificate kept: {}", r.error().message);
+      } else {
+        spdlog::info("reload: HTTPS certificate reloaded");
+      }
+    }
+    if (broker) broker->reload();
+  }
+
+  void stop() {
+    // Order: stop taking new work (HTTP), let MQTT finish acknowledging what is committed, drain the
+    // writer, then stop the broker we manage.
+    if (server) server->stop(10s);
+    if (mqtt) mqtt->stop(10s);
+    if (store) store->close();
+    if (broker) broker->stop();
+    server.reset();
+    mqtt.reset();
+    broker.reset();
+    presence.reset();
+    events.reset();
+    telemetry.reset();
+  }
+};
+
+Daemon::Daemon(config::DaemonConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Daemon::~Daemon() = default;
+Result<void> Daemon::start() { return impl_->start(); }
+void Daemon::reload() { impl_->reload(); }
+void Daemon::stop() { impl_->stop(); }
+
+}  // namespace sp::app

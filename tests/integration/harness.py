@@ -1,0 +1,171 @@
+"""Real-process test harness: a development instance (smartproductctl init) in a temp dir, the real
+smartproductd with its managed mosquitto, clients over TLS. Every process started here is stopped by
+pid at teardown, including the managed broker (found through its pid file)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(os.environ.get("SP_BIN_DIR", ROOT / "build" / "bin"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def kill_pid(pid: int, sig=signal.SIGTERM, wait: float = 10.0) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and pid_alive(pid):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+class Instance:
+    """A development instance in a fresh temp dir with free ports."""
+
+    def __init__(self, extra_init_args: list[str] | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="sp-it-"))
+        self.http_port = free_port()
+        self.mqtt_port = free_port()
+        self.proc: subprocess.Popen | None = None
+        args = [str(BIN / "smartproductctl"), "init", "--dir", str(self.dir),
+                "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port),
+                "--hostname", "localhost"] + (extra_init_args or [])
+        out = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"init failed: {out.stdout}\n{out.stderr}"
+        self.config = self.dir / "smartproduct.toml"
+        self.log_path = self.dir / "log" / "daemon.log"
+        self.ca = self.dir / "pki" / "root-ca.crt"
+
+    # --- daemon ------------------------------------------------------------------------------
+    def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "Instance":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "smartproductd"), "--config", str(self.config)],
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        if wait_ready:
+            wait_for(lambda: self.status("/readyz") == 200 or self._died(), timeout,
+                     "smartproductd /readyz")
+            assert self.proc.poll() is None, f"daemon exited:\n{self.log()}"
+        return self
+
+    def _died(self):
+        if self.proc and self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.log()}")
+        return False
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20.0) -> int | None:
+        if not self.proc:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        rc = self.proc.returncode
+        self.proc = None
+        return rc
+
+    def broker_pid(self) -> int | None:
+        f = self.dir / "broker" / "managed-broker.pid"
+        try:
+            pid = int(f.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    def cleanup(self) -> None:
+        self.stop(timeout=15)
+        pid = self.broker_pid()
+        if pid:
+            kill_pid(pid)
+        if os.environ.get("SP_KEEP_TEST_DIRS") != "1":
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    # --- HTTPS -------------------------------------------------------------------------------
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        return ctx
+
+    def connection(self, timeout: float = 10.0) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection("localhost", self.http_port, timeout=timeout,
+                                           context=self.ssl_context())
+
+    def request(self, method: str, path: str, body=None, headers: dict | None = None,
+                token: str | None = None):
+        """Returns (status, headers dict (lower-case), parsed JSON or raw bytes)."""
+        conn = self.connection()
+        try:
+            h = dict(headers or {})
+            if token:
+                h["Authorization"] = f"Bearer {token}"
+            data = body
+            if isinstance(body, (dict, list)):
+                data = json.dumps(body).encode()
+                h.setdefault("Content-Type", "application/json")
+            conn.request(method, path, body=data, headers=h)
+            resp = conn.getresponse()
+            raw = resp.read()
+            hdrs = {k.lower(): v for k, v in resp.getheaders()}
+            parsed = raw
+            if hdrs.get("content-type", "").startswith("application/json") and raw:
+                parsed = json.loads(raw)
+            return resp.status, hdrs, parsed
+        finally:
+            conn.close()
+
+    def status(self, path: str) -> int:
+        return self.request("GET", path)[0]
