@@ -74,7 +74,7 @@ test_all() {
     passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
   log "integration tests (real mosquitto + smartproductd over TLS)"
-  if SP_BIN_DIR="$BUILD/bin" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration; then
+  if SP_BIN_DIR="$BUILD/bin" SP_PLUGIN_PATH="$BUILD/bin/mosquitto_smartproduct.so" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration; then
     passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
   log "browser tests (Debian chromium via playwright-core)"

@@ -1,0 +1,95 @@
+#include "cert_info.hpp"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+
+namespace sp::broker_plugin {
+namespace {
+
+std::string to_hex(const unsigned char* data, std::size_t len) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0x0F]);
+  }
+  return out;
+}
+
+std::string common_name(const X509* cert) {
+  const X509_NAME* subject = X509_get_subject_name(cert);
+  if (subject == nullptr) return {};
+  const int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (idx < 0) return {};
+  // Two CNs make "the" identity ambiguous; refusing is safer than guessing which one counts.
+  if (X509_NAME_get_index_by_NID(subject, NID_commonName, idx) >= 0) return {};
+  const X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, idx);
+  unsigned char* utf8 = nullptr;
+  const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+  if (len < 0 || utf8 == nullptr) return {};
+  std::string cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
+  OPENSSL_free(utf8);
+  return cn;
+}
+
+std::string issuer_dn(const X509* cert) {
+  const X509_NAME* issuer = X509_get_issuer_name(cert);
+  if (issuer == nullptr) return {};
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  if (!bio) return {};
+  if (X509_NAME_print_ex(bio.get(), issuer, 0, XN_FLAG_RFC2253) < 0) return {};
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  if (len <= 0 || data == nullptr) return {};
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string serial_hex(const X509* cert) {
+  const ASN1_INTEGER* serial = X509_get0_serialNumber(cert);
+  if (serial == nullptr) return {};
+  std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(serial, nullptr), &BN_free);
+  if (!bn) return {};
+  char* hex = BN_bn2hex(bn.get());
+  if (hex == nullptr) return {};
+  std::string out(hex);
+  OPENSSL_free(hex);
+  return out;
+}
+
+}  // namespace
+
+CertIdentity extract_identity(x509_st* cert) {
+  CertIdentity id;
+  if (cert == nullptr) return id;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) id.fingerprint = to_hex(md, md_len);
+  id.cn = common_name(cert);
+  id.issuer = issuer_dn(cert);
+  id.serial = serial_hex(cert);
+  if (const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(cert); aki != nullptr) {
+    id.aki = to_hex(ASN1_STRING_get0_data(aki), static_cast<std::size_t>(ASN1_STRING_length(aki)));
+  }
+  return id;
+}
+
+std::optional<CertIdentity> identity_from_pem(std::string_view pem) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
+      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  if (!bio) return std::nullopt;
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (!cert) return std::nullopt;
+  return extract_identity(cert.get());
+}
+
+}  // namespace sp::broker_plugin

@@ -1,0 +1,668 @@
+#include "policy.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace sp::broker_plugin {
+namespace {
+
+using nlohmann::json;
+
+// Invalid UTF-8 (e.g. from a client id) must never make dump() throw inside a broker callback.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string trim(std::string_view s) {
+  const auto* ws = " \t\r\n";
+  const auto b = s.find_first_not_of(ws);
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(ws);
+  return std::string(s.substr(b, e - b + 1));
+}
+
+bool is_hex(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+  });
+}
+
+bool is_hex_or_colon(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return c == ':' || (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f');
+  });
+}
+
+// Strict UTF-8 decoding that also refuses the control characters mosquitto refuses in strings.
+bool is_clean_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::uint32_t cp = 0;
+    std::size_t n = 0;
+    if (c < 0x80) {
+      cp = c;
+      n = 1;
+    } else if ((c & 0xE0) == 0xC0) {
+      cp = c & 0x1F;
+      n = 2;
+    } else if ((c & 0xF0) == 0xE0) {
+      cp = c & 0x0F;
+      n = 3;
+    } else if ((c & 0xF8) == 0xF0) {
+      cp = c & 0x07;
+      n = 4;
+    } else {
+      return false;
+    }
+    if (i + n > s.size()) return false;
+    for (std::size_t k = 1; k < n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const bool overlong =
+        (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return false;
+    i += n;
+  }
+  return true;
+}
+
+// A topic option is used as a literal prefix; a wildcard or stray '/' would widen every device's
+// rights, so such a value is refused at start.
+std::optional<std::string> check_topic_option(const std::string& name, const std::string& value) {
+  if (value.empty()) return name + " must not be empty";
+  if (value.find_first_of("+#") != std::string::npos) return name + " must not contain wildcards";
+  if (value.front() == '/' || value.back() == '/' || value.find("//") != std::string::npos) {
+    return name + " must not have empty segments";
+  }
+  return std::nullopt;
+}
+
+// Matches "<prefix>/<cn>" at the start of `topic` on segment boundaries; `rest` gets what follows
+// (empty or starting with '/'). Segment-exact, so CN "SN1" never matches "SN10".
+bool match_device_prefix(std::string_view topic, std::string_view prefix, std::string_view cn,
+                         std::string_view& rest) {
+  if (topic.size() < prefix.size() + 1 + cn.size()) return false;
+  if (topic.substr(0, prefix.size()) != prefix) return false;
+  if (topic[prefix.size()] != '/') return false;
+  if (topic.substr(prefix.size() + 1, cn.size()) != cn) return false;
+  rest = topic.substr(prefix.size() + 1 + cn.size());
+  return rest.empty() || rest.front() == '/';
+}
+
+std::vector<std::string> sorted(const StringSet& set) {
+  std::vector<std::string> v(set.begin(), set.end());
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+tl::expected<StringSet, std::string> read_string_array(const json& doc, const char* key,
+                                                       bool fingerprint, bool maybe_hex) {
+  StringSet out;
+  if (!doc.contains(key)) return out;
+  const auto& arr = doc.at(key);
+  if (!arr.is_array()) return tl::unexpected(std::string(key) + " must be an array");
+  for (const auto& el : arr) {
+    if (!el.is_string()) return tl::unexpected(std::string(key) + " must contain strings");
+    const auto& raw = el.get_ref<const std::string&>();
+    if (fingerprint) {
+      auto fp = normalize_hex(raw);
+      if (fp.size() != 64 || !is_hex(fp)) {
+        return tl::unexpected(std::string(key) + " contains an invalid SHA-256 fingerprint");
+      }
+      out.insert(std::move(fp));
+    } else if (maybe_hex && is_hex_or_colon(raw)) {
+      out.insert(normalize_hex(raw));
+    } else {
+      if (raw.empty()) return tl::unexpected(std::string(key) + " contains an empty string");
+      out.insert(raw);
+    }
+  }
+  return out;
+}
+
+tl::expected<BrokerState, std::string> state_from_json(const json& doc) {
+  if (!doc.is_object()) return tl::unexpected(std::string("state must be a JSON object"));
+  BrokerState st;
+  auto rf = read_string_array(doc, "revokedFingerprints", true, false);
+  if (!rf) return tl::unexpected(rf.error());
+  auto ru = read_string_array(doc, "revokedUsernames", false, false);
+  if (!ru) return tl::unexpected(ru.error());
+  auto dc = read_string_array(doc, "disabledCas", false, true);
+  if (!dc) return tl::unexpected(dc.error());
+  auto af = read_string_array(doc, "activatedFingerprints", true, false);
+  if (!af) return tl::unexpected(af.error());
+  st.revoked_fingerprints = std::move(*rf);
+  st.revoked_usernames = std::move(*ru);
+  st.disabled_cas = std::move(*dc);
+  st.activated_fingerprints = std::move(*af);
+  return st;
+}
+
+json presence_body(std::string_view event, const std::optional<std::string>& client_id,
+                   std::string_view username, const CertIdentity& cert, std::string_view address,
+                   int protocol_version, std::uint64_t conn_seq, std::int64_t epoch,
+                   std::int64_t now_ms) {
+  json j;
+  j["event"] = event;
+  j["clientId"] = client_id ? json(*client_id) : json(nullptr);
+  j["username"] = username;
+  j["certFingerprint"] = cert.fingerprint;
+  j["issuer"] = cert.issuer;
+  j["serial"] = cert.serial;
+  j["aki"] = cert.aki;
+  j["address"] = address;
+  j["protocolVersion"] = protocol_version;
+  j["connSeq"] = conn_seq;
+  j["epoch"] = epoch;
+  j["tsMs"] = now_ms;
+  return j;
+}
+
+std::string presence_topic(std::string_view cn) {
+  std::string t(kPresencePrefix);
+  t += is_valid_cn(cn) ? cn : std::string_view("_invalid");
+  return t;
+}
+
+// Reads an optional string field; a present field of another type is an error.
+tl::expected<std::optional<std::string>, std::string> opt_string(const json& cmd, const char* key) {
+  if (!cmd.contains(key)) return std::optional<std::string>{};
+  const auto& v = cmd.at(key);
+  if (!v.is_string()) return tl::unexpected(std::string(key) + " must be a string");
+  if (v.get_ref<const std::string&>().empty()) {
+    return tl::unexpected(std::string(key) + " must not be empty");
+  }
+  return std::optional<std::string>(v.get<std::string>());
+}
+
+tl::expected<std::optional<std::string>, std::string> opt_fingerprint(const json& cmd) {
+  auto v = opt_string(cmd, "fingerprint");
+  if (!v || !*v) return v;
+  auto fp = normalize_hex(**v);
+  if (fp.size() != 64 || !is_hex(fp)) {
+    return tl::unexpected(std::string("fingerprint must be 64 hex digits (SHA-256)"));
+  }
+  return std::optional<std::string>(std::move(fp));
+}
+
+}  // namespace
+
+std::string normalize_hex(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    if (c == ':') continue;
+    out.push_back((c >= 'a' && c <= 'f') ? static_cast<char>(c - 'a' + 'A') : c);
+  }
+  return out;
+}
+
+bool is_valid_cn(std::string_view cn) {
+  if (cn.empty() || cn.size() > 128) return false;
+  if (cn.find_first_of("+#/") != std::string_view::npos) return false;
+  return is_clean_utf8(cn);
+}
+
+tl::expected<Options, std::string> parse_options(
+    const std::vector<std::pair<std::string, std::string>>& kv) {
+  Options o;
+  for (const auto& [key, value] : kv) {
+    if (key == "state_file") {
+      o.state_file = value;
+    } else if (key == "service_users") {
+      o.service_users.clear();
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        auto item = trim(rest.substr(0, comma));
+        if (!item.empty()) o.service_users.insert(std::move(item));
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (key == "telemetry_topic") {
+      o.telemetry_topic = value;
+    } else if (key == "event_topic") {
+      o.event_topic = value;
+    } else if (key == "command_topic") {
+      o.command_topic = value;
+    } else if (key == "shadow_prefix") {
+      o.shadow_prefix = value;
+    } else if (key == "service_issuer_akis") {
+      std::string_view rest = value;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        auto item = trim(rest.substr(0, comma));
+        if (!item.empty()) {
+          if (!is_hex_or_colon(item)) return tl::unexpected("invalid AKI '" + item + "'");
+          o.service_issuer_akis.insert(normalize_hex(item));
+        }
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (key == "require_activation") {
+      if (value == "true") {
+        o.require_activation = true;
+      } else if (value == "false") {
+        o.require_activation = false;
+      } else {
+        return tl::unexpected("require_activation must be true or false, got '" + value + "'");
+      }
+    } else {
+      return tl::unexpected("unknown option '" + key + "'");
+    }
+  }
+  if (o.state_file.empty()) return tl::unexpected(std::string("state_file is required"));
+  for (const auto& [name, value] :
+       {std::pair<std::string, std::string>{"telemetry_topic", o.telemetry_topic},
+        {"event_topic", o.event_topic},
+        {"command_topic", o.command_topic},
+        {"shadow_prefix", o.shadow_prefix}}) {
+    if (auto err = check_topic_option(name, value)) return tl::unexpected(*err);
+  }
+  for (const auto& u : o.service_users) {
+    if (!is_valid_cn(u)) return tl::unexpected("invalid service user '" + u + "'");
+  }
+  return o;
+}
+
+tl::expected<BrokerState, std::string> parse_state(std::string_view text) {
+  auto doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded()) return tl::unexpected(std::string("state is not valid JSON"));
+  return state_from_json(doc);
+}
+
+std::string serialize_state(const BrokerState& st) {
+  json j;
+  j["revokedFingerprints"] = sorted(st.revoked_fingerprints);
+  j["revokedUsernames"] = sorted(st.revoked_usernames);
+  j["disabledCas"] = sorted(st.disabled_cas);
+  j["activatedFingerprints"] = sorted(st.activated_fingerprints);
+  return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
+}
+
+tl::expected<BrokerState, std::string> load_state_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    if (errno == ENOENT) return BrokerState{};
+    return tl::unexpected("cannot open " + path + ": " + std::strerror(errno));
+  }
+  std::string text;
+  char buf[65536];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  if (failed) return tl::unexpected("cannot read " + path);
+  auto st = parse_state(text);
+  if (!st) return tl::unexpected(path + ": " + st.error());
+  return st;
+}
+
+tl::expected<void, std::string> save_state_file(const std::string& path, const BrokerState& state) {
+  const std::string text = serialize_state(state);
+  mode_t mode = 0640;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) mode = st.st_mode & 0777;
+
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return tl::unexpected("cannot create " + tmp + ": " + std::strerror(errno));
+  auto fail = [&](const std::string& what) -> tl::expected<void, std::string> {
+    const std::string msg = what + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return tl::unexpected(msg);
+  };
+  // umask may have narrowed the create mode; the file must keep the intended one.
+  if (::fchmod(fd, mode) != 0) return fail("cannot chmod " + tmp);
+  std::size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t w = ::write(fd, text.data() + off, text.size() - off);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return fail("cannot write " + tmp);
+    }
+    off += static_cast<std::size_t>(w);
+  }
+  if (::fsync(fd) != 0) return fail("cannot fsync " + tmp);
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return tl::unexpected("cannot close " + tmp + ": " + std::strerror(errno));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string msg = "cannot rename " + tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return tl::unexpected(msg);
+  }
+  // The rename itself is only durable once the directory entry is flushed.
+  const auto slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+Policy::Policy(Options options, BrokerState state, std::int64_t epoch_s, LogSink log)
+    : options_(std::move(options)),
+      state_(std::move(state)),
+      epoch_(epoch_s),
+      log_(std::move(log)) {}
+
+void Policy::log(LogLevel level, const std::string& msg) const {
+  if (log_) log_(level, msg);
+}
+
+bool Policy::is_service_user(std::string_view username) const {
+  return options_.service_users.find(username) != options_.service_users.end();
+}
+
+const ConnectionInfo* Policy::find_connection(ConnectionKey key) const {
+  const auto it = connections_.find(key);
+  return it == connections_.end() ? nullptr : &it->second;
+}
+
+bool Policy::ca_disabled(const CertIdentity& cert) const {
+  const std::string_view ca = cert.aki.empty() ? std::string_view(cert.issuer) : cert.aki;
+  return !ca.empty() && state_.disabled_cas.find(ca) != state_.disabled_cas.end();
+}
+
+std::optional<std::string> Policy::refusal_reason(const CertIdentity& cert,
+                                                  std::string_view username) const {
+  if (state_.revoked_fingerprints.find(cert.fingerprint) != state_.revoked_fingerprints.end() ||
+      state_.revoked_usernames.find(username) != state_.revoked_usernames.end()) {
+    return "revoked";
+  }
+  if (ca_disabled(cert)) return "ca_disabled";
+  return std::nullopt;
+}
+
+AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdentity& cert,
+                                  std::int64_t now_ms) {
+  AuthDecision d;
+  std::optional<std::string> reason;
+  const bool service = is_service_user(cert.cn);
+  if (!is_valid_cn(cert.cn)) {
+    reason = "invalid_cn";
+  } else if (!service && (!attempt.client_id || *attempt.client_id != cert.cn)) {
+    // Without this a device could take over another device's session by using its client id.
+    reason = "client_id_mismatch";
+  } else if (service && !options_.service_issuer_akis.empty() &&
+             options_.service_issuer_akis.find(cert.aki) == options_.service_issuer_akis.end()) {
+    reason = "service_issuer_mismatch";
+  } else {
+    reason = refusal_reason(cert, cert.cn);
+  }
+
+  if (reason) {
+    d.outcome = AuthOutcome::kRejected;
+    d.reason = *reason;
+    auto body = presence_body("rejected", attempt.client_id, cert.cn, cert, attempt.address,
+                              attempt.protocol_version, 0, epoch_, now_ms);
+    body["reason"] = *reason;
+    d.presence = Publication{presence_topic(cert.cn), dump(body), false};
+    log(LogLevel::kWarning, "refused client '" + attempt.client_id.value_or("") + "' cn '" +
+                                cert.cn + "' fingerprint " + cert.fingerprint + ": " + *reason);
+    return d;
+  }
+
+  d.username = cert.cn;
+  auto it = connections_.find(attempt.key);
+  // SIGHUP re-runs BASIC_AUTH for live connections: same connection, same certificate, so it was
+  // announced already. A reused pointer with another identity is a new connection.
+  if (it != connections_.end() && it->second.cert.fingerprint == cert.fingerprint &&
+      it->second.client_id == attempt.client_id.value_or("")) {
+    d.outcome = AuthOutcome::kReauthAccepted;
+    return d;
+  }
+
+  ConnectionInfo info;
+  info.client_id = attempt.client_id.value_or("");
+  info.username = cert.cn;
+  info.cert = cert;
+  info.address = attempt.address;
+  info.protocol_version = attempt.protocol_version;
+  info.conn_seq = next_conn_seq_++;
+  info.connected_at_ms = now_ms;
+
+  auto body = presence_body("connected", attempt.client_id, cert.cn, cert, attempt.address,
+                            attempt.protocol_version, info.conn_seq, epoch_, now_ms);
+  d.outcome = AuthOutcome::kAccepted;
+  d.presence = Publication{presence_topic(cert.cn), dump(body), false};
+  if (!service) last_fingerprint_[cert.cn] = cert.fingerprint;
+  connections_.insert_or_assign(attempt.key, std::move(info));
+  return d;
+}
+
+std::optional<Publication> Policy::on_disconnect(ConnectionKey key, std::int64_t now_ms) {
+  auto it = connections_.find(key);
+  if (it == connections_.end()) return std::nullopt;
+  const ConnectionInfo info = std::move(it->second);
+  connections_.erase(it);
+  auto body = presence_body("disconnected", info.client_id, info.username, info.cert, info.address,
+                            info.protocol_version, info.conn_seq, epoch_, now_ms);
+  return Publication{presence_topic(info.username), dump(body), false};
+}
+
+bool Policy::gate_open(ConnectionKey key, std::string_view username) const {
+  const std::string* fp = nullptr;
+  if (const auto* c = find_connection(key); c != nullptr) {
+    fp = &c->cert.fingerprint;
+  } else if (auto it = last_fingerprint_.find(username); it != last_fingerprint_.end()) {
+    fp = &it->second;
+  }
+  return fp != nullptr &&
+         state_.activated_fingerprints.find(*fp) != state_.activated_fingerprints.end();
+}
+
+bool Policy::device_may_access(std::string_view cn, std::string_view topic, Access access) const {
+  std::string_view rest;
+  if (access == Access::kWrite) {
+    if (match_device_prefix(topic, options_.telemetry_topic, cn, rest) && rest.empty()) return true;
+    if (match_device_prefix(topic, options_.event_topic, cn, rest) && rest.empty()) return true;
+    if (match_device_prefix(topic, options_.command_topic, cn, rest) &&
+        (rest.empty() || rest == "/response")) {
+      return true;
+    }
+    if (match_device_prefix(topic, options_.shadow_prefix, cn, rest)) {
+      return rest == "/shadow/update" || rest == "/shadow/get" || rest == "/shadow/delete";
+    }
+    return false;
+  }
+  // Read, subscribe and unsubscribe share the two namespaces. For a filter the leading segments
+  // are compared literally, so a wildcard there (e.g. "smartproduct/commands/+") never matches.
+  if (match_device_prefix(topic, options_.command_topic, cn, rest)) return true;
+  if (match_device_prefix(topic, options_.shadow_prefix, cn, rest)) {
+    return rest == "/shadow" || rest.substr(0, 8) == "/shadow/";
+  }
+  return false;
+}
+
+AclResult Policy::check_acl(ConnectionKey key, std::string_view username, std::string_view topic,
+                            Access access) const {
+  if (username.empty()) return AclResult::kDeny;
+  if (is_service_user(username)) return AclResult::kDefer;
+  if (!is_valid_cn(username)) return AclResult::kDeny;
+  if (options_.require_activation && !gate_open(key, username)) return AclResult::kDeny;
+  return device_may_access(username, topic, access) ? AclResult::kAllow : AclResult::kDeny;
+}
+
+std::vector<std::string> Policy::kick_where(
+    const std::function<bool(const ConnectionInfo&)>& pred) const {
+  std::vector<std::string> ids;
+  for (const auto& [key, info] : connections_) {
+    if (pred(info) && !info.client_id.empty()) ids.push_back(info.client_id);
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+void Policy::replace_state(BrokerState state) { state_ = std::move(state); }
+
+Publication Policy::broker_started(long pid) const {
+  json j{{"event", "broker_started"}, {"epoch", epoch_}, {"pid", pid}};
+  return Publication{std::string(kPresencePrefix) + "_broker", dump(j), true};
+}
+
+ControlOutcome Policy::handle_control(std::string_view requester_username,
+                                      std::string_view payload) {
+  ControlOutcome out;
+  if (!is_service_user(requester_username)) {
+    log(LogLevel::kWarning,
+        "ignored control message from non-service user '" + std::string(requester_username) + "'");
+    return out;
+  }
+  out.authorized = true;
+  json responses = json::array();
+  std::vector<std::string> kicks;
+  auto add_kicks = [&](std::vector<std::string> ids) -> std::size_t {
+    const auto n = ids.size();
+    for (auto& id : ids) kicks.push_back(std::move(id));
+    return n;
+  };
+
+  auto doc = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (doc.is_discarded()) {
+    responses.push_back({{"command", nullptr}, {"error", "malformed JSON"}});
+  } else if (!doc.is_object() || !doc.contains("commands") || !doc.at("commands").is_array()) {
+    responses.push_back({{"command", nullptr}, {"error", "expected {\"commands\":[...]}"}});
+  } else {
+    for (const auto& cmd : doc.at("commands")) {
+      json r = json::object();
+      if (!cmd.is_object() || !cmd.contains("command") || !cmd.at("command").is_string()) {
+        r["command"] = nullptr;
+        if (cmd.is_object() && cmd.contains("id")) r["id"] = cmd.at("id");
+        r["error"] = "command must be an object with a string \"command\"";
+        responses.push_back(std::move(r));
+        continue;
+      }
+      const std::string name = cmd.at("command").get<std::string>();
+      r["command"] = name;
+      if (cmd.contains("id")) r["id"] = cmd.at("id");
+      auto error = [&](const std::string& msg) { r["error"] = msg; };
+
+      if (name == "revoke" || name == "unrevoke") {
+        auto fp = opt_fingerprint(cmd);
+        auto user = opt_string(cmd, "username");
+        if (!fp) {
+          error(fp.error());
+        } else if (!user) {
+          error(user.error());
+        } else if (!*fp && !*user) {
+          error("fingerprint or username required");
+        } else if (name == "revoke") {
+          std::size_t kicked = 0;
+          if (*fp) {
+            state_.revoked_fingerprints.insert(**fp);
+            const std::string f = **fp;
+            kicked += add_kicks(
+                kick_where([&](const ConnectionInfo& c) { return c.cert.fingerprint == f; }));
+          }
+          if (*user) {
+            state_.revoked_usernames.insert(**user);
+            const std::string u = **user;
+            kicked += add_kicks(kick_where([&](const ConnectionInfo& c) {
+              return c.username == u && !(*fp && c.cert.fingerprint == **fp);
+            }));
+          }
+          r["kicked"] = kicked;
+          out.state_changed = true;
+        } else {
+          if (*fp) state_.revoked_fingerprints.erase(**fp);
+          if (*user) state_.revoked_usernames.erase(**user);
+          out.state_changed = true;
+        }
+      } else if (name == "disableCa" || name == "enableCa") {
+        auto aki = opt_string(cmd, "aki");
+        if (!aki) {
+          error(aki.error());
+        } else if (!*aki) {
+          error("aki required");
+        } else {
+          const std::string ca = is_hex_or_colon(**aki) ? normalize_hex(**aki) : **aki;
+          if (name == "disableCa") {
+            state_.disabled_cas.insert(ca);
+            r["kicked"] =
+                add_kicks(kick_where([&](const ConnectionInfo& c) { return ca_disabled(c.cert); }));
+          } else {
+            state_.disabled_cas.erase(ca);
+          }
+          out.state_changed = true;
+        }
+      } else if (name == "activate" || name == "deactivate") {
+        auto fp = opt_fingerprint(cmd);
+        if (!fp) {
+          error(fp.error());
+        } else if (!*fp) {
+          error("fingerprint required");
+        } else if (name == "activate") {
+          state_.activated_fingerprints.insert(**fp);
+          out.state_changed = true;
+        } else {
+          state_.activated_fingerprints.erase(**fp);
+          const std::string f = **fp;
+          r["kicked"] = add_kicks(kick_where([&](const ConnectionInfo& c) {
+            return c.cert.fingerprint == f && !is_service_user(c.username);
+          }));
+          out.state_changed = true;
+        }
+      } else if (name == "setState") {
+        const json& src = cmd.contains("state") ? cmd.at("state") : cmd;
+        auto st = state_from_json(src);
+        if (!st) {
+          error(st.error());
+        } else {
+          state_ = std::move(*st);
+          r["kicked"] = add_kicks(kick_where([&](const ConnectionInfo& c) {
+            return refusal_reason(c.cert, c.username).has_value();
+          }));
+          out.state_changed = true;
+        }
+      } else if (name == "listConnected") {
+        std::vector<const ConnectionInfo*> list;
+        list.reserve(connections_.size());
+        for (const auto& [key, info] : connections_) list.push_back(&info);
+        std::sort(list.begin(), list.end(),
+                  [](const auto* a, const auto* b) { return a->conn_seq < b->conn_seq; });
+        json clients = json::array();
+        for (const auto* c : list) {
+          clients.push_back({{"clientId", c->client_id},
+                             {"username", c->username},
+                             {"certFingerprint", c->cert.fingerprint},
+                             {"aki", c->cert.aki},
+                             {"issuer", c->cert.issuer},
+                             {"connSeq", c->conn_seq},
+                             {"address", c->address},
+                             {"protocolVersion", c->protocol_version},
+                             {"connectedAtMs", c->connected_at_ms}});
+        }
+        r["clients"] = std::move(clients);
+        r["epoch"] = epoch_;
+      } else {
+        error("unknown command");
+      }
+      responses.push_back(std::move(r));
+    }
+  }
+
+  // One kick per client id even when several commands matched it.
+  std::sort(kicks.begin(), kicks.end());
+  kicks.erase(std::unique(kicks.begin(), kicks.end()), kicks.end());
+  out.kick_client_ids = std::move(kicks);
+  out.response = dump(json{{"responses", std::move(responses)}});
+  return out;
+}
+
+}  // namespace sp::broker_plugin

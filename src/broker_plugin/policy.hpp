@@ -1,0 +1,211 @@
+#pragma once
+// The decision core of the mosquitto plugin: identity checks, topic ACLs, the revocation / CA /
+// activation sets, the state file, control commands and presence events. It has no mosquitto
+// includes so it can be unit-tested without a broker; plugin.cpp is the thin glue around it.
+//
+// Not thread-safe: mosquitto 2.0 runs every plugin callback on its single main thread.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+namespace sp::broker_plugin {
+
+/// Hash that accepts std::string and std::string_view alike, so lookups never allocate.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+/// A set of strings with O(1) heterogeneous lookup.
+using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+
+/// Plugin options (`plugin_opt_<name>` lines of mosquitto.conf).
+struct Options {
+  std::string state_file;                  // required
+  StringSet service_users{"svc-backend"};  // comma list
+  std::string telemetry_topic = "smartproduct/telemetry";
+  std::string event_topic = "smartproduct/event";
+  std::string command_topic = "smartproduct/commands";
+  std::string shadow_prefix = "$aws/things";
+  bool require_activation = false;
+  // Hardening beyond the base contract: when non-empty, a certificate whose CN is a service user
+  // is only accepted if its AKI is listed here (the platform root's key id). Without it, any
+  // trusted CA (including a tenant's registered device CA) could issue a "svc-backend" cert.
+  StringSet service_issuer_akis;
+};
+
+/// Parses and validates the options. Unknown keys are an error (a typo must not silently weaken
+/// policy). Topic options must be non-empty, without wildcards and without leading/trailing '/'.
+tl::expected<Options, std::string> parse_options(
+    const std::vector<std::pair<std::string, std::string>>& kv);
+
+/// The persistent policy sets. Fingerprints and AKIs are stored normalized (uppercase hex, no
+/// colons); a disabled CA entry that is not hex is an issuer DN (for CAs without an AKI).
+struct BrokerState {
+  StringSet revoked_fingerprints;
+  StringSet revoked_usernames;
+  StringSet disabled_cas;
+  StringSet activated_fingerprints;
+  bool operator==(const BrokerState&) const = default;
+};
+
+/// Uppercases hex digits and removes ':' separators ("ab:cd" -> "ABCD").
+std::string normalize_hex(std::string_view in);
+
+/// Parses the state JSON object. Missing keys mean empty sets; unknown keys are ignored; a
+/// non-array value, a non-string element or a fingerprint that is not 64 hex digits is an error.
+tl::expected<BrokerState, std::string> parse_state(std::string_view json);
+
+/// Serializes the state with sorted arrays (stable output, diff-friendly).
+std::string serialize_state(const BrokerState& state);
+
+/// Reads the state file. A missing file is an empty state; an unreadable or malformed one is an
+/// error.
+tl::expected<BrokerState, std::string> load_state_file(const std::string& path);
+
+/// Writes the state file atomically: temp file in the same directory, fsync, rename, fsync of the
+/// directory. Keeps the mode of an existing file, else 0640.
+tl::expected<void, std::string> save_state_file(const std::string& path, const BrokerState& state);
+
+/// What the plugin learns from the verified peer certificate.
+struct CertIdentity {
+  std::string fingerprint;  // SHA-256 of the DER, uppercase hex without colons
+  std::string cn;           // subject CN (UTF-8); empty when absent or ambiguous
+  std::string issuer;       // issuer DN, RFC 2253
+  std::string serial;       // uppercase hex
+  std::string aki;          // authority key identifier keyid, uppercase hex; may be empty
+};
+
+/// True when `cn` can safely be a username and a topic segment.
+bool is_valid_cn(std::string_view cn);
+
+/// Opaque identity of a live connection (the broker's `struct mosquitto*`).
+using ConnectionKey = const void*;
+
+/// A connection the plugin accepted and announced.
+struct ConnectionInfo {
+  std::string client_id;
+  std::string username;  // = CN
+  CertIdentity cert;
+  std::string address;
+  int protocol_version = 0;
+  std::uint64_t conn_seq = 0;
+  std::int64_t connected_at_ms = 0;
+};
+
+/// A message the glue must publish with mosquitto_broker_publish_copy (QoS 1).
+struct Publication {
+  std::string topic;
+  std::string payload;
+  bool retain = false;
+};
+
+/// The client-side facts of a connect attempt, as the broker reports them.
+struct ConnectAttempt {
+  ConnectionKey key = nullptr;
+  std::optional<std::string> client_id;
+  std::string address;
+  int protocol_version = 0;
+};
+
+enum class AuthOutcome {
+  kAccepted,        // new connection: set username, announce
+  kReauthAccepted,  // SIGHUP re-check of a known connection: nothing to announce
+  kRejected,        // return MOSQ_ERR_AUTH
+};
+
+struct AuthDecision {
+  AuthOutcome outcome = AuthOutcome::kRejected;
+  // rejected only: invalid_cn | client_id_mismatch | revoked | ca_disabled |
+  // service_issuer_mismatch
+  std::string reason;
+  std::string username;  // accepted: the CN to set as username
+  std::optional<Publication> presence;
+};
+
+/// The broker's access kinds (MOSQ_ACL_READ/WRITE/SUBSCRIBE/UNSUBSCRIBE).
+enum class Access { kRead, kWrite, kSubscribe, kUnsubscribe };
+enum class AclResult { kAllow, kDeny, kDefer };
+
+/// Result of one control message.
+struct ControlOutcome {
+  bool authorized = false;                   // false: requester is not a service user, ignore
+  std::string response;                      // {"responses":[...]} for the requester
+  std::vector<std::string> kick_client_ids;  // kick after publishing the response
+  bool state_changed = false;                // persist the state file
+};
+
+enum class LogLevel { kInfo, kWarning, kError };
+using LogSink = std::function<void(LogLevel, const std::string&)>;
+
+/// Presence topics.
+inline constexpr std::string_view kPresencePrefix = "$SYS/smartproduct/presence/";
+inline constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
+inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct/v1/response";
+
+/// The plugin's whole decision state for one broker process.
+class Policy {
+ public:
+  /// `epoch_s` identifies the broker process (its start time in epoch seconds).
+  Policy(Options options, BrokerState state, std::int64_t epoch_s, LogSink log = {});
+
+  /// BASIC_AUTH: decides on a connect (or a SIGHUP re-check) and records accepted connections.
+  AuthDecision authenticate(const ConnectAttempt& attempt, const CertIdentity& cert,
+                            std::int64_t now_ms);
+
+  /// DISCONNECT: forgets the connection; returns the `disconnected` event if it was announced.
+  std::optional<Publication> on_disconnect(ConnectionKey key, std::int64_t now_ms);
+
+  /// ACL_CHECK. `username` is the broker's username for the client (the CN for our clients; it
+  /// survives for offline persistent sessions, whose key is not in the connection table).
+  AclResult check_acl(ConnectionKey key, std::string_view username, std::string_view topic,
+                      Access access) const;
+
+  /// CONTROL on $CONTROL/smartproduct/v1. Never throws on bad input: errors become entries.
+  ControlOutcome handle_control(std::string_view requester_username, std::string_view payload);
+
+  /// The retained `broker_started` message for the first TICK.
+  Publication broker_started(long pid) const;
+
+  /// Replaces the sets (RELOAD). Does not kick: the broker re-runs BASIC_AUTH after a reload.
+  void replace_state(BrokerState state);
+
+  bool is_service_user(std::string_view username) const;
+  const BrokerState& state() const { return state_; }
+  const Options& options() const { return options_; }
+  std::int64_t epoch() const { return epoch_; }
+  std::size_t connection_count() const { return connections_.size(); }
+  const ConnectionInfo* find_connection(ConnectionKey key) const;
+
+ private:
+  std::optional<std::string> refusal_reason(const CertIdentity& cert,
+                                            std::string_view username) const;
+  bool ca_disabled(const CertIdentity& cert) const;
+  bool device_may_access(std::string_view cn, std::string_view topic, Access access) const;
+  bool gate_open(ConnectionKey key, std::string_view username) const;
+  std::vector<std::string> kick_where(const std::function<bool(const ConnectionInfo&)>& pred) const;
+  void log(LogLevel level, const std::string& msg) const;
+
+  Options options_;
+  BrokerState state_;
+  std::int64_t epoch_;
+  LogSink log_;
+  std::uint64_t next_conn_seq_ = 1;
+  std::unordered_map<ConnectionKey, ConnectionInfo> connections_;
+  // Fingerprint last seen per device username, so the activation gate also works for ACL checks
+  // on offline persistent sessions (queued commands), which have no live connection entry.
+  std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> last_fingerprint_;
+};
+
+}  // namespace sp::broker_plugin
