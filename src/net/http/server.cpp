@@ -1,0 +1,595 @@
+// The only Beast translation unit of sp_http: TLS, HTTP/1.1 parsing and writing, timeouts and the
+// connection lifecycle. Routing, files and JSON live in Beast-free files (dispatcher.cpp, ...).
+//
+// Threading: each connection's I/O runs on its own strand of the I/O context; handlers run on the
+// worker pool (they may block) and their response is posted back to the connection's strand.
+
+#include "net/http/server.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "net/http/dispatcher.hpp"
+#include "net/http/target.hpp"
+
+namespace sp::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+// Mozilla "intermediate" TLS 1.2 suites (forward secrecy, AEAD only); TLS 1.3 uses OpenSSL's list.
+constexpr const char* kTls12Ciphers =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+constexpr std::chrono::seconds kTlsShutdownTimeout{2};
+constexpr std::size_t kFirstReadBytes = 4096;
+
+Error tls_error(std::string message, std::string detail = {}) {
+  return Error{ErrorKind::kInternal, "TlsConfigError", std::move(message), std::move(detail)};
+}
+
+Result<std::shared_ptr<ssl::context>> make_tls_context(const ServerConfig& config) {
+  try {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+    SSL_CTX* native = ctx->native_handle();
+    ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                     ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                     ssl::context::single_dh_use);
+    if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
+      return tl::unexpected(tls_error("cannot configure TLS protocol versions or ciphers"));
+    }
+    SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+
+    error_code ec;
+    ctx->use_certificate_chain_file(config.cert.string(), ec);
+    if (ec) {
+      return tl::unexpected(tls_error(fmt::format("cannot load TLS certificate chain '{}': {}",
+                                                  config.cert.string(), ec.message())));
+    }
+    ctx->use_private_key_file(config.key.string(), ssl::context::pem, ec);
+    if (ec) {
+      // The key path is not secret; its contents never reach a message.
+      return tl::unexpected(tls_error(
+          fmt::format("cannot load TLS private key '{}': {}", config.key.string(), ec.message())));
+    }
+    if (SSL_CTX_check_private_key(native) != 1) {
+      return tl::unexpected(tls_error("the TLS private key does not match the certificate"));
+    }
+    return ctx;
+  } catch (const std::exception& e) {
+    return tl::unexpected(tls_error("cannot create the TLS context", e.what()));
+  }
+}
+
+bool is_http_error(const error_code& ec) {
+  return &ec.category() == &bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
+
+// Header names/values from handlers go on the wire verbatim: refuse anything that could split
+// the header (CR, LF, NUL).
+bool is_safe_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c == '\r' || c == '\n' || c == '\0' || c == ':' || c == ' ') return false;
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+Response header_too_large() {
+  return Response::json(431, {{"code", 431},
+                              {"error", "RequestHeaderFieldsTooLarge"},
+                              {"message", "request header fields too large"}});
+}
+
+}  // namespace
+
+class Session;
+
+// Everything the server shares with its sessions. Defined outside HttpServer so that sessions can
+// name it (HttpServer::Impl is private).
+struct ServerState {
+  ServerState(ServerConfig cfg, Router& r, ReadinessProbe probe)
+      : config(std::move(cfg)), router(r), dispatcher(config, r, std::move(probe)) {}
+
+  std::shared_ptr<ssl::context> current_tls() {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
+
+  void register_session(Session* raw, std::weak_ptr<Session> weak) {
+    std::lock_guard lock(sessions_mu);
+    sessions.emplace(raw, std::move(weak));
+  }
+  void unregister_session(Session* raw) {
+    std::lock_guard lock(sessions_mu);
+    sessions.erase(raw);
+    sessions_cv.notify_all();
+  }
+  template <class F>
+  void for_each_session(F&& f);
+
+  void do_accept();
+  void on_accept(error_code ec, tcp::socket socket);
+  void shutdown_threads();
+
+  // Declared before io_context and the pool: sessions destroyed while those are torn down still
+  // unregister themselves here.
+  ServerConfig config;
+  Router& router;
+  Dispatcher dispatcher;
+
+  std::mutex sessions_mu;
+  std::condition_variable sessions_cv;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::atomic<bool> stopping{false};
+
+  std::mutex tls_mu;
+  std::shared_ptr<ssl::context> tls;
+
+  std::mutex lifecycle_mu;
+  bool started = false;
+  bool stopped = false;
+  std::uint16_t bound_port = 0;
+
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  asio::strand<asio::io_context::executor_type> accept_strand{asio::make_strand(ioc)};
+  tcp::acceptor acceptor{accept_strand};
+  asio::steady_timer accept_retry{accept_strand};
+  std::unique_ptr<asio::thread_pool> pool;
+  std::vector<std::thread> io_threads;
+};
+
+// One TLS connection carrying HTTP/1.1 requests one after another.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(ServerState& server, tcp::socket socket, std::shared_ptr<ssl::context> tls)
+      : server_(server), tls_(std::move(tls)), stream_(std::move(socket), *tls_) {
+    error_code ec;
+    auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    if (!ec) remote_ = endpoint.address().to_string();
+  }
+
+  ~Session() { server_.unregister_session(this); }
+
+  void start() {
+    server_.register_session(this, weak_from_this());
+    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
+  }
+
+  // On the strand. Idle or half-read connections are closed; a request being handled is finished
+  // and answered with Connection: close.
+  void request_stop() {
+    if (state_ == State::kHandshake || state_ == State::kIdle || state_ == State::kReading) {
+      close();
+    }
+  }
+
+  // On the strand, after the grace period.
+  void force_close() { close(); }
+
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  enum class State { kHandshake, kIdle, kReading, kHandling, kWriting, kClosing };
+
+  beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+  void handshake() {
+    state_ = State::kHandshake;
+    tcp().expires_after(server_.config.read_timeout);
+    stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](error_code ec) {
+      if (ec) {
+        spdlog::debug("http: TLS handshake from {} failed: {}", self->remote_, ec.message());
+        return self->close();
+      }
+      self->first_request_ = true;
+      self->wait_request();
+    });
+  }
+
+  // Waits for the first byte of the next request under the idle timeout, so that the read timeout
+  // below measures only the time a client takes to send one request (slowloris bound).
+  void wait_request() {
+    if (server_.stopping) return shutdown_tls();
+    state_ = State::kIdle;
+    if (buffer_.size() > 0) return read_header();  // a pipelined request is already here
+    tcp().expires_after(first_request_ ? server_.config.read_timeout : server_.config.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              if (ec) return self->close();
+                              self->buffer_.commit(n);
+                              self->read_header();
+                            });
+  }
+
+  void read_header() {
+    state_ = State::kReading;
+    first_request_ = false;
+    started_ = std::chrono::steady_clock::now();
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(server_.config.max_header_bytes));
+    parser_->body_limit(server_.config.max_body_bytes);
+    tcp().expires_after(server_.config.read_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+  }
+
+  void on_header(error_code ec) {
+    if (ec) return on_read_error(ec);
+    auto& req = parser_->get();
+    // Refuse an oversized body from its declared length, before reading any of it.
+    if (auto length = parser_->content_length();
+        length && *length > server_.config.max_body_bytes) {
+      return reply_error_and_close(Response::error(ErrorKind::kPayloadTooLarge, "PayloadTooLarge",
+                                                   "the request body is too large"));
+    }
+    // Extension point: a WebSocket upgrade on /api/live is detected here (beast::websocket::
+    // is_upgrade(req) on the head, then the stream is handed to a WebSocket session with
+    // parser_->release()). Until then such a request is routed like any other (404).
+    if (parser_->is_done()) return on_request();
+    if (iequals(req[bhttp::field::expect], "100-continue")) {
+      continue_.emplace(bhttp::status::continue_, req.version());
+      return bhttp::async_write(stream_, *continue_,
+                                [self = shared_from_this()](error_code ec, std::size_t) {
+                                  if (ec) return self->close();
+                                  self->read_body();
+                                });
+    }
+    read_body();
+  }
+
+  void read_body() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (ec) return self->on_read_error(ec);
+                        self->on_request();
+                      });
+  }
+
+  void on_read_error(error_code ec) {
+    if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+      return reply_error_and_close(header_too_large());
+    }
+    if (ec == bhttp::error::body_limit) {
+      return reply_error_and_close(Response::error(ErrorKind::kPayloadTooLarge, "PayloadTooLarge",
+                                                   "the request body is too large"));
+    }
+    if (is_http_error(ec) && ec != bhttp::error::end_of_stream &&
+        ec != bhttp::error::partial_message && ec != bhttp::error::short_read) {
+      return reply_error_and_close(
+          Response::error(ErrorKind::kBadRequest, "BadRequest", "malformed HTTP request"));
+    }
+    if (ec == beast::error::timeout) {
+      spdlog::debug("http: read timeout from {}, closing", remote_);
+    }
+    close();
+  }
+
+  void reply_error_and_close(Response response) {
+    apply_security_headers(response);
+    method_.clear();
+    path_.clear();
+    write_response(std::move(response), /*keep_alive=*/false, /*head=*/false);
+  }
+
+  void on_request() {
+    state_ = State::kHandling;
+    tcp().expires_never();
+    auto message = parser_->release();
+    parser_.reset();
+
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    request.remote_address = remote_;
+    for (const auto& field : message) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      request.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    const bool keep_alive = message.keep_alive();
+    const bool head = message.method() == bhttp::verb::head;
+    method_ = request.method;
+    path_ = std::string(encoded_path_of(request.target));  // logged: never the query string
+
+    if (auto parsed = parse_target(request); !parsed) {
+      auto response = Response::error(parsed.error());
+      apply_security_headers(response);
+      const bool bad = parsed.error().kind == ErrorKind::kBadRequest;
+      return write_response(std::move(response), keep_alive && !bad, head);
+    }
+
+    asio::post(*server_.pool, [self = shared_from_this(), request = std::move(request), keep_alive,
+                               head]() mutable {
+      Response response = self->server_.dispatcher.handle(request);
+      asio::post(self->stream_.get_executor(),
+                 [self, response = std::move(response), keep_alive, head]() mutable {
+                   self->write_response(std::move(response), keep_alive, head);
+                 });
+    });
+  }
+
+  void write_response(Response response, bool keep_alive, bool head) {
+    if (server_.stopping) keep_alive = false;
+    state_ = State::kWriting;
+    response_.emplace();
+    auto& res = *response_;
+    res.version(11);
+    res.result(static_cast<unsigned>(response.status));
+    for (auto& [name, value] : response.headers) {
+      if (!is_safe_header(name, value)) {
+        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
+        continue;
+      }
+      res.set(name, value);
+    }
+    const int status = response.status;
+    if (status / 100 == 1 || status == 204 || status == 304) {
+      // These carry no body and no Content-Length.
+    } else {
+      res.content_length(response.body.size());
+      if (!head) res.body() = std::move(response.body);
+    }
+    res.keep_alive(keep_alive);
+
+    auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - started_);
+    spdlog::debug("http: {} {} {} {:.1f}ms {}", method_.empty() ? "-" : method_,
+                  path_.empty() ? "-" : path_, status, elapsed.count() / 1000.0, remote_);
+
+    tcp().expires_after(server_.config.read_timeout);
+    bhttp::async_write(stream_, res, [self = shared_from_this()](error_code ec, std::size_t) {
+      const bool keep = self->response_->keep_alive();
+      self->response_.reset();
+      if (ec) return self->close();
+      if (!keep) return self->shutdown_tls();
+      self->wait_request();
+    });
+  }
+
+  void shutdown_tls() {
+    state_ = State::kClosing;
+    tcp().expires_after(kTlsShutdownTimeout);
+    stream_.async_shutdown([self = shared_from_this()](error_code) { self->close(); });
+  }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ec;
+    tcp().socket().shutdown(tcp::socket::shutdown_both, ec);
+    tcp().close();
+  }
+
+  ServerState& server_;
+  std::shared_ptr<ssl::context> tls_;  // keeps the certificate this connection started with
+  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  std::optional<bhttp::response<bhttp::string_body>> response_;
+  std::string remote_;
+  std::string method_;
+  std::string path_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  State state_ = State::kHandshake;
+  bool first_request_ = true;
+  bool closed_ = false;
+};
+
+template <class F>
+void ServerState::for_each_session(F&& f) {
+  // Collect strong references under the lock but post and release them outside it: dropping the
+  // last reference runs ~Session, which takes sessions_mu itself.
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(sessions_mu);
+    live.reserve(sessions.size());
+    for (auto& [raw, weak] : sessions) {
+      if (auto session = weak.lock()) live.push_back(std::move(session));
+    }
+  }
+  for (auto& session : live) {
+    asio::post(session->executor(), [session, f] { f(*session); });
+  }
+}
+
+void ServerState::do_accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void ServerState::on_accept(error_code ec, tcp::socket socket) {
+  if (stopping || !acceptor.is_open()) return;
+  if (ec) {
+    // EMFILE and friends: back off instead of spinning on a failing accept.
+    spdlog::warn("http: accept failed: {}", ec.message());
+    accept_retry.expires_after(std::chrono::milliseconds(100));
+    accept_retry.async_wait([this](error_code wait_ec) {
+      if (!wait_ec && !stopping) do_accept();
+    });
+    return;
+  }
+  std::size_t active = 0;
+  {
+    std::lock_guard lock(sessions_mu);
+    active = sessions.size();
+  }
+  if (active >= config.max_connections) {
+    spdlog::warn("http: connection limit ({}) reached, refusing a connection",
+                 config.max_connections);
+    error_code ignored;
+    socket.close(ignored);
+  } else {
+    error_code nodelay_ec;
+    socket.set_option(tcp::no_delay(true), nodelay_ec);
+    std::make_shared<Session>(*this, std::move(socket), current_tls())->start();
+  }
+  do_accept();
+}
+
+void ServerState::shutdown_threads() {
+  if (pool) pool->join();
+  work.reset();
+  ioc.stop();
+  for (auto& thread : io_threads) {
+    if (thread.joinable()) thread.join();
+  }
+  io_threads.clear();
+}
+
+struct HttpServer::Impl : ServerState {
+  using ServerState::ServerState;
+};
+
+HttpServer::HttpServer(ServerConfig config, Router& router, ReadinessProbe probe)
+    : impl_(std::make_unique<Impl>(std::move(config), router, std::move(probe))) {}
+
+HttpServer::~HttpServer() { stop(std::chrono::milliseconds(0)); }
+
+Result<void> HttpServer::start() {
+  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  Impl& s = *impl_;
+  if (s.started) return fail(ErrorKind::kInternal, "AlreadyStarted", "the server was started");
+
+  auto tls = make_tls_context(s.config);
+  if (!tls) return tl::unexpected(tls.error());
+  {
+    std::lock_guard lock(s.tls_mu);
+    s.tls = *tls;
+  }
+
+  error_code ec;
+  auto address = asio::ip::make_address(s.config.listen, ec);
+  if (ec) {
+    return fail(ErrorKind::kInternal, "ListenError",
+                fmt::format("invalid listen address '{}'", s.config.listen));
+  }
+  tcp::endpoint endpoint(address, s.config.port);
+  auto listen_error = [&](std::string_view what) {
+    std::string where = address.is_v6() ? fmt::format("[{}]:{}", s.config.listen, s.config.port)
+                                        : fmt::format("{}:{}", s.config.listen, s.config.port);
+    error_code ignored;
+    s.acceptor.close(ignored);
+    return fail(ErrorKind::kInternal, "ListenError",
+                fmt::format("cannot {} {}: {}", what, where, ec.message()));
+  };
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (ec) return listen_error("open a socket for");
+  s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) return listen_error("configure");
+  s.acceptor.bind(endpoint, ec);
+  if (ec) return listen_error("bind");
+  s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return listen_error("listen on");
+  s.bound_port = s.acceptor.local_endpoint(ec).port();
+
+  if (s.config.console_enabled &&
+      (s.config.web_root.empty() || !std::filesystem::is_directory(s.config.web_root))) {
+    spdlog::warn(
+        "http: console enabled but web root '{}' is not a directory; console paths give 404",
+        s.config.web_root.string());
+  }
+
+  s.pool = std::make_unique<asio::thread_pool>(std::max(1u, s.config.worker_threads));
+  s.work.emplace(s.ioc.get_executor());
+  asio::post(s.accept_strand, [&s] { s.do_accept(); });
+  const unsigned io_threads = std::max(1u, s.config.io_threads);
+  for (unsigned i = 0; i < io_threads; ++i) {
+    s.io_threads.emplace_back([&s] {
+      // Keeps the loop alive if a completion handler throws (none should).
+      for (;;) {
+        try {
+          s.ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("http: exception escaped an I/O handler: {}", e.what());
+        }
+      }
+    });
+  }
+  s.started = true;
+  spdlog::info("http: listening on {}:{}", s.config.listen, s.bound_port);
+  return {};
+}
+
+void HttpServer::stop(std::chrono::milliseconds grace) {
+  std::lock_guard lifecycle(impl_->lifecycle_mu);
+  Impl& s = *impl_;
+  if (!s.started || s.stopped) return;
+  s.stopped = true;
+  s.stopping = true;
+
+  asio::post(s.accept_strand, [&s] {
+    error_code ignored;
+    s.acceptor.close(ignored);
+    s.accept_retry.cancel();
+  });
+  s.for_each_session([](Session& session) { session.request_stop(); });
+
+  auto drained = [&s] { return s.sessions.empty(); };
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, grace, drained);
+  }
+  s.for_each_session([](Session& session) { session.force_close(); });
+  {
+    std::unique_lock lock(s.sessions_mu);
+    s.sessions_cv.wait_for(lock, std::chrono::seconds(1), drained);
+  }
+  s.shutdown_threads();
+  spdlog::info("http: stopped");
+}
+
+Result<void> HttpServer::reload_certificates() {
+  auto tls = make_tls_context(impl_->config);
+  if (!tls) {
+    spdlog::error("http: certificate reload failed, keeping the old certificate: {}",
+                  tls.error().message);
+    return tl::unexpected(tls.error());
+  }
+  std::lock_guard lock(impl_->tls_mu);
+  impl_->tls = *tls;
+  spdlog::info("http: TLS certificate reloaded");
+  return {};
+}
+
+std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+}  // namespace sp::http

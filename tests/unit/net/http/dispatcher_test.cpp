@@ -1,0 +1,132 @@
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "net/http/dispatcher.hpp"
+#include "net/http/target.hpp"
+#include "temp_dir.hpp"
+
+namespace sp::http {
+namespace {
+
+using testing::TempDir;
+
+std::string header_of(const Response& response, std::string_view name) {
+  for (auto& [k, v] : response.headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tmp_.write("web/index.html", "<!doctype html>");
+    tmp_.write("web/api/leak.json", "{\"leak\":true}");
+    config_.web_root = tmp_.path() / "web";
+    router_.add("GET", "/api/things/{id}", [](Request& r) {
+      return Response::json(200, {{"id", r.param("id")}, {"q", r.query_param("q").value_or("")}});
+    });
+    router_.add("POST", "/api/boom",
+                [](Request&) -> Response { throw std::runtime_error("handler bug"); });
+    router_.add("GET", "/metrics", [](Request&) { return Response::json(200, {{"m", 1}}); });
+  }
+
+  Response get(std::string method, std::string target) {
+    Dispatcher dispatcher(config_, router_, [this] { return reasons_; });
+    Request request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    auto parsed = parse_target(request);
+    EXPECT_TRUE(parsed.has_value());
+    return dispatcher.handle(request);
+  }
+
+  TempDir tmp_;
+  ServerConfig config_;
+  Router router_;
+  std::vector<std::string> reasons_;
+};
+
+TEST_F(DispatcherTest, Healthz) {
+  auto response = get("GET", "/healthz");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(response.body), (nlohmann::json{{"status", "ok"}}));
+  auto post = get("POST", "/healthz");
+  EXPECT_EQ(post.status, 405);
+  EXPECT_EQ(header_of(post, "allow"), "GET, HEAD");
+}
+
+TEST_F(DispatcherTest, ReadyzFollowsProbe) {
+  EXPECT_EQ(get("GET", "/readyz").status, 200);
+  reasons_ = {"database closed", "broker unreachable"};
+  auto response = get("GET", "/readyz");
+  EXPECT_EQ(response.status, 503);
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body.at("code"), 503);
+  EXPECT_EQ(body.at("error"), "NotReady");
+  EXPECT_EQ(body.at("reasons"), nlohmann::json(reasons_));
+}
+
+TEST_F(DispatcherTest, RoutesWithParamsAndQuery) {
+  auto response = get("GET", "/api/things/a%20b?q=1");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(nlohmann::json::parse(response.body), (nlohmann::json{{"id", "a b"}, {"q", "1"}}));
+  EXPECT_EQ(header_of(response, "cache-control"), "no-store");
+}
+
+TEST_F(DispatcherTest, ApiNeverFallsBackToFiles) {
+  auto response = get("GET", "/api/leak.json");
+  EXPECT_EQ(response.status, 404);
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body, (nlohmann::json{
+                      {"code", 404}, {"error", "NotFound"}, {"message", "no such resource"}}));
+  EXPECT_EQ(get("GET", "/api/nothing-here").status, 404);  // no SPA fallback under /api
+}
+
+TEST_F(DispatcherTest, WrongMethodIs405WithAllow) {
+  auto response = get("DELETE", "/api/things/1");
+  EXPECT_EQ(response.status, 405);
+  EXPECT_EQ(nlohmann::json::parse(response.body).at("error"), "MethodNotAllowed");
+  EXPECT_EQ(header_of(response, "allow"), "GET, HEAD");
+  EXPECT_EQ(get("POST", "/devices").status, 405);  // console paths are read-only
+}
+
+TEST_F(DispatcherTest, HandlerExceptionBecomes500) {
+  auto response = get("POST", "/api/boom");
+  EXPECT_EQ(response.status, 500);
+  auto body = nlohmann::json::parse(response.body);
+  EXPECT_EQ(body.at("error"), "InternalError");
+  EXPECT_EQ(response.body.find("handler bug"), std::string::npos);  // no internals leak
+}
+
+TEST_F(DispatcherTest, ConsoleAndNonApiRoutes) {
+  auto index = get("GET", "/devices/d1");
+  EXPECT_EQ(index.status, 200);
+  EXPECT_EQ(index.body, "<!doctype html>");
+  EXPECT_NE(header_of(index, "content-security-policy").find("frame-ancestors 'none'"),
+            std::string::npos);
+  EXPECT_EQ(get("GET", "/metrics").status, 200);
+}
+
+TEST_F(DispatcherTest, SecurityHeadersOnEveryResponse) {
+  for (auto target : {"/healthz", "/api/none", "/", "/missing.js"}) {
+    auto response = get("GET", target);
+    EXPECT_EQ(header_of(response, "x-content-type-options"), "nosniff") << target;
+    EXPECT_EQ(header_of(response, "x-frame-options"), "DENY") << target;
+    EXPECT_EQ(header_of(response, "referrer-policy"), "no-referrer") << target;
+    EXPECT_FALSE(header_of(response, "strict-transport-security").empty()) << target;
+  }
+  EXPECT_TRUE(header_of(get("GET", "/healthz"), "content-security-policy").empty());
+}
+
+TEST_F(DispatcherTest, DisabledParts) {
+  config_.console_enabled = false;
+  EXPECT_EQ(get("GET", "/").status, 404);
+  config_.api_enabled = false;
+  EXPECT_EQ(get("GET", "/api/things/1").status, 404);
+  EXPECT_EQ(get("GET", "/healthz").status, 200);
+}
+
+}  // namespace
+}  // namespace sp::http
