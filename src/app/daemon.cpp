@@ -7,7 +7,9 @@
 #include <optional>
 #include <set>
 
+#include "app/access.hpp"
 #include "app/broker_supervisor.hpp"
+#include "app/metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/mqtt/client.hpp"
 #include "smartproduct/core/logging.hpp"
@@ -62,6 +64,7 @@ struct Daemon::Impl {
   std::unique_ptr<telemetry::TelemetryService> telemetry;
   std::unique_ptr<events::EventService> events;
   std::unique_ptr<presence::PresenceService> presence;
+  std::unique_ptr<Access> access_modules;  // identity, settings, OpenAPI (before the server: it routes)
   std::unique_ptr<http::HttpServer> server;
 
   explicit Impl(config::DaemonConfig c) : config(std::move(c)) {}
@@ -122,6 +125,11 @@ struct Daemon::Impl {
     mc.client_id = b.client_id;
     mc.keepalive_s = b.keepalive_s;
     mc.session_expiry_s = b.session_expiry_s;
+    if (auto a = Access::create(config, store->main_ptr(), router); a) {
+      access_modules = std::move(*a);
+    } else {
+      return tl::unexpected(a.error());
+    }
     build_modules();
     for (auto& route : topics.routes()) {
       // No-local: the daemon never receives its own publishes (commands, control requests).
@@ -134,6 +142,7 @@ struct Daemon::Impl {
       if (connected && !session_present && presence) presence->request_resync();
     });
     mqtt->start();
+    add_metrics_route(router, metrics_sources());
 
     http::ServerConfig sc;
     sc.listen = config.http.listen;
@@ -197,6 +206,68 @@ struct Daemon::Impl {
                });
   }
 
+  std::vector<MetricsSource> metrics_sources() {
+    std::vector<MetricsSource> sources;
+    auto ingest = [](const char* path, const IngestCounters* c) {
+      return [path, c](std::vector<MetricSample>& out) {
+        if (!c) return;
+        std::string l = fmt::format("path=\"{}\"", path);
+        auto add = [&](const char* name, const char* help, uint64_t v, std::string labels) {
+          out.push_back({name, std::move(labels), help, "counter", static_cast<double>(v)});
+        };
+        add("smartproduct_ingest_received_total", "Device messages received", c->received, l);
+        add("smartproduct_ingest_stored_total", "Device messages committed", c->stored, l);
+        add("smartproduct_ingest_duplicates_total", "Redeliveries recognised and skipped",
+            c->duplicates, l);
+        add("smartproduct_ingest_store_failures_total", "Messages that could not be stored",
+            c->store_failures, l);
+        const char* kRejected = "smartproduct_ingest_rejected_total";
+        const char* kHelp = "Device messages refused, by reason";
+        add(kRejected, kHelp, c->rejected_bad_topic, l + ",reason=\"bad_topic\"");
+        add(kRejected, kHelp, c->rejected_oversize, l + ",reason=\"oversize\"");
+        add(kRejected, kHelp, c->rejected_malformed, l + ",reason=\"malformed_json\"");
+        add(kRejected, kHelp, c->rejected_not_object, l + ",reason=\"not_an_object\"");
+        add(kRejected, kHelp, c->rejected_foreign_device, l + ",reason=\"foreign_device\"");
+        add(kRejected, kHelp, c->rejected_invalid, l + ",reason=\"invalid_field\"");
+      };
+    };
+    sources.push_back(ingest("telemetry", telemetry ? &telemetry->counters() : nullptr));
+    sources.push_back(ingest("events", events ? &events->counters() : nullptr));
+    sources.push_back([this](std::vector<MetricSample>& out) {
+      if (mqtt) {
+        auto s = mqtt->stats();
+        out.push_back({"smartproduct_mqtt_connected", "", "1 when connected to the broker", "gauge",
+                       mqtt->connected() ? 1.0 : 0.0});
+        out.push_back({"smartproduct_mqtt_connects_total", "", "Successful broker connections",
+                       "counter", static_cast<double>(s.connects)});
+        out.push_back({"smartproduct_mqtt_connection_losses_total", "", "Broker connections lost",
+                       "counter", static_cast<double>(s.connection_losses)});
+      }
+      if (presence) {
+        auto& c = presence->counters();
+        out.push_back({"smartproduct_presence_events_total", "", "Presence events from the broker",
+                       "counter", static_cast<double>(c.events.load())});
+        out.push_back({"smartproduct_presence_broker_restarts_total", "",
+                       "New broker epochs seen", "counter",
+                       static_cast<double>(c.broker_restarts.load())});
+        if (auto n = presence_repo->connected_count()) {
+          out.push_back({"smartproduct_devices_connected", "", "Devices connected now", "gauge",
+                         static_cast<double>(*n)});
+        }
+      }
+      if (store) {
+        for (auto [name, db] : {std::pair{"main", &store->main()},
+                                std::pair{"telemetry", &store->telemetry()}}) {
+          auto s = db->stats();
+          std::string l = fmt::format("db=\"{}\"", name);
+          out.push_back({"smartproduct_db_transactions_total", l, "Committed write transactions",
+                         "counter", static_cast<double>(s.transactions_committed)});
+        }
+      }
+    });
+    return sources;
+  }
+
   // Modules publish through this; it forwards to whichever MQTT client is current.
   struct ForwardingPublisher final : mqtt::Publisher {
     Impl* self;
@@ -228,6 +299,7 @@ struct Daemon::Impl {
       }
     }
     if (broker) broker->reload();
+    if (access_modules) access_modules->reload();
   }
 
   void stop() {

@@ -5,6 +5,8 @@
 
 #include "device_cert_command.hpp"
 #include "init_command.hpp"
+#include "keys_command.hpp"
+#include "user_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"Operate a smartproduct instance", "smartproductctl"};
@@ -12,6 +14,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   sp::cli::add_init_command(app);
   sp::cli::add_device_cert_command(app);
+  sp::cli::add_user_command(app);
+  sp::cli::add_keys_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -165,7 +165,7 @@ LoadResult load_daemon_config(const fs::path& input) {
 
   static const std::set<std::string> kSections = {"log",     "storage", "http",      "broker",
                                                   "api",     "console", "telemetry", "events",
-                                                  "jitr"};
+                                                  "jitr",    "identity"};
   for (auto&& [k, node] : *root) {
     if (!kSections.count(std::string(k.str()))) {
       errors.push_back(
@@ -251,6 +251,58 @@ LoadResult load_daemon_config(const fs::path& input) {
   {
     SectionReader s(*root, "jitr", file, errors);
     c.jitr_enabled = s.boolean("enabled", true);
+    s.finish();
+  }
+  {
+    SectionReader s(*root, "identity", file, errors);
+    auto& id = c.identity;
+    id.issuer = s.string("issuer", id.issuer);
+    id.audience = s.string("audience", id.audience);
+    id.signing_algorithm = s.one_of("signing_algorithm", id.signing_algorithm, {"ES256", "EdDSA"});
+    id.access_token_ttl = std::chrono::seconds(s.integer("access_token_ttl_s", 900, 60, 86400));
+    id.refresh_token_ttl =
+        std::chrono::seconds(s.integer("refresh_token_ttl_s", 30 * 24 * 3600, 300, 400 * 86400));
+    // libsodium's Argon2id bounds: opslimit >= 1, memlimit >= 8 KiB; the upper bounds keep a
+    // typo from making every sign-in allocate the whole machine.
+    id.argon2_opslimit = static_cast<uint64_t>(s.integer("argon2_opslimit", 2, 1, 64));
+    id.argon2_memlimit_kib =
+        static_cast<uint64_t>(s.integer("argon2_memlimit_kib", 65536, 8, 4 * 1024 * 1024));
+    id.min_password_length = static_cast<int>(s.integer("min_password_length", 10, 8, 128));
+    id.verification_code_ttl =
+        std::chrono::seconds(s.integer("verification_code_ttl_s", 86400, 60, 30 * 86400));
+    id.reset_code_ttl = std::chrono::seconds(s.integer("reset_code_ttl_s", 900, 60, 86400));
+    id.max_code_attempts = static_cast<int>(s.integer("max_code_attempts", 5, 1, 100));
+    id.max_failed_logins_per_account =
+        static_cast<int>(s.integer("max_failed_logins_per_account", 10, 1, 100000));
+    id.max_failed_logins_per_address =
+        static_cast<int>(s.integer("max_failed_logins_per_address", 50, 1, 1000000));
+    id.failed_login_window =
+        std::chrono::seconds(s.integer("failed_login_window_s", 900, 1, 86400));
+    id.keys_dir = s.path("keys_dir", "");
+    id.smtp_url = s.string("smtp_url", "");
+    id.smtp_from = s.string("smtp_from", id.smtp_from);
+    id.smtp_username = s.string("smtp_username", "");
+    id.smtp_password = s.string("smtp_password", "");
+    id.smtp_require_tls = s.boolean("smtp_require_tls", true);
+    id.public_url = s.string("public_url", "");
+    if (id.issuer.empty() || id.audience.empty()) {
+      errors.push_back(
+          fmt::format("{}: [identity] issuer and audience must not be empty", file.string()));
+    }
+    if (!id.smtp_url.empty() && id.smtp_url.rfind("smtp://", 0) != 0 &&
+        id.smtp_url.rfind("smtps://", 0) != 0) {
+      errors.push_back(fmt::format(
+          "{}: [identity] smtp_url: must start with smtp:// or smtps:// (or be empty)",
+          file.string()));
+    }
+    for (const auto& [key, value] : {std::pair{"smtp_from", &id.smtp_from},
+                                     std::pair{"smtp_url", &id.smtp_url}}) {
+      if (value->find_first_of("\r\n") != std::string::npos) {
+        errors.push_back(
+            fmt::format("{}: [identity] {}: must be a single line", file.string(), key));
+      }
+    }
+    if (id.keys_dir.empty()) id.keys_dir = c.storage.data_dir / "keys";
     s.finish();
   }
   if (c.console_enabled && !c.api_enabled) {

@@ -58,6 +58,31 @@ struct TopicFeature {
   std::size_t max_payload_bytes = 131072;
 };
 
+/// The [identity] section: accounts, tokens, password hashing, code delivery.
+struct IdentitySettings {
+  std::string issuer = "smartproduct";
+  std::string audience = "smartproduct-api";
+  std::string signing_algorithm = "ES256";  // ES256 | EdDSA (new keys only)
+  std::chrono::seconds access_token_ttl{900};
+  std::chrono::seconds refresh_token_ttl{30 * 24 * 3600};
+  uint64_t argon2_opslimit = 2;        // libsodium OPSLIMIT_INTERACTIVE
+  uint64_t argon2_memlimit_kib = 65536;  // 64 MiB, MEMLIMIT_INTERACTIVE
+  int min_password_length = 10;
+  std::chrono::seconds verification_code_ttl{24 * 3600};
+  std::chrono::seconds reset_code_ttl{15 * 60};
+  int max_code_attempts = 5;
+  int max_failed_logins_per_account = 10;
+  int max_failed_logins_per_address = 50;
+  std::chrono::seconds failed_login_window{15 * 60};
+  std::filesystem::path keys_dir;  // empty: <data_dir>/keys
+  std::string smtp_url;            // empty: codes are written to the daemon log (development)
+  std::string smtp_from = "smartproduct <no-reply@localhost>";
+  std::string smtp_username;
+  std::string smtp_password;
+  bool smtp_require_tls = true;  // STARTTLS required for smtp:// URLs
+  std::string public_url;        // e.g. https://iot.example.com (used in email texts); may be empty
+};
+
 struct DaemonConfig {
   std::filesystem::path file;  // the file this was loaded from
   LogSettings log;
@@ -70,6 +95,7 @@ struct DaemonConfig {
   TopicFeature telemetry{true, "smartproduct/telemetry", 131072};
   TopicFeature events{true, "smartproduct/event", 131072};
   bool jitr_enabled = true;
+  IdentitySettings identity;
 };
 
 /// Loads and validates a config file. On failure returns every problem, one line each, in the form

@@ -214,7 +214,7 @@ TEST_F(InitTest, CreatesCompleteInstance) {
         std::string("autosave_interval 30"),
         std::string("persistent_client_expiration 14d"),
         std::string("connection_messages true"),
-        std::string("log_dest stdout"),
+        std::string("log_dest stderr"),
         std::string("listener 18883"),
         "cafile " + b + "/root-ca.crt",
         "capath " + b + "/device-cas/",

@@ -5,8 +5,11 @@
 #include <memory>
 
 #include "smartproduct/store/event_repository.hpp"
+#include "smartproduct/store/account_repository.hpp"
 #include "smartproduct/store/presence_repository.hpp"
+#include "smartproduct/store/settings_repository.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"
+#include "smartproduct/store/user_repository.hpp"
 #include "store/sqlite/database.hpp"
 
 namespace sp::sqlite {
@@ -15,6 +18,16 @@ std::unique_ptr<store::TelemetryRepository> make_telemetry_repository(
     std::shared_ptr<Database> telemetry_db);
 std::unique_ptr<store::EventRepository> make_event_repository(std::shared_ptr<Database> main_db);
 std::unique_ptr<store::PresenceRepository> make_presence_repository(
+    std::shared_ptr<Database> main_db);
+
+/// The identity module's storage: one object behind both interfaces (accounts live in
+/// smartproduct.db next to the settings rows that delete_user() removes with them).
+struct UserStore {
+  std::shared_ptr<store::UserRepository> users;
+  std::shared_ptr<store::AccountRepository> accounts;
+};
+UserStore make_user_repository(std::shared_ptr<Database> main_db);
+std::unique_ptr<store::SettingsRepository> make_settings_repository(
     std::shared_ptr<Database> main_db);
 
 }  // namespace sp::sqlite
