@@ -108,16 +108,16 @@ async function main() {
 
   let code = 1;
   try {
-    const init = spawnSync(ctl, ['init', '--dir', dir, '--hostname', 'localhost'], { encoding: 'utf8' });
+    const httpPort = await freePort();
+    const brokerPort = await freePort();
+    // The broker's own config (mosquitto.conf) takes its port from init, so both ports go there.
+    const init = spawnSync(ctl, ['init', '--dir', dir, '--hostname', 'localhost',
+      '--http-port', String(httpPort), '--mqtt-port', String(brokerPort)], { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`smartproductctl init failed:\n${init.stdout}${init.stderr}`);
 
     const confPath = path.join(dir, 'smartproduct.toml');
-    const httpPort = await freePort();
-    const brokerPort = await freePort();
     let conf = await readFile(confPath, 'utf8');
     conf = setTomlKey(conf, 'http', 'listen', '"127.0.0.1"');
-    conf = setTomlKey(conf, 'http', 'port', String(httpPort));
-    conf = setTomlKey(conf, 'broker', 'port', String(brokerPort));
     conf = setTomlKey(conf, 'log', 'sink', '"stdout"');
     await writeFile(confPath, conf);
 

@@ -1,0 +1,133 @@
+"""Issue 3 crash and restart tests (correctness, not timing): kill -9 of the daemon during QoS 1
+ingest, and a graceful broker restart during ingest. A device's PUBACK is the broker's promise; the
+daemon acknowledges to the broker only after commit, so nothing acknowledged may be lost or doubled."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import paho.mqtt.client as paho
+import pytest
+
+from devices import count, db, issue_cert
+from harness import pid_alive, wait_for
+
+MESSAGES = int(os.environ.get("SP_CRASH_MESSAGES", "20000"))
+
+
+class Publisher:
+    """One device publishing MESSAGES QoS 1 telemetry messages with a sequence number, recording
+    which ones the broker acknowledged."""
+
+    def __init__(self, inst, serial):
+        crt, key = issue_cert(inst, serial)
+        self.serial = serial
+        # paho calls on_publish while holding its own lock, so ours is never held around a paho
+        # call (that order inversion deadlocks). Message ids are unique below 65536 messages.
+        self.acked_mids: set[int] = set()
+        self.mid_to_seq: dict[int, int] = {}
+        self.lock = threading.Lock()
+        self.client = paho.Client(client_id=serial, protocol=paho.MQTTv5)
+        self.client.tls_set(ca_certs=str(inst.ca), certfile=str(crt), keyfile=str(key))
+        self.client.max_inflight_messages_set(100)
+        self.client.max_queued_messages_set(0)
+        self.client.on_publish = self._on_publish
+        self.client.connect("127.0.0.1", inst.mqtt_port, keepalive=30)
+        self.client.loop_start()
+
+    def _on_publish(self, client, userdata, mid):
+        with self.lock:
+            self.acked_mids.add(mid)
+
+    @property
+    def acked(self) -> set[int]:
+        with self.lock:
+            return {self.mid_to_seq[m] for m in self.acked_mids if m in self.mid_to_seq}
+
+    def publish_all(self, n, pace_every=0, pace_s=0.0):
+        assert n < 65536, "message ids must not wrap"
+        base = int(time.time() * 1000)
+        for seq in range(n):
+            payload = json.dumps({"seq": seq, "timestamp": base + seq, "actualTemperature": 70.5})
+            info = self.client.publish(f"smartproduct/telemetry/{self.serial}", payload, qos=1)
+            with self.lock:
+                self.mid_to_seq[info.mid] = seq
+            if pace_every and seq % pace_every == 0:
+                time.sleep(pace_s)
+
+    def wait_all_acked(self, n, timeout):
+        wait_for(lambda: len(self.acked) == n, timeout, f"{n} PUBACKs", interval=0.2)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def stored_seqs(inst, serial):
+    with db(inst, "telemetry.db") as conn:
+        rows = conn.execute("SELECT json_extract(payload, '$.seq') FROM telemetry WHERE device_id = ?",
+                            (serial,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def assert_exactly_once(inst, pub):
+    def complete():
+        return len(stored_seqs(inst, pub.serial)) >= len(pub.acked)
+    wait_for(complete, 120, "every acknowledged message stored", interval=0.5)
+    seqs = stored_seqs(inst, pub.serial)
+    assert len(seqs) == len(set(seqs)), f"{len(seqs) - len(set(seqs))} messages stored twice"
+    missing = pub.acked - set(seqs)
+    assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:10]}"
+
+
+def test_daemon_kill9_during_ingest_loses_nothing_acknowledged(instance):
+    pub = Publisher(instance, "SN-CRASH")
+    # Pace the device a little so the stream spans all five crashes.
+    feeder = threading.Thread(target=pub.publish_all, args=(MESSAGES, 500, 0.15), daemon=True)
+    feeder.start()
+    kills = 0
+    stored_at_kill = []
+    try:
+        for _ in range(5):
+            wait_for(lambda: count(instance, "SELECT count(*) FROM telemetry", name="telemetry.db") > 0,
+                     60, "ingest to be under way")
+            time.sleep(0.4)
+            stored_at_kill.append(count(instance, "SELECT count(*) FROM telemetry", name="telemetry.db"))
+            instance.proc.send_signal(signal.SIGKILL)
+            instance.proc.wait()
+            instance.proc = None
+            kills += 1
+            time.sleep(0.3)
+            instance.start()
+        feeder.join(timeout=300)
+        pub.wait_all_acked(MESSAGES, 180)
+        assert_exactly_once(instance, pub)
+        assert kills == 5
+        # The crashes happened while the stream was still being ingested.
+        assert all(n < MESSAGES for n in stored_at_kill), stored_at_kill
+        assert len(stored_seqs(instance, pub.serial)) == MESSAGES
+    finally:
+        pub.close()
+
+
+def test_graceful_broker_restart_during_ingest_loses_nothing(instance):
+    pub = Publisher(instance, "SN-BRESTART")
+    pub.client.reconnect_delay_set(min_delay=1, max_delay=2)
+    n = min(MESSAGES, 5000)
+    feeder = threading.Thread(target=pub.publish_all, args=(n, 250, 0.1), daemon=True)
+    feeder.start()
+    try:
+        wait_for(lambda: count(instance, "SELECT count(*) FROM telemetry", name="telemetry.db") > 100,
+                 60, "ingest under way")
+        broker = instance.broker_pid()
+        os.kill(broker, signal.SIGTERM)  # graceful: mosquitto saves its persistence file
+        wait_for(lambda: not pid_alive(broker), 15, "broker stopped")
+        wait_for(lambda: instance.broker_pid() not in (None, broker), 30, "broker restarted")
+        feeder.join(timeout=300)
+        pub.wait_all_acked(n, 180)
+        assert_exactly_once(instance, pub)
+        assert instance.status("/readyz") == 200
+    finally:
+        pub.close()
