@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Ingest benchmark: N devices with real certificates publish QoS 1 telemetry (~90-byte JSON) as
+fast as the broker takes it, twice in one run:
+
+  (a) bare broker: the instance's own mosquitto.conf (with our plugin) and no daemon; a null
+      subscriber (`smartproduct-sim subscribe-null`, svc-backend certificate) counts the messages;
+      rate = (n-1)/(t_last - t_first) at the subscriber;
+  (b) the daemon (smartproductd with its managed broker) storing every message in SQLite;
+      rate = rows committed per second, observed by polling telemetry.db read-only (first row
+      seen -> all rows seen), plus the total time from the start of the publisher until all rows
+      are stored.
+
+Prints both rates, the ratio (b)/(a), the daemon's CPU per message (utime+stime delta from
+/proc/<pid>/stat), its peak RSS (VmHWM) and the machine. Python 3 standard library only.
+Every process started here is stopped by pid; the temp dir is removed (unless --keep).
+
+Usage: ./dev.sh bench ingest [--quick] [--devices N] [--messages TOTAL] [--inflight K] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import sqlite3
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# --- process bookkeeping ---------------------------------------------------------------------
+class Processes:
+    """Every process this script starts, stopped by pid (never by name) at the end."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+        self.extra_pids: list[int] = []  # e.g. the daemon's managed broker
+
+    def start(self, args: list[str], log: Path, **kw) -> subprocess.Popen:
+        with open(log, "ab") as out:
+            p = subprocess.Popen(args, stdout=kw.pop("stdout", out), stderr=out,
+                                 stdin=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    @staticmethod
+    def stop_pid(pid: int, timeout: float = 15.0) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def stop(self, p: subprocess.Popen, timeout: float = 15.0) -> None:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop_all(self) -> None:
+        for p in reversed(self.procs):
+            self.stop(p)
+        for pid in self.extra_pids:
+            self.stop_pid(pid)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout: float, what: str, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+            last = e
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # After the "(comm)" field: state is fields[0], utime is field 14 overall -> index 11 here.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """tid -> (name, CPU seconds) for every thread of pid (where the daemon's time goes)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release()}
+
+
+def tcp_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def run(args: list[str], timeout: float = 120) -> str:
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({out.returncode}):\n{out.stdout}{out.stderr}")
+    return out.stdout
+
+
+def last_json_line(text: str) -> dict:
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise RuntimeError(f"no JSON summary in output:\n{text}")
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+class Bench:
+    def __init__(self, opts: argparse.Namespace, tmp: Path, procs: Processes) -> None:
+        self.o = opts
+        self.tmp = tmp
+        self.procs = procs
+        self.bin = Path(opts.bin)
+        self.inst = tmp / "instance"
+        self.certs = tmp / "certs"
+        self.http_port = free_port()
+        self.mqtt_port = free_port()
+        self.per_device = max(1, opts.messages // opts.devices)
+        self.total = self.per_device * opts.devices
+
+    def setup(self) -> None:
+        run([str(self.bin / "smartproductctl"), "init", "--dir", str(self.inst),
+             "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port),
+             "--hostname", "localhost"])
+        self.certs.mkdir()
+        for i in range(1, self.o.devices + 1):
+            run([str(self.bin / "smartproductctl"), "device-cert", "issue", "--dir",
+                 str(self.inst), "--serial", self.serial(i), "--out", str(self.certs)])
+        self.conf = self.inst / "broker" / "mosquitto.conf"
+        self.ca = self.inst / "pki" / "root-ca.crt"
+
+    def serial(self, i: int) -> str:
+        return f"{self.o.prefix}{i:05d}"
+
+    def broker_args(self) -> list[str]:
+        return ["--host", "localhost", "--port", str(self.mqtt_port), "--cafile", str(self.ca)]
+
+    def publisher(self, log_name: str) -> subprocess.Popen:
+        args = [str(self.bin / "smartproduct-sim"), "publish", *self.broker_args(),
+                "--cert-dir", str(self.certs), "--count", str(self.o.devices),
+                "--prefix", self.o.prefix, "--messages", str(self.per_device), "--qos", "1",
+                "--inflight", str(self.o.inflight), "--payload", "small", "--json"]
+        return self.procs.start(args, self.tmp / log_name, stdout=subprocess.PIPE)
+
+    @staticmethod
+    def finish_publisher(p: subprocess.Popen, timeout: float) -> dict:
+        out, _ = p.communicate(timeout=timeout)
+        summary = last_json_line(out.decode())
+        if p.returncode != 0:
+            raise RuntimeError(f"publisher exited with {p.returncode}: {summary}")
+        return summary
+
+    # (a) -------------------------------------------------------------------------------------
+    def bare_broker(self) -> dict:
+        broker = self.procs.start(["/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                  self.tmp / "bare-broker.log", start_new_session=True)
+        wait_for(lambda: tcp_open(self.mqtt_port) or broker.poll() is not None, 15,
+                 "bare mosquitto listening")
+        if broker.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {(self.tmp / 'bare-broker.log').read_text()}")
+        sub = self.procs.start(
+            [str(self.bin / "smartproduct-sim"), "subscribe-null", *self.broker_args(),
+             "--cert", str(self.inst / "pki" / "svc-backend.crt"),
+             "--key", str(self.inst / "pki" / "svc-backend.key"),
+             "--filter", "smartproduct/telemetry/+", "--qos", "1", "--receive-maximum", "1000",
+             "--expect", str(self.total), "--idle-timeout", "15", "--json"],
+            self.tmp / "null-subscriber.log", stdout=subprocess.PIPE)
+        line = sub.stdout.readline().decode()
+        if not line.startswith("subscribed"):
+            raise RuntimeError(f"null subscriber did not subscribe: {line!r}; log: "
+                               f"{(self.tmp / 'null-subscriber.log').read_text()}")
+        cpu0 = cpu_seconds(broker.pid)
+        pub = self.publisher("publisher-a.log")
+        pub_summary = self.finish_publisher(pub, timeout=600)
+        out, _ = sub.communicate(timeout=60)
+        sub_summary = last_json_line(out.decode())
+        broker_cpu = cpu_seconds(broker.pid) - cpu0
+        self.procs.stop(broker)
+        if sub_summary["received"] != self.total:
+            raise RuntimeError(f"null subscriber got {sub_summary['received']} of {self.total}")
+        return {"rate": sub_summary["rate_msg_s"], "window_s": sub_summary["window_s"],
+                "publisher": pub_summary,
+                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total}
+
+    # (b) -------------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        ctx = ssl.create_default_context(cafile=str(self.ca))
+        conn = http.client.HTTPSConnection("localhost", self.http_port, timeout=2, context=ctx)
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    def daemon(self) -> dict:
+        d = self.procs.start([str(self.bin / "smartproductd"), "--config",
+                              str(self.inst / "smartproduct.toml")], self.tmp / "daemon.log")
+        wait_for(lambda: d.poll() is not None or self.ready(), 60, "smartproductd /readyz")
+        if d.poll() is not None:
+            raise RuntimeError(f"daemon exited: {(self.tmp / 'daemon.log').read_text()[-3000:]}")
+        broker_pid = int((self.inst / "broker" / "managed-broker.pid").read_text().strip())
+        self.procs.extra_pids.append(broker_pid)
+        db_path = self.inst / "data" / "telemetry.db"
+        wait_for(db_path.exists, 30, "telemetry.db")
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+
+        def rows() -> int:
+            # max(id) is O(log n) where count(*) scans: the table only grows during the run.
+            return db.execute("SELECT coalesce(max(id), 0) FROM telemetry").fetchone()[0]
+
+        base = rows()
+        threads0 = thread_cpu(d.pid)
+        cpu0 = cpu_seconds(d.pid)
+        broker_cpu0 = cpu_seconds(broker_pid)
+        t_start = time.monotonic()
+        pub = self.publisher("publisher-b.log")
+        t_first = None
+        deadline = t_start + self.o.timeout
+        n = base
+        while time.monotonic() < deadline:
+            n = rows()
+            now = time.monotonic()
+            if t_first is None and n > base:
+                t_first = now
+            if n - base >= self.total:
+                break
+            if d.poll() is not None:
+                raise RuntimeError("daemon died during the run")
+            time.sleep(0.02)
+        t_done = time.monotonic()
+        stored = n - base
+        pub_summary = self.finish_publisher(pub, timeout=120)
+        cpu = cpu_seconds(d.pid) - cpu0
+        broker_cpu = cpu_seconds(broker_pid) - broker_cpu0
+        hwm = status_kb(d.pid, "VmHWM")
+        threads1 = thread_cpu(d.pid)
+        # Threads in creation order (tid order), with their share of the run's CPU.
+        per_thread = [{"tid": tid, "name": name,
+                       "cpu_us_per_msg": (sec - threads0.get(tid, (name, 0.0))[1]) * 1e6 / self.total}
+                      for tid, (name, sec) in sorted(threads1.items())]
+        exact = db.execute("SELECT count(*), min(received_at), max(received_at) FROM telemetry "
+                           "WHERE id > ?", (base,)).fetchone()
+        db.close()
+        if stored < self.total:
+            raise RuntimeError(f"only {stored} of {self.total} rows stored within "
+                               f"{self.o.timeout}s")
+        window = t_done - (t_first or t_start)
+        recv_span_ms = (exact[2] - exact[1]) if exact[1] is not None else 0
+        return {"rate": (self.total - 1) / window if window > 0 else 0.0,
+                "window_s": window,
+                "total_s": t_done - t_start,
+                "rows": exact[0],
+                "received_at_rate": ((exact[0] - 1) * 1000.0 / recv_span_ms
+                                     if recv_span_ms > 0 else 0.0),
+                "publisher": pub_summary,
+                "daemon_cpu_us_per_msg": cpu * 1e6 / self.total,
+                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total,
+                "daemon_peak_rss_mib": hwm / 1024.0,
+                "daemon_threads": [t for t in per_thread if t["cpu_us_per_msg"] >= 0.5]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--devices", type=int, default=4, help="simulated devices (default 4)")
+    ap.add_argument("--messages", type=int, default=200_000, help="total messages per run")
+    ap.add_argument("--quick", action="store_true", help="20k messages instead of 200k")
+    ap.add_argument("--inflight", type=int, default=100, help="max in-flight per device")
+    ap.add_argument("--prefix", default="BENCH-", help="device serial prefix")
+    ap.add_argument("--bin", default=os.environ.get("SP_BIN_DIR", str(ROOT / "build" / "bin")),
+                    help="directory with smartproductd, smartproductctl, smartproduct-sim")
+    ap.add_argument("--timeout", type=float, default=600, help="max seconds per run")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    opts = ap.parse_args()
+    if opts.quick:
+        opts.messages = 20_000
+    for exe in ("smartproductd", "smartproductctl", "smartproduct-sim", "mosquitto_smartproduct.so"):
+        if not (Path(opts.bin) / exe).exists():
+            print(f"missing {Path(opts.bin) / exe} (build first, or pass --bin)", file=sys.stderr)
+            return 2
+
+    # SIGTERM/SIGINT -> exception -> finally: cleanup.
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+
+    tmp = Path(tempfile.mkdtemp(prefix="sp-bench-ingest-"))
+    # The broker drops privileges to the `mosquitto` user: it must be able to reach the instance.
+    tmp.chmod(0o755)
+    procs = Processes()
+    try:
+        bench = Bench(opts, tmp, procs)
+        print(f"ingest benchmark: {opts.devices} devices x {bench.per_device} QoS 1 messages "
+              f"= {bench.total} per run, inflight {opts.inflight}", file=sys.stderr)
+        bench.setup()
+        print("(a) bare broker + null subscriber ...", file=sys.stderr)
+        a = bench.bare_broker()
+        print("(b) daemon -> SQLite ...", file=sys.stderr)
+        b = bench.daemon()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - report, clean up, fail
+        print(f"benchmark failed: {e}\n(logs in {tmp}, kept)", file=sys.stderr)
+        opts.keep = True
+        return 1
+    finally:
+        procs.stop_all()
+        if not opts.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"kept {tmp}", file=sys.stderr)
+
+    ratio = b["rate"] / a["rate"] if a["rate"] > 0 else 0.0
+    result = {"machine": machine(), "devices": opts.devices, "messages": bench.total,
+              "inflight": opts.inflight, "bare": a, "daemon": b, "ratio": ratio}
+    if opts.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    m = result["machine"]
+    print(f"machine:  {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}")
+    print(f"load:     {opts.devices} devices, {bench.total} QoS 1 messages (~90 B JSON) per run, "
+          f"inflight {opts.inflight}/device")
+    print(f"(a) bare broker + null subscriber: {a['rate']:>9.0f} msg/s  "
+          f"(subscriber window {a['window_s']:.2f} s; broker {a['broker_cpu_us_per_msg']:.1f} "
+          f"µs/msg; publisher saw {a['publisher']['rate_msg_s']:.0f} acks/s)")
+    print(f"(b) daemon -> SQLite:              {b['rate']:>9.0f} msg/s  "
+          f"(rows committed; all {b['rows']} stored {b['total_s']:.2f} s after the publisher "
+          f"started; publisher saw {b['publisher']['rate_msg_s']:.0f} acks/s)")
+    print(f"ratio (b)/(a):  {ratio:.2f}   (target >= 0.8)")
+    print(f"daemon: {b['daemon_cpu_us_per_msg']:.1f} µs CPU/msg, peak RSS "
+          f"{b['daemon_peak_rss_mib']:.1f} MiB; its broker {b['broker_cpu_us_per_msg']:.1f} µs/msg")
+    print("daemon threads (tid order, µs CPU/msg): " + ", ".join(
+        f"{t['tid']} {t['name']} {t['cpu_us_per_msg']:.1f}" for t in b["daemon_threads"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
