@@ -79,7 +79,7 @@ test_all() {
 
   log "browser tests (Debian chromium via playwright-core)"
   if (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }) &&
-     SP_BIN_DIR="$BUILD/bin" node tests/e2e/run.mjs; then
+     SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs; then
     passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
   log "ASan+UBSan build and unit tests in $BUILD_ASAN"

@@ -36,8 +36,9 @@ class TelemetryService {
 };
 
 /// Dedup key of a device message: retransmissions carry identical bytes, and a message that holds
-/// a timestamp, sequence number or message id is not expected to repeat itself byte for byte.
-/// Returns "" (no deduplication) for payloads with none of those fields.
+/// a timestamp, sequence number or message id is not expected to repeat itself byte for byte. The
+/// key is the device timestamp (or sequence) followed by 64 bits of the payload's SHA-256, so keys
+/// grow with time. Returns "" (no deduplication) for payloads with none of those fields.
 std::string dedup_key(const nlohmann::json& body, std::string_view payload);
 
 }  // namespace sp::telemetry
