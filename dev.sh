@@ -10,6 +10,8 @@ BUILD=${SP_BUILD_DIR:-$ROOT/build}
 BUILD_ASAN=${SP_BUILD_ASAN_DIR:-$ROOT/build-asan}
 INSTANCE=${SP_INSTANCE_DIR:-$BUILD/dev-instance}
 JOBS=${SP_JOBS:-$(nproc)}
+# ccache hits across clones (CI builds a fresh clone in another folder).
+export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -65,33 +67,57 @@ run() {
   exec "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml"
 }
 
+# Runs one suite, keeps its output, and adds its passed/failed test counts to the totals.
+TESTS_PASSED=0 TESTS_FAILED=0 SUITES_FAILED=()
+run_suite() { # name, parser (ctest|pytest|node), command...
+  local name=$1 parser=$2; shift 2
+  local out="$BUILD/test-$name.log" rc=0 p=0 f=0
+  log "$name"
+  "$@" 2>&1 | tee "$out" || rc=$?
+  case $parser in
+    ctest)
+      p=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$out" | awk '{print $1-$2}' | tail -n1)
+      f=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$out" | tail -n1) ;;
+    pytest)
+      local summary
+      summary=$(grep -E '[0-9]+ (passed|failed|errors?).* in [0-9.]+s' "$out" | tail -n1)
+      p=$(echo "$summary" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
+      f=$(echo "$summary" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}') ;;
+    node)
+      p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n1)
+      f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n1) ;;
+  esac
+  p=${p:-0} f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a suite that died without counting
+  TESTS_PASSED=$((TESTS_PASSED + p)) TESTS_FAILED=$((TESTS_FAILED + f))
+  [ "$rc" -eq 0 ] || SUITES_FAILED+=("$name")
+}
+
 test_all() {
   bootstrap
   build
-  local failed=0 passed=0 t0=$SECONDS
-  log "unit tests"
-  if ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS" --timeout 300; then
-    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  local t0=$SECONDS
+  run_suite unit ctest ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS" --timeout 300
 
-  log "integration tests (real mosquitto + smartproductd over TLS)"
-  if SP_BIN_DIR="$BUILD/bin" SP_PLUGIN_PATH="$BUILD/bin/mosquitto_smartproduct.so" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration; then
-    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  run_suite integration pytest env SP_BIN_DIR="$BUILD/bin" SP_PLUGIN_PATH="$BUILD/bin/mosquitto_smartproduct.so" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
-  log "browser tests (Debian chromium via playwright-core)"
-  if (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; }) &&
-     SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs; then
-    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
+  run_suite browser node env SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs
 
-  log "ASan+UBSan build and unit tests in $BUILD_ASAN"
+  log "ASan+UBSan build in $BUILD_ASAN"
   configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS=-O1
-  if ninja -C "$BUILD_ASAN" -j "$JOBS" &&
-     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-       ctest --test-dir "$BUILD_ASAN" -L unit --output-on-failure -j "$JOBS" --timeout 600; then
-    passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  if ninja -C "$BUILD_ASAN" -j "$JOBS"; then
+    run_suite unit-asan ctest env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+      UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      ctest --test-dir "$BUILD_ASAN" -L unit --output-on-failure -j "$JOBS" --timeout 600
+  else
+    SUITES_FAILED+=("asan-build"); TESTS_FAILED=$((TESTS_FAILED + 1))
+  fi
 
-  log "suites: $passed passed, $failed failed in $((SECONDS - t0)) s"
-  echo "suites: $passed passed, $failed failed"
-  [ "$failed" -eq 0 ]
+  log "all suites done in $((SECONDS - t0)) s; failed suites: ${SUITES_FAILED[*]:-none}"
+  echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed"
+  [ ${#SUITES_FAILED[@]} -eq 0 ]
 }
 
 case "${1:-}" in

@@ -40,9 +40,9 @@ class SqliteEventRepository final : public store::EventRepository {
   explicit SqliteEventRepository(std::shared_ptr<Database> db) : db_(std::move(db)) {}
 
   void append(EventRecord e, std::function<void(Result<AppendOutcome>)> done) override {
-    auto outcome = std::make_shared<AppendOutcome>(AppendOutcome::kStored);
-    db_->write_async(
-        [this, e = std::move(e), outcome](Connection& conn) -> Result<void> {
+    insert_unless_duplicate<AppendOutcome>(
+        *db_,
+        [this, e = std::move(e)](Connection& conn) -> Result<void> {
           auto stmt = insert_.get(conn);
           if (!stmt) return tl::unexpected(stmt.error());
           std::optional<std::string> dedup;
@@ -51,17 +51,9 @@ class SqliteEventRepository final : public store::EventRepository {
                             e.details.dump(), e.timestamp_ms, e.timestamp_from_device ? 1 : 0,
                             e.sent_at, e.created_at_ms, e.updated_at_ms, e.ack ? 1 : 0,
                             e.suppress ? 1 : 0, e.payload, dedup);
-          if (auto r = (*stmt)->run(); !r) return r;
-          if (conn.changes() == 0) *outcome = AppendOutcome::kDuplicate;
-          return {};
+          return (*stmt)->run();
         },
-        [outcome, done = std::move(done)](Result<void> r) {
-          if (!r) {
-            done(tl::unexpected(r.error()));
-          } else {
-            done(*outcome);
-          }
-        });
+        AppendOutcome::kStored, AppendOutcome::kDuplicate, std::move(done));
   }
 
   Result<std::optional<EventRecord>> find(const std::string& device_id,
@@ -97,14 +89,7 @@ class SqliteEventRepository final : public store::EventRepository {
   }
 
   Result<int64_t> count(const std::string& device_id) override {
-    return db_->read([&](Connection& conn) -> Result<int64_t> {
-      auto v = device_id.empty()
-                   ? conn.query_value<int64_t>("SELECT count(*) FROM events")
-                   : conn.query_value<int64_t>("SELECT count(*) FROM events WHERE device_id = ?1",
-                                               device_id);
-      if (!v) return tl::unexpected(v.error());
-      return v->value_or(0);
-    });
+    return count_device_rows(*db_, "events", device_id);
   }
 
  private:

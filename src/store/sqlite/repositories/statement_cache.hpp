@@ -1,8 +1,12 @@
 #pragma once
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/database.hpp"
 
 namespace sp::sqlite {
 
@@ -29,5 +33,40 @@ class CachedStatement {
   std::optional<Statement> stmt_;
   Connection* conn_ = nullptr;
 };
+
+/// Runs `insert` (an INSERT ... ON CONFLICT DO NOTHING) as a group-committed write; `done` gets
+/// `stored` after the commit, or `duplicate` when the insert changed no row (a redelivery).
+template <class Outcome>
+void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection&)> insert,
+                             Outcome stored, Outcome duplicate,
+                             std::function<void(Result<Outcome>)> done) {
+  auto outcome = std::make_shared<Outcome>(stored);
+  db.write_async(
+      [insert = std::move(insert), outcome, duplicate](Connection& conn) -> Result<void> {
+        if (auto r = insert(conn); !r) return r;
+        if (conn.changes() == 0) *outcome = duplicate;
+        return {};
+      },
+      [outcome, done = std::move(done)](Result<void> r) {
+        if (!r) {
+          done(tl::unexpected(r.error()));
+        } else {
+          done(*outcome);
+        }
+      });
+}
+
+/// Rows of a device-keyed table for one device, or all rows when device_id is empty. `table` is
+/// a constant from the calling repository, never input.
+inline Result<int64_t> count_device_rows(Database& db, std::string_view table,
+                                         const std::string& device_id) {
+  return db.read([&](Connection& conn) -> Result<int64_t> {
+    std::string sql = "SELECT count(*) FROM " + std::string(table);
+    auto v = device_id.empty() ? conn.query_value<int64_t>(sql)
+                               : conn.query_value<int64_t>(sql + " WHERE device_id = ?1", device_id);
+    if (!v) return tl::unexpected(v.error());
+    return v->value_or(0);
+  });
+}
 
 }  // namespace sp::sqlite

@@ -15,26 +15,18 @@ class SqliteTelemetryRepository final : public store::TelemetryRepository {
 
   void append(TelemetryRecord record,
               std::function<void(Result<AppendOutcome>)> done) override {
-    auto outcome = std::make_shared<AppendOutcome>(AppendOutcome::kStored);
-    db_->write_async(
-        [this, record = std::move(record), outcome](Connection& conn) -> Result<void> {
+    insert_unless_duplicate<AppendOutcome>(
+        *db_,
+        [this, record = std::move(record)](Connection& conn) -> Result<void> {
           auto stmt = insert_.get(conn);
           if (!stmt) return tl::unexpected(stmt.error());
           std::optional<std::string> dedup;
           if (!record.dedup_key.empty()) dedup = record.dedup_key;
           (*stmt)->bind_all(record.device_id, record.device_ts_ms, record.received_at_ms,
                             record.payload, dedup);
-          if (auto r = (*stmt)->run(); !r) return r;
-          if (conn.changes() == 0) *outcome = AppendOutcome::kDuplicate;
-          return {};
+          return (*stmt)->run();
         },
-        [outcome, done = std::move(done)](Result<void> r) {
-          if (!r) {
-            done(tl::unexpected(r.error()));
-          } else {
-            done(*outcome);
-          }
-        });
+        AppendOutcome::kStored, AppendOutcome::kDuplicate, std::move(done));
   }
 
   Result<std::vector<TelemetryRecord>> recent(const std::string& device_id, int limit) override {
@@ -63,14 +55,7 @@ class SqliteTelemetryRepository final : public store::TelemetryRepository {
   }
 
   Result<int64_t> count(const std::string& device_id) override {
-    return db_->read([&](Connection& conn) -> Result<int64_t> {
-      auto v = device_id.empty()
-                   ? conn.query_value<int64_t>("SELECT count(*) FROM telemetry")
-                   : conn.query_value<int64_t>("SELECT count(*) FROM telemetry WHERE device_id = ?1",
-                                               device_id);
-      if (!v) return tl::unexpected(v.error());
-      return v->value_or(0);
-    });
+    return count_device_rows(*db_, "telemetry", device_id);
   }
 
  private:
