@@ -106,7 +106,7 @@ test_all() {
   run_suite browser node env SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs
 
   log "ASan+UBSan build in $BUILD_ASAN"
-  configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS=-O1
+  configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_C_FLAGS_DEBUG="-O1 -g1"
   if ninja -C "$BUILD_ASAN" -j "$JOBS"; then
     run_suite unit-asan ctest env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
