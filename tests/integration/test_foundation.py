@@ -209,3 +209,21 @@ def test_unwritable_data_dir_fails_cleanly(stopped_instance):
     stopped_instance.start(wait_ready=False)
     assert stopped_instance.proc.wait(timeout=30) == 1
     assert "data" in stopped_instance.log()
+
+
+def test_external_broker_mode(stopped_instance):
+    inst = stopped_instance
+    cfg = inst.config
+    cfg.write_text(cfg.read_text().replace('mode = "managed"', 'mode = "external"', 1))
+    log = open(inst.dir / "external-broker.log", "wb")
+    broker = subprocess.Popen(["/usr/sbin/mosquitto", "-c", str(inst.dir / "broker" / "mosquitto.conf")],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        inst.start()
+        assert inst.broker_pid() is None  # the daemon did not start one of its own
+        assert inst.stop() == 0
+        assert broker.poll() is None, "the daemon must not stop an external broker"
+    finally:
+        broker.terminate()
+        broker.wait(timeout=15)
+        log.close()
