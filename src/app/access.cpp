@@ -5,6 +5,8 @@
 #include <mutex>
 
 #include "smartproduct/api/openapi.hpp"
+#include "smartproduct/catalog/routes.hpp"
+#include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/identity/accounts.hpp"
 #include "smartproduct/identity/from_config.hpp"
@@ -30,6 +32,8 @@ struct Access::Impl {
   std::unique_ptr<identity::Authenticator> auth;
   std::unique_ptr<identity::CodeMailer> mailer;
   std::unique_ptr<settings::SettingsService> settings;
+  std::unique_ptr<store::CatalogRepository> catalog_repo;
+  std::unique_ptr<catalog::CatalogService> catalog;
 
   std::mutex keys_mu;
   std::string keys_stamp;
@@ -58,6 +62,8 @@ Access::Access(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Access::~Access() = default;
 
 const identity::Authenticator& Access::authenticator() const { return *impl_->auth; }
+
+catalog::CatalogService& Access::catalog() const { return *impl_->catalog; }
 
 void Access::reload() { impl_->refresh_keys(true); }
 
@@ -103,6 +109,11 @@ Result<std::unique_ptr<Access>> Access::create(const config::DaemonConfig& confi
         "written to this log instead of being mailed");
   }
   impl->settings = std::make_unique<settings::SettingsService>(*impl->settings_repo, impl->clock);
+  // Claim codes are HMACed with the same pepper as one-time codes (a distinct purpose string), so
+  // `smartproductctl catalog import` and the daemon hash identically.
+  impl->catalog_repo = sqlite::make_catalog_repository(main_db);
+  impl->catalog = std::make_unique<catalog::CatalogService>(*impl->catalog_repo, impl->clock,
+                                                            identity::CodeHasher(*pepper));
 
   Impl* self = impl.get();
   identity::IdentityRoutesDeps deps;
@@ -122,6 +133,7 @@ Result<std::unique_ptr<Access>> Access::create(const config::DaemonConfig& confi
   };
   identity::add_identity_routes(router, std::move(deps));
   settings::add_settings_routes(router, *self->settings, *self->auth);
+  catalog::add_catalog_routes(router, *self->catalog, *self->auth);
   api::add_openapi_route(router);
   auto active = self->ring.signing_key();
   spdlog::info("identity: signing with {} key {} ({} keys in the JWKS)",

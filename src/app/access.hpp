@@ -1,10 +1,11 @@
 #pragma once
-// Composition of the access modules (identity, settings, OpenAPI document): builds their
+// Composition of the access modules (identity, settings, catalog, OpenAPI document): builds their
 // repositories, keys, services and routes from the [identity] config. Kept out of daemon.cpp so
 // that the daemon's module list stays one line per module.
 
 #include <memory>
 
+#include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/result.hpp"
 #include "smartproduct/http/types.hpp"
@@ -25,6 +26,8 @@ class Access {
 
   /// For the routes of other modules: `authenticator().protect(handler)`.
   const identity::Authenticator& authenticator() const;
+  /// The reference catalog, for modules that check serial/model numbers (registration, JITR).
+  catalog::CatalogService& catalog() const;
   /// SIGHUP: re-reads the key manifest (after `smartproductctl keys rotate`).
   void reload();
 

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "catalog_command.hpp"
 #include "device_cert_command.hpp"
 #include "init_command.hpp"
 #include "keys_command.hpp"
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   sp::cli::add_device_cert_command(app);
   sp::cli::add_user_command(app);
   sp::cli::add_keys_command(app);
+  sp::cli::add_catalog_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "smartproduct/store/event_repository.hpp"
 #include "smartproduct/store/account_repository.hpp"
+#include "smartproduct/store/catalog_repository.hpp"
 #include "smartproduct/store/presence_repository.hpp"
 #include "smartproduct/store/settings_repository.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"
@@ -28,6 +29,9 @@ struct UserStore {
 };
 UserStore make_user_repository(std::shared_ptr<Database> main_db);
 std::unique_ptr<store::SettingsRepository> make_settings_repository(
+    std::shared_ptr<Database> main_db);
+/// The catalog module's storage (the seed's Reference table) in smartproduct.db.
+std::unique_ptr<store::CatalogRepository> make_catalog_repository(
     std::shared_ptr<Database> main_db);
 
 }  // namespace sp::sqlite
