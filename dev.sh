@@ -2,7 +2,7 @@
 # smartproduct developer driver. The README's two commands:
 #   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground)
 #   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
-# Other verbs: bootstrap, build, bench.
+# Other verbs: bootstrap, build, bench ingest|plugin.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 ROOT=$PWD
@@ -125,6 +125,13 @@ case "${1:-}" in
   build) bootstrap; build ;;
   run) run ;;
   test) test_all ;;
-  bench) shift; bootstrap; build; exec /usr/bin/python3 "tests/bench/${1:-ingest}/run.py" "${@:2}" ;;
+  bench)
+    shift; bootstrap; build
+    name=${1:-ingest}
+    if [ -f "tests/bench/$name/run.py" ]; then
+      exec /usr/bin/python3 "tests/bench/$name/run.py" "${@:2}"
+    else
+      exec "$BUILD/bin/sp_${name}_bench" "${@:2}"
+    fi ;;
   *) echo "usage: $0 run | test | build | bootstrap | bench NAME" >&2; exit 2 ;;
 esac
