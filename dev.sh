@@ -71,21 +71,22 @@ run() {
 TESTS_PASSED=0 TESTS_FAILED=0 SUITES_FAILED=()
 run_suite() { # name, parser (ctest|pytest|node), command...
   local name=$1 parser=$2; shift 2
+  # Parsing must not stop the script (set -e with pipefail) when a pattern is absent.
   local out="$BUILD/test-$name.log" rc=0 p=0 f=0
   log "$name"
   "$@" 2>&1 | tee "$out" || rc=$?
   case $parser in
     ctest)
-      p=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$out" | awk '{print $1-$2}' | tail -n1)
-      f=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$out" | tail -n1) ;;
+      p=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$out" | awk '{print $1-$2}' | tail -n1 || true)
+      f=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$out" | tail -n1 || true) ;;
     pytest)
       local summary
-      summary=$(grep -E '[0-9]+ (passed|failed|errors?).* in [0-9.]+s' "$out" | tail -n1)
-      p=$(echo "$summary" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+')
-      f=$(echo "$summary" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}') ;;
+      summary=$(grep -E '[0-9]+ (passed|failed|errors?).* in [0-9.]+s' "$out" | tail -n1 || true)
+      p=$(echo "$summary" | grep -Eo '[0-9]+ passed' | grep -Eo '[0-9]+' || true)
+      f=$(echo "$summary" | grep -Eo '[0-9]+ (failed|errors?)' | awk '{s+=$1} END {print s+0}' || true) ;;
     node)
-      p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n1)
-      f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n1) ;;
+      p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n1 || true)
+      f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n1 || true) ;;
   esac
   p=${p:-0} f=${f:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a suite that died without counting
