@@ -87,7 +87,8 @@ bool probe_tls(const std::string& host, uint16_t port, const fs::path& ca_file,
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl.get());
   in6_addr addr6;
   in_addr addr4;
-  if (inet_pton(AF_INET, host.c_str(), &addr4) == 1 || inet_pton(AF_INET6, host.c_str(), &addr6) == 1) {
+  if (inet_pton(AF_INET, host.c_str(), &addr4) == 1 ||
+      inet_pton(AF_INET6, host.c_str(), &addr6) == 1) {
     X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
   } else {
     X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);

@@ -12,10 +12,10 @@
 #include "app/metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/mqtt/client.hpp"
-#include "smartproduct/core/logging.hpp"
-#include "smartproduct/http/types.hpp"
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/logging.hpp"
 #include "smartproduct/events/service.hpp"
+#include "smartproduct/http/types.hpp"
 #include "smartproduct/presence/service.hpp"
 #include "smartproduct/telemetry/service.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -64,7 +64,8 @@ struct Daemon::Impl {
   std::unique_ptr<telemetry::TelemetryService> telemetry;
   std::unique_ptr<events::EventService> events;
   std::unique_ptr<presence::PresenceService> presence;
-  std::unique_ptr<Access> access_modules;  // identity, settings, OpenAPI (before the server: it routes)
+  std::unique_ptr<Access>
+      access_modules;  // identity, settings, OpenAPI (before the server: it routes)
   std::unique_ptr<http::HttpServer> server;
 
   explicit Impl(config::DaemonConfig c) : config(std::move(c)) {}
@@ -86,10 +87,10 @@ struct Daemon::Impl {
   Result<void> check_files() {
     const auto& b = config.broker;
     using Entry = std::pair<const fs::path*, const char*>;
-    for (auto [file, key] : {Entry{&config.http.cert, "[http] cert"},
-                             Entry{&config.http.key, "[http] key"},
-                             Entry{&b.ca_file, "[broker] ca_file"}, Entry{&b.cert, "[broker] cert"},
-                             Entry{&b.key, "[broker] key"}}) {
+    for (auto [file, key] :
+         {Entry{&config.http.cert, "[http] cert"}, Entry{&config.http.key, "[http] key"},
+          Entry{&b.ca_file, "[broker] ca_file"}, Entry{&b.cert, "[broker] cert"},
+          Entry{&b.key, "[broker] key"}}) {
       if (auto r = require_readable(*file, key); !r) return r;
     }
     return {};
@@ -160,9 +161,9 @@ struct Daemon::Impl {
     sc.api_enabled = config.api_enabled;
     server = std::make_unique<http::HttpServer>(sc, router, [this] { return readiness(); });
     if (auto r = server->start(); !r) {
-      return fail(r.error().kind, r.error().name,
-                  fmt::format("[http] {}:{}: {}", config.http.listen, config.http.port,
-                              r.error().message));
+      return fail(
+          r.error().kind, r.error().name,
+          fmt::format("[http] {}:{}: {}", config.http.listen, config.http.port, r.error().message));
     }
     std::string host = config.http.listen == "0.0.0.0" || config.http.listen == "::"
                            ? "localhost"
@@ -195,7 +196,7 @@ struct Daemon::Impl {
       });
     }
     presence = std::make_unique<presence::PresenceService>(*presence_repo, *publisher(), clock,
-                                                          std::set<std::string>{"svc-backend"});
+                                                           std::set<std::string>{"svc-backend"});
     topics.add(std::string(presence::kPresencePrefix) + "#", 1,
                [this](mqtt::Message&& m, mqtt::Done done) {
                  presence->on_presence(m.topic, m.payload, std::move(done));
@@ -247,17 +248,16 @@ struct Daemon::Impl {
         auto& c = presence->counters();
         out.push_back({"smartproduct_presence_events_total", "", "Presence events from the broker",
                        "counter", static_cast<double>(c.events.load())});
-        out.push_back({"smartproduct_presence_broker_restarts_total", "",
-                       "New broker epochs seen", "counter",
-                       static_cast<double>(c.broker_restarts.load())});
+        out.push_back({"smartproduct_presence_broker_restarts_total", "", "New broker epochs seen",
+                       "counter", static_cast<double>(c.broker_restarts.load())});
         if (auto n = presence_repo->connected_count()) {
           out.push_back({"smartproduct_devices_connected", "", "Devices connected now", "gauge",
                          static_cast<double>(*n)});
         }
       }
       if (store) {
-        for (auto [name, db] : {std::pair{"main", &store->main()},
-                                std::pair{"telemetry", &store->telemetry()}}) {
+        for (auto [name, db] :
+             {std::pair{"main", &store->main()}, std::pair{"telemetry", &store->telemetry()}}) {
           auto s = db->stats();
           std::string l = fmt::format("db=\"{}\"", name);
           out.push_back({"smartproduct_db_transactions_total", l, "Committed write transactions",
@@ -303,8 +303,8 @@ struct Daemon::Impl {
   }
 
   void stop() {
-    // Order: stop taking new work (HTTP), let MQTT finish acknowledging what is committed, drain the
-    // writer, then stop the broker we manage.
+    // Order: stop taking new work (HTTP), let MQTT finish acknowledging what is committed, drain
+    // the writer, then stop the broker we manage.
     if (server) server->stop(10s);
     if (mqtt) mqtt->stop(10s);
     if (store) store->close();

@@ -1,11 +1,11 @@
 // smartproductd: the composition root. It is the only place that reads the configuration and picks
 // concrete types; modules get typed settings and interfaces.
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <iostream>

@@ -10,6 +10,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "instance_layout.hpp"
 #include "smartproduct/catalog/import.hpp"
 #include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/clock.hpp"
@@ -20,16 +21,6 @@
 
 namespace sp::cli {
 namespace {
-
-Result<config::DaemonConfig> load_config(const std::string& file) {
-  auto loaded = config::load_daemon_config(file);
-  if (!loaded.config) {
-    std::string all;
-    for (const auto& e : loaded.errors) all += (all.empty() ? "" : "\n") + e;
-    return fail(ErrorKind::kUnprocessable, "ConfigError", all);
-  }
-  return std::move(*loaded.config);
-}
 
 Result<std::string> read_input(const std::string& file, std::istream& stdin_in) {
   std::ostringstream buf;
@@ -59,7 +50,7 @@ Result<CatalogImportSummary> run_catalog_import(const CatalogImportOptions& o,
                                                 std::istream& stdin_in, std::ostream& out,
                                                 std::ostream& err) {
   const auto started = std::chrono::steady_clock::now();
-  auto cfg = load_config(o.config);
+  auto cfg = load_instance_config(o.config);
   if (!cfg) return tl::unexpected(cfg.error());
   auto content = read_input(o.file, stdin_in);
   if (!content) return tl::unexpected(content.error());

@@ -36,4 +36,14 @@ std::filesystem::path resolve_instance_dir(const std::string& dir_option,
   return ".";
 }
 
+Result<config::DaemonConfig> load_instance_config(const std::string& file) {
+  auto loaded = config::load_daemon_config(file);
+  if (!loaded.config) {
+    std::string all;
+    for (const auto& e : loaded.errors) all += (all.empty() ? "" : "\n") + e;
+    return fail(ErrorKind::kUnprocessable, "ConfigError", all);
+  }
+  return std::move(*loaded.config);
+}
+
 }  // namespace sp::cli

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "smartproduct/core/config.hpp"
 #include "smartproduct/core/result.hpp"
 
 namespace sp::cli {
@@ -47,5 +48,9 @@ Result<InstanceLayout> make_layout(const std::filesystem::path& dir);
 /// `--config`, else $SP_INSTANCE_DIR, else the current directory.
 std::filesystem::path resolve_instance_dir(const std::string& dir_option,
                                            const std::string& config_option);
+
+/// Loads an instance's smartproduct.toml (for commands taking --config); every problem the loader
+/// reports becomes one line of the error message.
+Result<config::DaemonConfig> load_instance_config(const std::string& file);
 
 }  // namespace sp::cli

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <iostream>
 
+#include "instance_layout.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/identity/from_config.hpp"
@@ -13,16 +14,6 @@
 
 namespace sp::cli {
 namespace {
-
-Result<config::DaemonConfig> load_config(const std::string& file) {
-  auto loaded = config::load_daemon_config(file);
-  if (!loaded.config) {
-    std::string all;
-    for (const auto& e : loaded.errors) all += (all.empty() ? "" : "\n") + e;
-    return fail(ErrorKind::kUnprocessable, "ConfigError", all);
-  }
-  return std::move(*loaded.config);
-}
 
 std::int64_t now_s() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
@@ -41,7 +32,7 @@ std::string message_of(const Error& e) {
 }  // namespace
 
 Result<void> run_keys_rotate(const std::string& config, std::ostream& out) {
-  auto cfg = load_config(config);
+  auto cfg = load_instance_config(config);
   if (!cfg) return tl::unexpected(cfg.error());
   identity::KeyStore keys(cfg->identity.keys_dir);
   auto info = keys.rotate(identity::signing_algorithm_from(cfg->identity), now_s(),
@@ -59,7 +50,7 @@ Result<void> run_keys_rotate(const std::string& config, std::ostream& out) {
 }
 
 Result<void> run_keys_list(const std::string& config, std::ostream& out) {
-  auto cfg = load_config(config);
+  auto cfg = load_instance_config(config);
   if (!cfg) return tl::unexpected(cfg.error());
   identity::KeyStore keys(cfg->identity.keys_dir);
   auto all = keys.list();

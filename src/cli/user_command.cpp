@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "instance_layout.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/identity/accounts.hpp"
@@ -15,16 +16,6 @@
 
 namespace sp::cli {
 namespace {
-
-Result<config::DaemonConfig> load_config(const std::string& file) {
-  auto loaded = config::load_daemon_config(file);
-  if (!loaded.config) {
-    std::string all;
-    for (const auto& e : loaded.errors) all += (all.empty() ? "" : "\n") + e;
-    return fail(ErrorKind::kUnprocessable, "ConfigError", all);
-  }
-  return std::move(*loaded.config);
-}
 
 Result<std::unique_ptr<sqlite::Store>> open_instance_store(const config::DaemonConfig& c) {
   sqlite::StoreConfig sc;
@@ -45,7 +36,7 @@ Result<void> run_user_add(const UserAddOptions& o, std::istream& password_in, st
                 "no password on standard input (one line, e.g. from a password manager)");
   }
   if (!password.empty() && password.back() == '\r') password.pop_back();
-  auto cfg = load_config(o.config);
+  auto cfg = load_instance_config(o.config);
   if (!cfg) return tl::unexpected(cfg.error());
   auto store = open_instance_store(*cfg);
   if (!store) return tl::unexpected(store.error());
@@ -66,7 +57,7 @@ Result<void> run_user_add(const UserAddOptions& o, std::istream& password_in, st
 }
 
 Result<void> run_user_list(const std::string& config, std::ostream& out) {
-  auto cfg = load_config(config);
+  auto cfg = load_instance_config(config);
   if (!cfg) return tl::unexpected(cfg.error());
   auto store = open_instance_store(*cfg);
   if (!store) return tl::unexpected(store.error());

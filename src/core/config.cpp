@@ -2,10 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <toml++/toml.h>
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "smartproduct/core/logging.hpp"
 
@@ -111,7 +111,8 @@ class SectionReader {
   }
 
   void error(const toml::source_region& region, const std::string& key, const std::string& what) {
-    std::string subject = key.empty() ? fmt::format("[{}]", name_) : fmt::format("[{}] {}", name_, key);
+    std::string subject =
+        key.empty() ? fmt::format("[{}]", name_) : fmt::format("[{}] {}", name_, key);
     errors_.push_back(fmt::format("{}: {}: {}", where(file_, region), subject, what));
   }
 
@@ -150,7 +151,6 @@ void read_log(SectionReader& s, LogSettings& log) {
   s.finish();
 }
 
-
 }  // namespace
 
 LoadResult load_daemon_config(const fs::path& input) {
@@ -163,14 +163,14 @@ LoadResult load_daemon_config(const fs::path& input) {
   c.file = file;
   auto& errors = result.errors;
 
-  static const std::set<std::string> kSections = {"log",     "storage", "http",      "broker",
-                                                  "api",     "console", "telemetry", "events",
-                                                  "jitr",    "identity"};
+  static const std::set<std::string> kSections = {"log",  "storage", "http",      "broker",
+                                                  "api",  "console", "telemetry", "events",
+                                                  "jitr", "identity"};
   for (auto&& [k, node] : *root) {
     if (!kSections.count(std::string(k.str()))) {
-      errors.push_back(
-          fmt::format("{}: unknown section or key '{}'",
-                      where(file, k.source().begin.line ? k.source() : node.source()), k.str()));
+      errors.push_back(fmt::format("{}: unknown section or key '{}'",
+                                   where(file, k.source().begin.line ? k.source() : node.source()),
+                                   k.str()));
     }
   }
 
@@ -193,7 +193,8 @@ LoadResult load_daemon_config(const fs::path& input) {
     h.cert = s.path("cert", "pki/https.crt");
     h.key = s.path("key", "pki/https.key");
     h.max_body_bytes = static_cast<std::size_t>(s.integer("max_body_bytes", 65536, 1024, 1 << 30));
-    h.max_header_bytes = static_cast<std::size_t>(s.integer("max_header_bytes", 16384, 1024, 1 << 20));
+    h.max_header_bytes =
+        static_cast<std::size_t>(s.integer("max_header_bytes", 16384, 1024, 1 << 20));
     h.read_timeout = std::chrono::seconds(s.integer("read_timeout_s", 15, 1, 3600));
     h.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 75, 1, 86400));
     h.max_connections = static_cast<std::size_t>(s.integer("max_connections", 1024, 1, 1000000));
@@ -218,7 +219,8 @@ LoadResult load_daemon_config(const fs::path& input) {
     b.mosquitto_bin = s.path("mosquitto_bin", "/usr/sbin/mosquitto");
     b.mosquitto_conf = s.path("mosquitto_conf", "broker/mosquitto.conf");
     if (b.client_id.empty() || b.client_id.size() > 64) {
-      errors.push_back(fmt::format("{}: [broker] client_id: must be 1 to 64 characters", file.string()));
+      errors.push_back(
+          fmt::format("{}: [broker] client_id: must be 1 to 64 characters", file.string()));
     }
     s.finish();
   }
@@ -233,7 +235,8 @@ LoadResult load_daemon_config(const fs::path& input) {
     c.web_root = s.path("web_root", "");
     s.finish();
   }
-  for (auto [name, feature] : {std::pair{"telemetry", &c.telemetry}, std::pair{"events", &c.events}}) {
+  for (auto [name, feature] :
+       {std::pair{"telemetry", &c.telemetry}, std::pair{"events", &c.events}}) {
     SectionReader s(*root, name, file, errors);
     feature->enabled = s.boolean("enabled", true);
     feature->topic = s.string("topic", feature->topic);
@@ -242,9 +245,10 @@ LoadResult load_daemon_config(const fs::path& input) {
     if (feature->enabled &&
         (feature->topic.empty() || feature->topic.find_first_of("+#") != std::string::npos ||
          feature->topic.back() == '/')) {
-      errors.push_back(fmt::format("{}: [{}] topic: must be a non-empty topic prefix without "
-                                   "wildcards or a trailing '/'",
-                                   file.string(), name));
+      errors.push_back(
+          fmt::format("{}: [{}] topic: must be a non-empty topic prefix without "
+                      "wildcards or a trailing '/'",
+                      file.string(), name));
     }
     s.finish();
   }
@@ -291,12 +295,12 @@ LoadResult load_daemon_config(const fs::path& input) {
     }
     if (!id.smtp_url.empty() && id.smtp_url.rfind("smtp://", 0) != 0 &&
         id.smtp_url.rfind("smtps://", 0) != 0) {
-      errors.push_back(fmt::format(
-          "{}: [identity] smtp_url: must start with smtp:// or smtps:// (or be empty)",
-          file.string()));
+      errors.push_back(
+          fmt::format("{}: [identity] smtp_url: must start with smtp:// or smtps:// (or be empty)",
+                      file.string()));
     }
-    for (const auto& [key, value] : {std::pair{"smtp_from", &id.smtp_from},
-                                     std::pair{"smtp_url", &id.smtp_url}}) {
+    for (const auto& [key, value] :
+         {std::pair{"smtp_from", &id.smtp_from}, std::pair{"smtp_url", &id.smtp_url}}) {
       if (value->find_first_of("\r\n") != std::string::npos) {
         errors.push_back(
             fmt::format("{}: [identity] {}: must be a single line", file.string(), key));

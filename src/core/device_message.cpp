@@ -6,12 +6,18 @@ namespace sp {
 
 std::string_view to_string(DeviceMessageRejection rejection) {
   switch (rejection) {
-    case DeviceMessageRejection::kBadTopic: return "bad_topic";
-    case DeviceMessageRejection::kOversize: return "oversize";
-    case DeviceMessageRejection::kMalformed: return "malformed_json";
-    case DeviceMessageRejection::kNotObject: return "not_an_object";
-    case DeviceMessageRejection::kForeignDevice: return "foreign_device";
-    case DeviceMessageRejection::kInvalid: return "invalid_field";
+    case DeviceMessageRejection::kBadTopic:
+      return "bad_topic";
+    case DeviceMessageRejection::kOversize:
+      return "oversize";
+    case DeviceMessageRejection::kMalformed:
+      return "malformed_json";
+    case DeviceMessageRejection::kNotObject:
+      return "not_an_object";
+    case DeviceMessageRejection::kForeignDevice:
+      return "foreign_device";
+    case DeviceMessageRejection::kInvalid:
+      return "invalid_field";
   }
   return "unknown";
 }
@@ -79,12 +85,24 @@ std::optional<int64_t> epoch_ms_field(const nlohmann::json& object, const char* 
 
 void IngestCounters::count(DeviceMessageRejection rejection) {
   switch (rejection) {
-    case DeviceMessageRejection::kBadTopic: rejected_bad_topic++; break;
-    case DeviceMessageRejection::kOversize: rejected_oversize++; break;
-    case DeviceMessageRejection::kMalformed: rejected_malformed++; break;
-    case DeviceMessageRejection::kNotObject: rejected_not_object++; break;
-    case DeviceMessageRejection::kForeignDevice: rejected_foreign_device++; break;
-    case DeviceMessageRejection::kInvalid: rejected_invalid++; break;
+    case DeviceMessageRejection::kBadTopic:
+      rejected_bad_topic++;
+      break;
+    case DeviceMessageRejection::kOversize:
+      rejected_oversize++;
+      break;
+    case DeviceMessageRejection::kMalformed:
+      rejected_malformed++;
+      break;
+    case DeviceMessageRejection::kNotObject:
+      rejected_not_object++;
+      break;
+    case DeviceMessageRejection::kForeignDevice:
+      rejected_foreign_device++;
+      break;
+    case DeviceMessageRejection::kInvalid:
+      rejected_invalid++;
+      break;
   }
 }
 

@@ -28,12 +28,23 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
     int priority = 6;
     switch (msg.level) {
       case spdlog::level::trace:
-      case spdlog::level::debug: priority = 7; break;
-      case spdlog::level::info: priority = 6; break;
-      case spdlog::level::warn: priority = 4; break;
-      case spdlog::level::err: priority = 3; break;
-      case spdlog::level::critical: priority = 2; break;
-      default: break;
+      case spdlog::level::debug:
+        priority = 7;
+        break;
+      case spdlog::level::info:
+        priority = 6;
+        break;
+      case spdlog::level::warn:
+        priority = 4;
+        break;
+      case spdlog::level::err:
+        priority = 3;
+        break;
+      case spdlog::level::critical:
+        priority = 2;
+        break;
+      default:
+        break;
     }
     const char text[3] = {'<', static_cast<char>('0' + priority), '>'};
     dest.append(text, text + 3);
@@ -48,9 +59,10 @@ class SyslogPriorityFlag final : public spdlog::custom_flag_formatter {
 bool is_valid_level(std::string_view level) { return parse_level(level).has_value(); }
 
 void setup(std::string_view sink, std::string_view level) {
-  bool journald = sink == "journald" || (sink == "auto" && std::getenv("JOURNAL_STREAM") != nullptr);
-  auto logger = std::make_shared<spdlog::logger>(
-      "smartproductd", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+  bool journald =
+      sink == "journald" || (sink == "auto" && std::getenv("JOURNAL_STREAM") != nullptr);
+  auto logger = std::make_shared<spdlog::logger>("smartproductd",
+                                                 std::make_shared<spdlog::sinks::stdout_sink_mt>());
   if (journald) {
     // journald reads "<N>" syslog priorities at the start of each line and stamps the time itself.
     auto formatter = std::make_unique<spdlog::pattern_formatter>();

@@ -1,6 +1,7 @@
 #pragma once
-// The daemon's configuration: one TOML file, one section per module. Loading validates every key and
-// reports every problem with file:line:column; unknown keys are errors so typos never pass silently.
+// The daemon's configuration: one TOML file, one section per module. Loading validates every key
+// and reports every problem with file:line:column; unknown keys are errors so typos never pass
+// silently.
 
 #include <chrono>
 #include <cstdint>
@@ -65,7 +66,7 @@ struct IdentitySettings {
   std::string signing_algorithm = "ES256";  // ES256 | EdDSA (new keys only)
   std::chrono::seconds access_token_ttl{900};
   std::chrono::seconds refresh_token_ttl{30 * 24 * 3600};
-  uint64_t argon2_opslimit = 2;        // libsodium OPSLIMIT_INTERACTIVE
+  uint64_t argon2_opslimit = 2;          // libsodium OPSLIMIT_INTERACTIVE
   uint64_t argon2_memlimit_kib = 65536;  // 64 MiB, MEMLIMIT_INTERACTIVE
   int min_password_length = 10;
   std::chrono::seconds verification_code_ttl{24 * 3600};

@@ -5,11 +5,15 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
+
+#include "smartproduct/core/result.hpp"
 
 namespace sp {
 
@@ -65,5 +69,28 @@ struct IngestCounters {
   void count(DeviceMessageRejection rejection);
   nlohmann::json to_json() const;
 };
+
+/// The completion of an ingest append: counts stored / duplicate / failed and acknowledges the
+/// message; a store failure is not acknowledged (done(false)) so the broker redelivers it.
+template <class Outcome>
+std::function<void(Result<Outcome>)> count_and_acknowledge(IngestCounters& counters,
+                                                           const char* path, Outcome duplicate,
+                                                           std::function<void(bool)> done) {
+  return [&counters, path, duplicate, done = std::move(done)](Result<Outcome> outcome) {
+    if (!outcome) {
+      counters.store_failures++;
+      spdlog::error("{}: store failed: {} ({})", path, outcome.error().message,
+                    outcome.error().detail);
+      done(false);
+      return;
+    }
+    if (*outcome == duplicate) {
+      counters.duplicates++;
+    } else {
+      counters.stored++;
+    }
+    done(true);
+  };
+}
 
 }  // namespace sp

@@ -6,8 +6,9 @@
 
 namespace sp::logging {
 
-/// sink: "stdout", "journald" (stdout with <N> syslog priority prefixes, which journald understands,
-/// and no timestamp of our own), or "auto" (journald when started by systemd, i.e. JOURNAL_STREAM set).
+/// sink: "stdout", "journald" (stdout with <N> syslog priority prefixes, which journald
+/// understands, and no timestamp of our own), or "auto" (journald when started by systemd, i.e.
+/// JOURNAL_STREAM set).
 void setup(std::string_view sink, std::string_view level);
 
 /// Changes the level at run time (SIGHUP). Returns false for an unknown level name.

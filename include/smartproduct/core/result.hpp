@@ -11,17 +11,17 @@ namespace sp {
 
 /// What went wrong, in terms a client can act on. Mapped to HTTP by http_status().
 enum class ErrorKind {
-  kBadRequest,       // 400 malformed input (unparsable JSON, wrong type)
-  kUnauthenticated,  // 401 no/invalid/expired credentials
-  kForbidden,        // 403 authenticated, but not allowed (someone else's resource)
-  kNotFound,         // 404 unknown id or route
-  kMethodNotAllowed, // 405
-  kConflict,         // 409 already exists / state conflict
-  kPayloadTooLarge,  // 413
-  kUnprocessable,    // 422 well-formed but invalid value
-  kRateLimited,      // 429
-  kUnavailable,      // 503 a dependency (database, broker) is not ready
-  kInternal,         // 500 a bug; never used for expected failures
+  kBadRequest,        // 400 malformed input (unparsable JSON, wrong type)
+  kUnauthenticated,   // 401 no/invalid/expired credentials
+  kForbidden,         // 403 authenticated, but not allowed (someone else's resource)
+  kNotFound,          // 404 unknown id or route
+  kMethodNotAllowed,  // 405
+  kConflict,          // 409 already exists / state conflict
+  kPayloadTooLarge,   // 413
+  kUnprocessable,     // 422 well-formed but invalid value
+  kRateLimited,       // 429
+  kUnavailable,       // 503 a dependency (database, broker) is not ready
+  kInternal,          // 500 a bug; never used for expected failures
 };
 
 /// An error a service returns. `name` is the stable PascalCase code clients see (the seed's `error`
@@ -45,17 +45,28 @@ inline tl::unexpected<Error> fail(ErrorKind kind, std::string name, std::string 
 /// The single table from error kinds to HTTP status codes.
 constexpr int http_status(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::kBadRequest: return 400;
-    case ErrorKind::kUnauthenticated: return 401;
-    case ErrorKind::kForbidden: return 403;
-    case ErrorKind::kNotFound: return 404;
-    case ErrorKind::kMethodNotAllowed: return 405;
-    case ErrorKind::kConflict: return 409;
-    case ErrorKind::kPayloadTooLarge: return 413;
-    case ErrorKind::kUnprocessable: return 422;
-    case ErrorKind::kRateLimited: return 429;
-    case ErrorKind::kUnavailable: return 503;
-    case ErrorKind::kInternal: return 500;
+    case ErrorKind::kBadRequest:
+      return 400;
+    case ErrorKind::kUnauthenticated:
+      return 401;
+    case ErrorKind::kForbidden:
+      return 403;
+    case ErrorKind::kNotFound:
+      return 404;
+    case ErrorKind::kMethodNotAllowed:
+      return 405;
+    case ErrorKind::kConflict:
+      return 409;
+    case ErrorKind::kPayloadTooLarge:
+      return 413;
+    case ErrorKind::kUnprocessable:
+      return 422;
+    case ErrorKind::kRateLimited:
+      return 429;
+    case ErrorKind::kUnavailable:
+      return 503;
+    case ErrorKind::kInternal:
+      return 500;
   }
   return 500;
 }

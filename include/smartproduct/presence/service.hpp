@@ -3,9 +3,9 @@
 // connected, since when, from where, and the history of connections. Detects broker restarts by
 // the plugin's epoch and rebuilds the state from the plugin's listConnected answer.
 
+#include <atomic>
 #include <functional>
 #include <mutex>
-#include <atomic>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,7 +27,8 @@ class PresenceService {
                   const Clock& clock, std::set<std::string> service_users);
 
   /// A message on $SYS/smartproduct/presence/#.
-  void on_presence(std::string_view topic, std::string_view payload, std::function<void(bool)> done);
+  void on_presence(std::string_view topic, std::string_view payload,
+                   std::function<void(bool)> done);
   /// A message on $CONTROL/smartproduct/v1/response (listConnected answers).
   void on_control_response(std::string_view payload, std::function<void(bool)> done);
   /// Asks the plugin for every connected client (after a broker restart or a lost session).

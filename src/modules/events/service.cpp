@@ -28,7 +28,10 @@ nlohmann::json EventRecord::to_json() const {
 
 EventService::EventService(IngestConfig config, store::EventRepository& repository,
                            const Clock& clock, OwnerLookup owner)
-    : config_(std::move(config)), repository_(repository), clock_(clock), owner_(std::move(owner)) {}
+    : config_(std::move(config)),
+      repository_(repository),
+      clock_(clock),
+      owner_(std::move(owner)) {}
 
 namespace {
 
@@ -36,7 +39,8 @@ namespace {
 // filters can rely on them.
 bool valid_event_fields(const nlohmann::json& body) {
   auto type = body.find("type");
-  if (type == body.end() || !type->is_string() || !is_event_type(type->get_ref<const std::string&>())) {
+  if (type == body.end() || !type->is_string() ||
+      !is_event_type(type->get_ref<const std::string&>())) {
     return false;
   }
   for (const char* key : {"messageId", "message", "sentAt"}) {
@@ -80,25 +84,12 @@ void EventService::ingest(std::string_view topic, std::string_view payload,
   auto ts = epoch_ms_field(body, "timestamp");
   e.timestamp_from_device = ts.has_value();
   e.timestamp_ms = ts.value_or(e.created_at_ms);
-  e.dedup_key = !e.message_id.empty() ? "mid:" + e.message_id
-                                      : telemetry::dedup_key(body, payload);
+  e.dedup_key = !e.message_id.empty() ? "mid:" + e.message_id : telemetry::dedup_key(body, payload);
   if (owner_) e.user_id = owner_(e.device_id);
   e.payload = body.dump();
-  repository_.append(std::move(e), [this, done = std::move(done)](Result<AppendOutcome> outcome) {
-    if (!outcome) {
-      counters_.store_failures++;
-      spdlog::error("events: store failed: {} ({})", outcome.error().message,
-                    outcome.error().detail);
-      done(false);
-      return;
-    }
-    if (*outcome == AppendOutcome::kDuplicate) {
-      counters_.duplicates++;
-    } else {
-      counters_.stored++;
-    }
-    done(true);
-  });
+  repository_.append(
+      std::move(e),
+      count_and_acknowledge(counters_, "events", AppendOutcome::kDuplicate, std::move(done)));
 }
 
 }  // namespace sp::events

@@ -50,7 +50,8 @@ Result<void> write_file_atomic(const std::string& path, std::string_view content
     return fail(ErrorKind::kConflict, "FileExists", "refusing to overwrite " + path);
   }
   // Hidden temporary in the same directory (same file system, so rename/link are atomic).
-  // Built with append rather than operator+: GCC 12 at -O3 reports a false -Wrestrict on the latter.
+  // Built with append rather than operator+: GCC 12 at -O3 reports a false -Wrestrict on the
+  // latter.
   std::string name = ".";
   name.append(target.filename().string()).append(".tmp.XXXXXX");
   std::string tmp = (dir / name).string();

@@ -1,7 +1,7 @@
 #include "smartproduct/presence/service.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "smartproduct/core/device_message.hpp"
 #include "smartproduct/core/ids.hpp"
@@ -10,9 +10,12 @@ namespace sp::presence {
 
 std::string_view to_string(ConnectionEvent::Kind kind) {
   switch (kind) {
-    case ConnectionEvent::Kind::kConnected: return "connected";
-    case ConnectionEvent::Kind::kDisconnected: return "disconnected";
-    case ConnectionEvent::Kind::kRejected: return "rejected";
+    case ConnectionEvent::Kind::kConnected:
+      return "connected";
+    case ConnectionEvent::Kind::kDisconnected:
+      return "disconnected";
+    case ConnectionEvent::Kind::kRejected:
+      return "rejected";
   }
   return "unknown";
 }
@@ -99,9 +102,10 @@ void PresenceService::on_presence(std::string_view topic, std::string_view paylo
       known_epoch_ = epoch;
     }
     counters_.broker_restarts++;
-    spdlog::info("presence: broker epoch {} (new broker process): marking devices of older "
-                 "epochs offline and resynchronising",
-                 epoch);
+    spdlog::info(
+        "presence: broker epoch {} (new broker process): marking devices of older "
+        "epochs offline and resynchronising",
+        epoch);
     repository_.broker_restarted(epoch, clock_.now_ms(), [this, store_done](Result<void> r) {
       if (r) request_resync();
       store_done(std::move(r));

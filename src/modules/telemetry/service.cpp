@@ -1,7 +1,7 @@
 #include "smartproduct/telemetry/service.hpp"
 
-#include <openssl/evp.h>
 #include <fmt/format.h>
+#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 namespace sp::telemetry {
@@ -52,22 +52,9 @@ void TelemetryService::ingest(std::string_view topic, std::string_view payload,
   record.received_at_ms = clock_.now_ms();
   record.dedup_key = dedup_key(parsed.message->body, payload);
   record.payload = parsed.message->body.dump();
-  repository_.append(std::move(record),
-                     [this, done = std::move(done)](Result<AppendOutcome> outcome) {
-                       if (!outcome) {
-                         counters_.store_failures++;
-                         spdlog::error("telemetry: store failed: {} ({})", outcome.error().message,
-                                       outcome.error().detail);
-                         done(false);
-                         return;
-                       }
-                       if (*outcome == AppendOutcome::kDuplicate) {
-                         counters_.duplicates++;
-                       } else {
-                         counters_.stored++;
-                       }
-                       done(true);
-                     });
+  repository_.append(
+      std::move(record),
+      count_and_acknowledge(counters_, "telemetry", AppendOutcome::kDuplicate, std::move(done)));
 }
 
 }  // namespace sp::telemetry

@@ -7,8 +7,8 @@
 #include <sys/socket.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <condition_variable>
 #include <cstring>
@@ -94,29 +94,27 @@ struct Client::Impl {
       return false;
     }
     mosquitto_tls_opts_set(mosq, 1, "tlsv1.2", nullptr);
-    mosquitto_connect_v5_callback_set(mosq, [](mosquitto*, void* self, int rc, int flags,
-                                               const mosquitto_property*) {
-      static_cast<Impl*>(self)->on_connect(rc, flags);
-    });
+    mosquitto_connect_v5_callback_set(
+        mosq, [](mosquitto*, void* self, int rc, int flags, const mosquitto_property*) {
+          static_cast<Impl*>(self)->on_connect(rc, flags);
+        });
     mosquitto_disconnect_v5_callback_set(
         mosq, [](mosquitto*, void* self, int rc, const mosquitto_property*) {
           static_cast<Impl*>(self)->on_disconnect(rc);
         });
-    mosquitto_message_v5_callback_set(mosq, [](mosquitto*, void* self,
-                                               const mosquitto_message* m,
-                                               const mosquitto_property*) {
-      static_cast<Impl*>(self)->on_message(m);
-    });
-    mosquitto_subscribe_v5_callback_set(
-        mosq, [](mosquitto*, void*, int mid, int count, const int* granted,
-                 const mosquitto_property*) {
-          for (int i = 0; i < count; ++i) {
-            if (granted[i] >= 0x80) {
-              spdlog::error("mqtt: subscription (mid {}) #{} refused by the broker: reason {}", mid,
-                            i, granted[i]);
-            }
-          }
+    mosquitto_message_v5_callback_set(
+        mosq, [](mosquitto*, void* self, const mosquitto_message* m, const mosquitto_property*) {
+          static_cast<Impl*>(self)->on_message(m);
         });
+    mosquitto_subscribe_v5_callback_set(mosq, [](mosquitto*, void*, int mid, int count,
+                                                 const int* granted, const mosquitto_property*) {
+      for (int i = 0; i < count; ++i) {
+        if (granted[i] >= 0x80) {
+          spdlog::error("mqtt: subscription (mid {}) #{} refused by the broker: reason {}", mid, i,
+                        granted[i]);
+        }
+      }
+    });
     mosquitto_log_callback_set(mosq, [](mosquitto*, void*, int level, const char* text) {
       if (level & (MOSQ_LOG_ERR)) {
         spdlog::warn("mqtt: libmosquitto: {}", text);
@@ -134,10 +132,9 @@ struct Client::Impl {
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                  config.session_expiry_s);
     // Blocking TCP connect; acceptable because MQTT has this thread to itself.
-    int rc = ever_connected
-                 ? mosquitto_reconnect(mosq)
-                 : mosquitto_connect_bind_v5(mosq, config.host.c_str(), config.port,
-                                             config.keepalive_s, nullptr, props);
+    int rc = ever_connected ? mosquitto_reconnect(mosq)
+                            : mosquitto_connect_bind_v5(mosq, config.host.c_str(), config.port,
+                                                        config.keepalive_s, nullptr, props);
     mosquitto_property_free_all(&props);
     if (rc != MOSQ_ERR_SUCCESS) {
       set_status(fmt::format("cannot connect to broker {}:{}: {}", config.host, config.port,
@@ -153,9 +150,10 @@ struct Client::Impl {
 
   void schedule_reconnect() {
     if (stopping) return;
-    backoff = backoff.count() == 0 ? config.reconnect_min
-                                   : std::min(backoff * 2, config.reconnect_max);
-    // Full jitter in [backoff/2, backoff]: many daemons (or a restart storm) do not reconnect in step.
+    backoff =
+        backoff.count() == 0 ? config.reconnect_min : std::min(backoff * 2, config.reconnect_max);
+    // Full jitter in [backoff/2, backoff]: many daemons (or a restart storm) do not reconnect in
+    // step.
     std::uniform_int_distribution<int64_t> dist(backoff.count() / 2, backoff.count());
     auto delay = std::chrono::milliseconds(dist(rng));
     spdlog::info("mqtt: reconnecting in {} ms", delay.count());
@@ -221,8 +219,9 @@ struct Client::Impl {
     if (drop_unacknowledged) {
       drop_unacknowledged = false;
       stats.unstored_drops++;
-      spdlog::error("mqtt: a message could not be stored; dropping the connection without "
-                    "acknowledging so the broker redelivers it");
+      spdlog::error(
+          "mqtt: a message could not be stored; dropping the connection without "
+          "acknowledging so the broker redelivers it");
       ::shutdown(mosquitto_socket(mosq), SHUT_RDWR);
       wait_readable();  // the read error path reconnects
       return;

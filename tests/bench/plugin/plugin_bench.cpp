@@ -92,7 +92,8 @@ double connect_ns(Fixture& f, std::size_t ops) {
 
 int main() {
   constexpr std::size_t kAclOps = 2'000'000, kConnectOps = 50'000;
-  std::printf("broker plugin lookups: ACL check per message, authenticate+disconnect per connection\n");
+  std::printf(
+      "broker plugin lookups: ACL check per message, authenticate+disconnect per connection\n");
   Fixture small(10);
   Fixture large(100'000);
   // Warm up both, then measure alternately so frequency changes hit both sizes alike.
@@ -103,14 +104,16 @@ int main() {
   // For information: messages from devices spread over all 100k (memory, not the lookups, grows).
   double acl_spread = acl_ns(large, kAclOps, large.serials.size());
   double con_small = connect_ns(small, kConnectOps), con_large = connect_ns(large, kConnectOps);
-  std::printf("ACL check, same 10 publishers:  10 devices %7.1f ns/msg  100k devices %7.1f ns/msg"
-              "  ratio %.2f\n",
-              acl_small, acl_large, acl_large / acl_small);
+  std::printf(
+      "ACL check, same 10 publishers:  10 devices %7.1f ns/msg  100k devices %7.1f ns/msg"
+      "  ratio %.2f\n",
+      acl_small, acl_large, acl_large / acl_small);
   std::printf("ACL check, publishers spread over all 100k devices: %7.1f ns/msg (cache misses)\n",
               acl_spread);
-  std::printf("connect+disconnect:             10 devices %7.0f ns      100k devices %7.0f ns"
-              "      ratio %.2f\n",
-              con_small, con_large, con_large / con_small);
+  std::printf(
+      "connect+disconnect:             10 devices %7.0f ns      100k devices %7.0f ns"
+      "      ratio %.2f\n",
+      con_small, con_large, con_large / con_small);
   std::printf("(target: ratio ~1: 100k devices cost no more per message than 10)\n");
   return 0;
 }

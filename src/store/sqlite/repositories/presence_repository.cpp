@@ -20,15 +20,16 @@ class SqlitePresenceRepository final : public store::PresenceRepository {
               "issuer, serial, address, protocol_version, broker_epoch, conn_seq, at, reason) "
               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
               e.device_id, std::string(presence::to_string(e.kind)), e.client_id,
-              e.cert_fingerprint, e.issuer, e.serial, e.address, e.protocol_version,
-              e.broker_epoch, e.conn_seq, e.at_ms, e.reason);
+              e.cert_fingerprint, e.issuer, e.serial, e.address, e.protocol_version, e.broker_epoch,
+              e.conn_seq, e.at_ms, e.reason);
           if (!history) return history;
           switch (e.kind) {
             case ConnectionEvent::Kind::kConnected:
               // Newer (epoch, seq) wins; a replayed older `connected` changes nothing.
               return conn.execute(
                   "INSERT INTO device_presence (device_id, connected, since, last_seen, address, "
-                  "broker_epoch, conn_seq, cert_fingerprint) VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5, ?6) "
+                  "broker_epoch, conn_seq, cert_fingerprint) VALUES (?1, 1, ?2, ?2, ?3, ?4, ?5, "
+                  "?6) "
                   "ON CONFLICT (device_id) DO UPDATE SET connected = 1, since = excluded.since, "
                   "last_seen = max(last_seen, excluded.last_seen), address = excluded.address, "
                   "broker_epoch = excluded.broker_epoch, conn_seq = excluded.conn_seq, "
@@ -135,7 +136,8 @@ class SqlitePresenceRepository final : public store::PresenceRepository {
 
   Result<int64_t> connected_count() override {
     return db_->read([](Connection& conn) -> Result<int64_t> {
-      auto v = conn.query_value<int64_t>("SELECT count(*) FROM device_presence WHERE connected = 1");
+      auto v =
+          conn.query_value<int64_t>("SELECT count(*) FROM device_presence WHERE connected = 1");
       if (!v) return tl::unexpected(v.error());
       return v->value_or(0);
     });

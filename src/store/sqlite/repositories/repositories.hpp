@@ -4,9 +4,9 @@
 
 #include <memory>
 
-#include "smartproduct/store/event_repository.hpp"
 #include "smartproduct/store/account_repository.hpp"
 #include "smartproduct/store/catalog_repository.hpp"
+#include "smartproduct/store/event_repository.hpp"
 #include "smartproduct/store/presence_repository.hpp"
 #include "smartproduct/store/settings_repository.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"

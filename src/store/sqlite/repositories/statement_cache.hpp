@@ -62,8 +62,9 @@ inline Result<int64_t> count_device_rows(Database& db, std::string_view table,
                                          const std::string& device_id) {
   return db.read([&](Connection& conn) -> Result<int64_t> {
     std::string sql = "SELECT count(*) FROM " + std::string(table);
-    auto v = device_id.empty() ? conn.query_value<int64_t>(sql)
-                               : conn.query_value<int64_t>(sql + " WHERE device_id = ?1", device_id);
+    auto v = device_id.empty()
+                 ? conn.query_value<int64_t>(sql)
+                 : conn.query_value<int64_t>(sql + " WHERE device_id = ?1", device_id);
     if (!v) return tl::unexpected(v.error());
     return v->value_or(0);
   });

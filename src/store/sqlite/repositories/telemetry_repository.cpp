@@ -13,8 +13,7 @@ class SqliteTelemetryRepository final : public store::TelemetryRepository {
  public:
   explicit SqliteTelemetryRepository(std::shared_ptr<Database> db) : db_(std::move(db)) {}
 
-  void append(TelemetryRecord record,
-              std::function<void(Result<AppendOutcome>)> done) override {
+  void append(TelemetryRecord record, std::function<void(Result<AppendOutcome>)> done) override {
     insert_unless_duplicate<AppendOutcome>(
         *db_,
         [this, record = std::move(record)](Connection& conn) -> Result<void> {

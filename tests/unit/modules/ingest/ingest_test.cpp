@@ -33,7 +33,9 @@ class FakeTelemetryRepository final : public sp::store::TelemetryRepository {
   sp::Result<std::vector<sp::telemetry::TelemetryRecord>> recent(const std::string&, int) override {
     return rows;
   }
-  sp::Result<int64_t> count(const std::string&) override { return static_cast<int64_t>(rows.size()); }
+  sp::Result<int64_t> count(const std::string&) override {
+    return static_cast<int64_t>(rows.size());
+  }
 };
 
 class FakeEventRepository final : public sp::store::EventRepository {
@@ -56,7 +58,9 @@ class FakeEventRepository final : public sp::store::EventRepository {
   sp::Result<std::vector<sp::events::EventRecord>> recent(const std::string&, int) override {
     return rows;
   }
-  sp::Result<int64_t> count(const std::string&) override { return static_cast<int64_t>(rows.size()); }
+  sp::Result<int64_t> count(const std::string&) override {
+    return static_cast<int64_t>(rows.size());
+  }
 };
 
 struct Acks {
@@ -143,7 +147,8 @@ TEST(DedupKey, GrowsWithTimeAndSeparatesPayloads) {
   auto a = key(R"({"timestamp":1795819080000,"x":1})");
   auto b = key(R"({"timestamp":1795819080001,"x":1})");
   EXPECT_LT(a, b);
-  EXPECT_NE(key(R"({"timestamp":1795819080000,"x":1})"), key(R"({"timestamp":1795819080000,"x":2})"));
+  EXPECT_NE(key(R"({"timestamp":1795819080000,"x":1})"),
+            key(R"({"timestamp":1795819080000,"x":2})"));
   EXPECT_LT(key(R"({"seq":9})"), key(R"({"seq":10})"));
   EXPECT_EQ(a.size(), 13u + 16u);
 }
