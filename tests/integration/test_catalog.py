@@ -11,30 +11,11 @@ import subprocess
 import pytest
 
 from harness import BIN, Instance
-from test_accounts import Api, login, verified_user
+# The module-scoped instance fixtures and the CLI helper are shared with the accounts suite.
+from test_accounts import Api, api, ctl, inst, login, verified_user  # noqa: F401
 
 ADMIN_EMAIL = "catalog-admin@example.com"
 ADMIN_PASSWORD = "catalog admin password"
-
-
-@pytest.fixture(scope="module")
-def inst():
-    i = Instance()
-    try:
-        i.start()
-        yield i
-    finally:
-        i.cleanup()
-
-
-@pytest.fixture(scope="module")
-def api(inst):
-    return Api(inst)
-
-
-def ctl(inst: Instance, *args, stdin: str | None = None):
-    return subprocess.run([str(BIN / "smartproductctl"), *args], input=stdin, capture_output=True,
-                          text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
