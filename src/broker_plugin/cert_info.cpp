@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 
@@ -65,6 +66,14 @@ std::string serial_hex(const X509* cert) {
   return out;
 }
 
+// ASN1_TIME -> epoch seconds (JITR records certificate validity from presence events).
+std::int64_t epoch_seconds(const ASN1_TIME* t) {
+  if (t == nullptr) return 0;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
+  return static_cast<std::int64_t>(timegm(&tm));
+}
+
 }  // namespace
 
 CertIdentity extract_identity(x509_st* cert) {
@@ -79,6 +88,8 @@ CertIdentity extract_identity(x509_st* cert) {
   if (const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(cert); aki != nullptr) {
     id.aki = to_hex(ASN1_STRING_get0_data(aki), static_cast<std::size_t>(ASN1_STRING_length(aki)));
   }
+  id.not_before = epoch_seconds(X509_get0_notBefore(cert));
+  id.not_after = epoch_seconds(X509_get0_notAfter(cert));
   return id;
 }
 

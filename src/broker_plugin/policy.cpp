@@ -159,6 +159,8 @@ json presence_body(std::string_view event, const std::optional<std::string>& cli
   j["issuer"] = cert.issuer;
   j["serial"] = cert.serial;
   j["aki"] = cert.aki;
+  j["notBefore"] = cert.not_before;
+  j["notAfter"] = cert.not_after;
   j["address"] = address;
   j["protocolVersion"] = protocol_version;
   j["connSeq"] = conn_seq;
@@ -643,6 +645,9 @@ ControlOutcome Policy::handle_control(std::string_view requester_username,
                              {"certFingerprint", c->cert.fingerprint},
                              {"aki", c->cert.aki},
                              {"issuer", c->cert.issuer},
+                             {"serial", c->cert.serial},
+                             {"notBefore", c->cert.not_before},
+                             {"notAfter", c->cert.not_after},
                              {"connSeq", c->conn_seq},
                              {"address", c->address},
                              {"protocolVersion", c->protocol_version},

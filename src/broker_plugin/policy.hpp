@@ -80,11 +80,13 @@ tl::expected<void, std::string> save_state_file(const std::string& path, const B
 
 /// What the plugin learns from the verified peer certificate.
 struct CertIdentity {
-  std::string fingerprint;  // SHA-256 of the DER, uppercase hex without colons
-  std::string cn;           // subject CN (UTF-8); empty when absent or ambiguous
-  std::string issuer;       // issuer DN, RFC 2253
-  std::string serial;       // uppercase hex
-  std::string aki;          // authority key identifier keyid, uppercase hex; may be empty
+  std::string fingerprint;      // SHA-256 of the DER, uppercase hex without colons
+  std::string cn;               // subject CN (UTF-8); empty when absent or ambiguous
+  std::string issuer;           // issuer DN, RFC 2253
+  std::string serial;           // uppercase hex
+  std::string aki;              // authority key identifier keyid, uppercase hex; may be empty
+  std::int64_t not_before = 0;  // validity, epoch seconds (0 when unreadable)
+  std::int64_t not_after = 0;
 };
 
 /// True when `cn` can safely be a username and a topic segment.
