@@ -70,6 +70,10 @@ class CatalogService {
   /// comparison). 404 CatalogEntryNotFound for an unknown entry.
   Result<bool> check_claim_code(std::string_view device_id, std::string_view model_number,
                                 std::string_view code);
+  /// True when the serial is in the catalog under any model number.
+  Result<bool> contains_device(std::string_view device_id) {
+    return repo_.contains_device(device_id);
+  }
   Result<store::CatalogPage> list(int limit, const std::optional<std::string>& model_number,
                                   const std::optional<store::CatalogKey>& after);
   /// Validates and inserts; 409 CatalogEntryExists when the key exists.

@@ -56,6 +56,8 @@ class CatalogRepository {
 
   virtual Result<std::optional<CatalogEntry>> find(std::string_view device_id,
                                                    std::string_view model_number) = 0;
+  /// True when the serial is in the catalog under any model number (JITR's check of a CN).
+  virtual Result<bool> contains_device(std::string_view device_id) = 0;
   /// Inserts unless the key exists; returns false (nothing changed) when it does.
   virtual Result<bool> insert(const CatalogEntry& entry) = 0;
   /// Returns false if there was no such row.

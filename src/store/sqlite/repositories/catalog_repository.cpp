@@ -53,6 +53,17 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
     });
   }
 
+  Result<bool> contains_device(std::string_view device_id) override {
+    return db_->read([&](Connection& conn) -> Result<bool> {
+      auto s = conn.prepare("SELECT 1 FROM catalog WHERE device_id = ?1 LIMIT 1");
+      if (!s) return forward(s);
+      s->bind_all(device_id);
+      auto row = s->step();
+      if (!row) return forward(row);
+      return *row;
+    });
+  }
+
   Result<bool> insert(const CatalogEntry& entry) override {
     bool inserted = false;
     auto r = db_->write([&entry, details = entry.details.dump(), &inserted](Connection& conn) {

@@ -5,7 +5,9 @@
 #include <memory>
 
 #include "smartproduct/store/account_repository.hpp"
+#include "smartproduct/store/ca_repository.hpp"
 #include "smartproduct/store/catalog_repository.hpp"
+#include "smartproduct/store/device_repository.hpp"
 #include "smartproduct/store/event_repository.hpp"
 #include "smartproduct/store/presence_repository.hpp"
 #include "smartproduct/store/settings_repository.hpp"
@@ -33,5 +35,10 @@ std::unique_ptr<store::SettingsRepository> make_settings_repository(
 /// The catalog module's storage (the seed's Reference table) in smartproduct.db.
 std::unique_ptr<store::CatalogRepository> make_catalog_repository(
     std::shared_ptr<Database> main_db);
+/// Registered device CAs and the broker plugin's enforcement state, in smartproduct.db.
+std::unique_ptr<store::CaRepository> make_ca_repository(std::shared_ptr<Database> main_db);
+/// The devices module's storage (registrations, device certificates, security events) in
+/// smartproduct.db.
+std::unique_ptr<store::DeviceRepository> make_device_repository(std::shared_ptr<Database> main_db);
 
 }  // namespace sp::sqlite

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../main_db.hpp"
 #include "../test_util.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -13,12 +14,8 @@ namespace {
 class SettingsRepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    DatabaseConfig config;
-    config.path = dir_ / "smartproduct.db";
-    config.migrations = embedded_migrations("main");
-    auto db = Database::open(std::move(config));
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = *db;
+    db_ = test::open_main_database(dir_);
+    ASSERT_TRUE(db_);
     repo_ = make_settings_repository(db_);
   }
   void TearDown() override {
