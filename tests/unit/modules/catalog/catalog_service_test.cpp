@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "../../store/main_db.hpp"
 #include "../../store/test_util.hpp"
 #include "smartproduct/catalog/service.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -22,12 +23,8 @@ const std::string kPepper(32, 'p');
 class CatalogServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sqlite::DatabaseConfig config;
-    config.path = dir_ / "smartproduct.db";
-    config.migrations = sqlite::embedded_migrations("main");
-    auto db = sqlite::Database::open(std::move(config));
-    ASSERT_TRUE(db) << db.error().message;
-    db_ = *db;
+    db_ = sqlite::test::open_main_database(dir_);
+    ASSERT_TRUE(db_);
     repo_ = sqlite::make_catalog_repository(db_);
     service_ = std::make_unique<CatalogService>(*repo_, clock_, identity::CodeHasher(kPepper));
   }

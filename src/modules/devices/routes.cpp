@@ -1,0 +1,154 @@
+#include "smartproduct/devices/routes.hpp"
+
+#include <charconv>
+
+namespace sp::devices {
+namespace {
+
+using http::Request;
+using http::Response;
+using identity::Principal;
+using nlohmann::json;
+
+Caller caller_of(const Principal& p) { return Caller{p.user_id, p.is_admin()}; }
+
+Result<int> page_limit(const Request& req) {
+  const auto v = req.query_param("limit");
+  if (!v || v->empty()) return kDefaultPageSize;
+  int n = 0;
+  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
+    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
+                "limit must be an integer from 1 to " + std::to_string(kMaxPageSize) + ".");
+  }
+  return n;
+}
+
+tl::unexpected<Error> invalid_cursor(const char* name) {
+  return fail(ErrorKind::kBadRequest, "InvalidCursor",
+              std::string(name) + " is not a valid cursor.");
+}
+
+Response list_devices(DeviceService& service, const Request& req, const Caller& caller) {
+  const auto limit_param = req.query_param("limit");
+  const auto key_param = req.query_param("lastevalkey");
+  if (!limit_param && !key_param) {
+    // The seed's shape: a bare array of every device (the seed paged it wrongly, §3.3 (5)).
+    auto all = service.all_devices(caller);
+    if (!all) return Response::error(all.error());
+    json items = json::array();
+    for (const auto& d : *all) items.push_back(device_to_json(d));
+    return Response::json(200, items);
+  }
+  auto limit = page_limit(req);
+  if (!limit) return Response::error(limit.error());
+  std::optional<std::int64_t> after;
+  // The seed's console sends the literal "null" for "no cursor".
+  if (key_param && !key_param->empty() && *key_param != "null") {
+    after = decode_device_cursor(*key_param);
+    if (!after) return Response::error(invalid_cursor("lastevalkey").value());
+  }
+  auto page = service.list_devices(caller, *limit, after);
+  if (!page) return Response::error(page.error());
+  json items = json::array();
+  for (const auto& d : page->items) items.push_back(device_to_json(d));
+  json out{{"Items", std::move(items)}, {"Count", page->items.size()}};
+  if (page->next_after_id) out["LastEvaluatedKey"] = encode_device_cursor(*page->next_after_id);
+  return Response::json(200, out);
+}
+
+Response security_events(DeviceService& service, const Request& req, const Caller& caller) {
+  auto limit = page_limit(req);
+  if (!limit) return Response::error(limit.error());
+  std::optional<std::int64_t> before;
+  if (auto b = req.query_param("before"); b && !b->empty()) {
+    std::int64_t v = 0;
+    const auto [p, ec] = std::from_chars(b->data(), b->data() + b->size(), v);
+    if (ec != std::errc() || p != b->data() + b->size() || v < 1) {
+      return Response::error(invalid_cursor("before").value());
+    }
+    before = v;
+  }
+  std::string device_id;
+  if (auto d = req.query_param("deviceId"); d && !d->empty()) {
+    if (!catalog::valid_device_id(*d)) {
+      return Response::error(ErrorKind::kUnprocessable, "InvalidDeviceId",
+                             "deviceId must be 1 to 128 characters from A-Z a-z 0-9 : _ -.");
+    }
+    device_id = std::string(*d);
+  }
+  // One row more than the page tells whether another page exists.
+  auto rows = service.security_events(caller, *limit + 1, before, device_id);
+  if (!rows) return Response::error(rows.error());
+  const bool more = static_cast<int>(rows->size()) > *limit;
+  if (more) rows->resize(static_cast<std::size_t>(*limit));
+  json items = json::array();
+  for (const auto& e : *rows) items.push_back(security_event_to_json(e));
+  json out{{"Items", std::move(items)}};
+  if (more) out["next"] = rows->back().id;
+  return Response::json(200, out);
+}
+
+}  // namespace
+
+void add_device_routes(http::Router& router, DeviceService& service,
+                       const identity::Authenticator& auth) {
+  DeviceService* s = &service;
+  router.add("POST", "/api/registration", auth.protect([s](Request& req, const Principal& p) {
+    auto body = http::parse_json_object(req);
+    if (!body) return Response::error(body.error());
+    auto request = registration_from_json(*body);
+    if (!request) return Response::error(request.error());
+    auto reg = s->register_device(caller_of(p), *request);
+    if (!reg) {
+      auto r = Response::error(reg.error());
+      if (reg.error().kind == ErrorKind::kRateLimited) {
+        r.set_header("retry-after", std::to_string(std::max(1, s->claim_retry_after_s(p.user_id))));
+      }
+      return r;
+    }
+    return Response::json(200, registration_to_json(*reg));
+  }));
+  router.add("GET", "/api/registration", auth.protect([s](Request&, const Principal& p) {
+    auto rows = s->registrations(caller_of(p));
+    if (!rows) return Response::error(rows.error());
+    json out = json::array();
+    for (const auto& r : *rows) out.push_back(registration_to_json(r));
+    return Response::json(200, out);
+  }));
+  router.add("GET", "/api/devices", auth.protect([s](Request& req, const Principal& p) {
+    return list_devices(*s, req, caller_of(p));
+  }));
+  router.add("GET", "/api/devices/{deviceId}", auth.protect([s](Request& req, const Principal& p) {
+    auto reg = s->device(caller_of(p), req.param("deviceId"));
+    if (!reg) return Response::error(reg.error());
+    return Response::json(200, registration_to_json(*reg));
+  }));
+  router.add("DELETE", "/api/devices/{deviceId}",
+             auth.protect([s](Request& req, const Principal& p) {
+               auto r = s->delete_device(caller_of(p), req.param("deviceId"));
+               if (!r) return Response::error(r.error());
+               return Response::json(200, "Delete successful");  // the seed's body
+             }));
+  router.add("GET", "/api/devices/{deviceId}/certificates",
+             auth.protect([s](Request& req, const Principal& p) {
+               auto certs = s->certificates(caller_of(p), req.param("deviceId"));
+               if (!certs) return Response::error(certs.error());
+               json items = json::array();
+               for (const auto& c : *certs) items.push_back(certificate_to_json(c));
+               return Response::json(200, json{{"Items", std::move(items)}});
+             }));
+  router.add("POST", "/api/devices/{deviceId}/certificates/{fingerprint}/revoke",
+             auth.protect([s](Request& req, const Principal& p) {
+               auto cert = s->revoke_certificate(caller_of(p), req.param("deviceId"),
+                                                 req.param("fingerprint"));
+               if (!cert) return Response::error(cert.error());
+               return Response::json(200, certificate_to_json(*cert));
+             }));
+  router.add("GET", "/api/admin/security-events",
+             auth.protect_admin([s](Request& req, const Principal& p) {
+               return security_events(*s, req, caller_of(p));
+             }));
+}
+
+}  // namespace sp::devices
