@@ -28,7 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kRootCn = "smartproduct platform root CA";
-constexpr const char* kDevDeviceCaCn = "smartproduct development device CA";
 constexpr const char* kBackendCn = "svc-backend";
 constexpr const char* kPluginFile = "mosquitto_smartproduct.so";
 constexpr const char* kMosquittoUser = "mosquitto";
@@ -294,6 +293,7 @@ Result<std::string> Init::render_mosquitto_conf(bool privileged, const std::stri
       {"STATE_FILE", l_.broker_state().string()},
       {"ACL_FILE", l_.services_acl().string()},
       {"SERVICE_ISSUER_AKIS", root_info->subject_key_id},
+      {"REQUIRE_ACTIVATION", opt_.jitr ? "true" : "false"},
   };
   return render_template(embedded_file("mosquitto.conf.in"), values);
 }
@@ -312,6 +312,7 @@ Result<std::string> Init::render_toml() {
       {"broker", "key", toml_string("pki/svc-backend.key")},
       {"broker", "mosquitto_conf", toml_string("broker/mosquitto.conf")},
       {"storage", "data_dir", toml_string("data")},
+      {"jitr", "enabled", opt_.jitr ? "true" : "false"},
   };
   for (const auto& [section, key, value] : settings) {
     if (!set_toml_value(toml, section, key, value)) {
@@ -435,11 +436,6 @@ Result<void> Init::run() {
     return {};
   };
 
-  auto dev_ca = ensure_pair(
-      l_.dev_device_ca_cert(), l_.dev_device_ca_key(),
-      issue_with(pki::Profile::kIntermediateCa, kDevDeviceCaCn, {}, {}, kCaValidityDays),
-      &root->cert_pem, "", {});
-  if (!dev_ca) return tl::unexpected(dev_ca.error());
   auto https = ensure_pair(l_.https_cert(), l_.https_key(),
                            issue_with(pki::Profile::kServer, "smartproduct https", dns_names_,
                                       ip_addresses_, kLeafValidityDays),
@@ -460,8 +456,13 @@ Result<void> Init::run() {
                             &root->cert_pem, root->cert_pem, sans_check);
   if (!broker) return tl::unexpected(broker.error());
   if (auto r = sync_file(l_.broker_cafile(), root->cert_pem, 0644); !r) return r;
-  if (auto r = sync_file(l_.device_cas() / "dev-device-ca.crt", dev_ca->cert_pem, 0644); !r) {
-    return r;
+  // Device CAs are registered (`smartproductctl ca create|register`), not made by init.
+  if (std::error_code ec; fs::exists(l_.device_cas() / "dev-device-ca.crt", ec)) {
+    rep_.warnings.push_back(
+        "broker/device-cas/dev-device-ca.crt (the former development device CA) is still trusted "
+        "by the broker but unknown to the platform; remove it and create a CA with "
+        "`smartproductctl ca create --name NAME --dir " +
+        l_.dir.string() + "`");
   }
   if (auto r = pki::rehash_directory(l_.device_cas().string()); !r) {
     return tl::unexpected(r.error());
@@ -533,6 +534,8 @@ void print_init_report(const InitReport& report, std::ostream& out) {
   }
   out << "Broker:  /usr/sbin/mosquitto -c " << report.layout.mosquitto_conf().string()
       << "   (or let the daemon manage it)\n";
+  out << "Device CA: smartproductctl ca create --name NAME --dir " << report.layout.dir.string()
+      << "   (or register your own: smartproductctl ca register)\n";
   out << "Next:    smartproductd --config " << report.layout.config().string() << "\n";
 }
 
@@ -553,6 +556,13 @@ void add_init_command(CLI::App& app) {
                   "program)");
   cmd->add_flag("--force", opts->force,
                 "Regenerate keys, certificates and configs (broker/state.json is kept)");
+  cmd->add_option_function<std::string>(
+         "--jitr", [opts](const std::string& v) { opts->jitr = v == "on"; },
+         "Just-in-time registration: on (default) = a device certificate needs activation (its "
+         "serial registered by a user) before it has topic rights; off = any certificate from a "
+         "registered, active CA may publish as its CN")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->default_str("on");
   cmd->callback([opts] {
     auto report = run_init(*opts);
     if (!report) {

@@ -26,7 +26,9 @@ struct InitOptions {
   int mqtt_port = 8883;
   std::string hostname;  ///< extra SAN for the server certificates; empty: gethostname()
   bool force = false;    ///< regenerate keys, certificates and configs (never broker/state.json)
-  std::string plugin;    ///< plugin .so to install; empty: look next to the executable
+  /// [jitr] enabled and the plugin's require_activation (`init --jitr on|off`).
+  bool jitr = true;
+  std::string plugin;  ///< plugin .so to install; empty: look next to the executable
   /// Where to look for mosquitto_smartproduct.so when `plugin` is empty; empty: the directory of
   /// /proc/self/exe. Tests point it at an empty directory to be independent of the build.
   std::filesystem::path exe_dir;

@@ -20,8 +20,6 @@ struct InstanceLayout {
   std::filesystem::path https_key() const { return pki() / "https.key"; }
   std::filesystem::path backend_cert() const { return pki() / "svc-backend.crt"; }
   std::filesystem::path backend_key() const { return pki() / "svc-backend.key"; }
-  std::filesystem::path dev_device_ca_cert() const { return pki() / "dev-device-ca.crt"; }
-  std::filesystem::path dev_device_ca_key() const { return pki() / "dev-device-ca.key"; }
 
   /// Everything mosquitto reads (it may run as the `mosquitto` user).
   std::filesystem::path broker() const { return dir / "broker"; }

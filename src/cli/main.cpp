@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "ca_command.hpp"
 #include "catalog_command.hpp"
 #include "device_cert_command.hpp"
 #include "init_command.hpp"
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   sp::cli::add_user_command(app);
   sp::cli::add_keys_command(app);
   sp::cli::add_catalog_command(app);
+  sp::cli::add_ca_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -1,4 +1,4 @@
-"""Real device clients for tests: certificates from `smartproductctl device-cert issue`, and the
+"""Real device clients for tests: certificates from `smartproductctl device-cert issue --ca`, and the
 mosquitto command-line clients (mosquitto_pub/mosquitto_sub over mutual TLS), whose -d output shows
 the broker's reason codes (CONNACK/PUBACK/SUBACK)."""
 
@@ -13,10 +13,12 @@ from pathlib import Path
 from harness import BIN, Instance
 
 
-def issue_cert(inst: Instance, serial: str) -> tuple[Path, Path]:
-    out_dir = inst.dir / "devices"
+def issue_cert(inst: Instance, serial: str, ca: str = "test", out: str = "devices") -> tuple[Path, Path]:
+    """SERIAL.crt (device certificate + CA certificate) and SERIAL.key in inst.dir/<out>, issued by
+    the instance's managed CA `ca`."""
+    out_dir = inst.dir / out
     out = subprocess.run([str(BIN / "smartproductctl"), "device-cert", "issue", "--dir", str(inst.dir),
-                          "--serial", serial, "--out", str(out_dir)],
+                          "--ca", ca, "--serial", serial, "--out", str(out_dir)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out_dir / f"{serial}.crt", out_dir / f"{serial}.key"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(os.environ.get("SP_BIN_DIR", ROOT / "build" / "bin"))
+BIN = Path(os.environ.get("SP_BIN") or os.environ.get("SP_BIN_DIR") or ROOT / "build" / "bin")
 
 
 def free_port() -> int:
@@ -65,18 +65,24 @@ def kill_pid(pid: int, sig=signal.SIGTERM, wait: float = 10.0) -> None:
 
 
 class Instance:
-    """A development instance in a fresh temp dir with free ports."""
+    """A development instance in a fresh temp dir with free ports, with a managed device CA named
+    "test" (`smartproductctl ca create`). `jitr=False` (`init --jitr off`): any certificate from a
+    registered, active CA may publish as its CN; `jitr=True`: certificates need activation."""
 
-    def __init__(self, extra_init_args: list[str] | None = None):
+    def __init__(self, extra_init_args: list[str] | None = None, jitr: bool = False):
         self.dir = Path(tempfile.mkdtemp(prefix="sp-it-"))
         self.http_port = free_port()
         self.mqtt_port = free_port()
         self.proc: subprocess.Popen | None = None
         args = [str(BIN / "smartproductctl"), "init", "--dir", str(self.dir),
                 "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port),
-                "--hostname", "localhost"] + (extra_init_args or [])
+                "--hostname", "localhost", "--jitr", "on" if jitr else "off"] + (extra_init_args or [])
         out = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, f"init failed: {out.stdout}\n{out.stderr}"
+        self.jitr = jitr
+        out = subprocess.run([str(BIN / "smartproductctl"), "ca", "create", "--name", "test",
+                              "--dir", str(self.dir)], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"ca create failed: {out.stdout}\n{out.stderr}"
         self.config = self.dir / "smartproduct.toml"
         self.log_path = self.dir / "log" / "daemon.log"
         self.ca = self.dir / "pki" / "root-ca.crt"

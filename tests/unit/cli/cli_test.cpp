@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "ca_command.hpp"
 #include "device_cert_command.hpp"
 #include "embedded_files.hpp"
 #include "init_command.hpp"
@@ -153,14 +154,17 @@ TEST_F(InitTest, CreatesCompleteInstance) {
   auto l = layout();
   for (const auto& p :
        {l.root_ca_cert(), l.root_ca_key(), l.https_cert(), l.https_key(), l.backend_cert(),
-        l.backend_key(), l.dev_device_ca_cert(), l.dev_device_ca_key(), l.broker_cafile(),
-        l.broker_cert(), l.broker_key(), l.device_cas() / "dev-device-ca.crt", l.broker_state(),
+        l.backend_key(), l.broker_cafile(), l.broker_cert(), l.broker_key(), l.broker_state(),
         l.services_acl(), l.mosquitto_conf(), l.config()}) {
     EXPECT_TRUE(fs::is_regular_file(p)) << p;
   }
-  for (const auto& d : {l.persistence(), l.data(), l.log()}) EXPECT_TRUE(fs::is_directory(d)) << d;
-  for (const auto& k :
-       {l.root_ca_key(), l.https_key(), l.backend_key(), l.dev_device_ca_key(), l.broker_key()}) {
+  for (const auto& d : {l.persistence(), l.data(), l.log(), l.device_cas()}) {
+    EXPECT_TRUE(fs::is_directory(d)) << d;
+  }
+  // Device CAs come from `ca create` / `ca register`, not from init.
+  EXPECT_FALSE(fs::exists(l.pki() / "dev-device-ca.crt"));
+  EXPECT_TRUE(fs::is_empty(l.device_cas()));
+  for (const auto& k : {l.root_ca_key(), l.https_key(), l.backend_key(), l.broker_key()}) {
     EXPECT_EQ(mode_of(k), 0600u) << k;
   }
   EXPECT_EQ(mode_of(l.pki()), 0700u);
@@ -188,15 +192,7 @@ TEST_F(InitTest, CreatesCompleteInstance) {
   EXPECT_EQ(broker.dns_names, https.dns_names);
   EXPECT_NE(broker.sha256_fingerprint, https.sha256_fingerprint);
   EXPECT_EQ(sp::pki::parse_certificate(slurp(l.backend_cert()))->common_name, "svc-backend");
-  auto devca = sp::pki::parse_certificate(slurp(l.dev_device_ca_cert())).value();
-  EXPECT_EQ(devca.common_name, "smartproduct development device CA");
-  EXPECT_TRUE(devca.is_ca);
-  EXPECT_TRUE(sp::pki::verify_signed_by(slurp(l.dev_device_ca_cert()), slurp(l.root_ca_cert())));
   EXPECT_EQ(slurp(l.broker_cafile()), slurp(l.root_ca_cert()));
-
-  // capath: hashed link to the development device CA.
-  auto hash = sp::pki::subject_hash(slurp(l.dev_device_ca_cert())).value();
-  EXPECT_TRUE(fs::is_symlink(l.device_cas() / (hash + ".0")));
 
   // mosquitto.conf
   const std::string conf = slurp(l.mosquitto_conf());
@@ -228,6 +224,7 @@ TEST_F(InitTest, CreatesCompleteInstance) {
         std::string("#plugin_opt_service_users svc-backend"),
         "#plugin_opt_service_issuer_akis " +
             sp::pki::parse_certificate(slurp(l.root_ca_cert()))->subject_key_id,
+        std::string("#plugin_opt_require_activation true"),
         "acl_file " + b + "/services.acl"}) {
     EXPECT_TRUE(has_line(conf, line)) << "missing: " << line;
   }
@@ -256,6 +253,8 @@ TEST_F(InitTest, CreatesCompleteInstance) {
   EXPECT_EQ(cfg["http"]["cert"].value<std::string>(), "pki/https.crt");
   EXPECT_EQ(cfg["broker"]["key"].value<std::string>(), "pki/svc-backend.key");
   EXPECT_EQ(cfg["broker"]["mosquitto_conf"].value<std::string>(), "broker/mosquitto.conf");
+  EXPECT_EQ(cfg["jitr"]["enabled"].value<bool>(), true);
+  EXPECT_EQ(cfg["jitr"]["ca_dir"].value<std::string>(), "broker/device-cas");
   for (const auto& w : rep.warnings) EXPECT_EQ(w.find("template has no"), std::string::npos) << w;
 }
 
@@ -317,19 +316,25 @@ TEST_F(InitTest, CompletesPartialInstance) {
   // New root (both files gone): every issued certificate is re-issued for its existing key.
   fs::remove(l.root_ca_cert());
   fs::remove(l.root_ca_key());
-  const std::string devca_key = slurp(l.dev_device_ca_key());
   rep = init_ok();
   EXPECT_TRUE(contains(rep.created, "pki/root-ca.key"));
-  EXPECT_EQ(slurp(l.dev_device_ca_key()), devca_key);
   EXPECT_NE(slurp(l.backend_cert()), backend_cert);
   const std::string root = l.root_ca_cert().string();
-  for (const auto& c :
-       {l.https_cert(), l.backend_cert(), l.dev_device_ca_cert(), l.broker_cert()}) {
+  for (const auto& c : {l.https_cert(), l.backend_cert(), l.broker_cert()}) {
     auto v = run("openssl verify -CAfile " + root + " " + c.string());
     EXPECT_EQ(v.status, 0) << c << v.output;
   }
   EXPECT_EQ(slurp(l.broker_cafile()), slurp(l.root_ca_cert()));
-  EXPECT_EQ(slurp(l.device_cas() / "dev-device-ca.crt"), slurp(l.dev_device_ca_cert()));
+}
+
+TEST_F(InitTest, JitrOffTurnsActivationOff) {
+  write_text(tmp_.path() / "bin" / "mosquitto_smartproduct.so", "PLUGIN");
+  options_.jitr = false;
+  init_ok();
+  auto l = layout();
+  EXPECT_TRUE(has_line(slurp(l.mosquitto_conf()), "plugin_opt_require_activation false"));
+  auto cfg = toml::parse_file(l.config().string());
+  EXPECT_EQ(cfg["jitr"]["enabled"].value<bool>(), false);
 }
 
 TEST_F(InitTest, NewHostnameReissuesServerCerts) {
@@ -400,8 +405,16 @@ class DeviceCertTest : public InitTest {
     dev_.instance_dir = options_.dir;
     dev_.out_dir = tmp_.path() / "out";
     dev_.serial = "SN:0001_a-b";
+    ca_pem_ = create_ca("factory").certificate_pem;
+  }
+  sp::store::CertificateAuthority create_ca(const std::string& name) {
+    auto ctx = CaContext::open(layout().config()).value();
+    auto ca = ctx->service().create_managed(name, 365);
+    EXPECT_TRUE(ca) << (ca ? "" : ca.error().message);
+    return ca ? *ca : sp::store::CertificateAuthority{};
   }
   DeviceCertOptions dev_;
+  std::string ca_pem_;
 };
 
 TEST_F(DeviceCertTest, IssuesChainThatVerifies) {
@@ -412,11 +425,13 @@ TEST_F(DeviceCertTest, IssuesChainThatVerifies) {
   EXPECT_EQ(mode_of(r->key_path), 0600u);
   auto certs = sp::pki::split_pem_certificates(slurp(r->cert_path)).value();
   ASSERT_EQ(certs.size(), 2u);
-  EXPECT_EQ(certs[1], slurp(l.dev_device_ca_cert()));
+  EXPECT_EQ(certs[1], ca_pem_);
   EXPECT_EQ(r->info.common_name, "SN:0001_a-b");
-  auto v =
-      run("openssl verify -purpose sslclient -CAfile " + l.root_ca_cert().string() +
-          " -untrusted " + l.dev_device_ca_cert().string() + " '" + r->cert_path.string() + "'");
+  EXPECT_EQ(r->ca_name, "factory");
+  const auto ca_file = l.pki() / "cas" / "factory.crt";
+  EXPECT_EQ(slurp(ca_file), ca_pem_);
+  auto v = run("openssl verify -purpose sslclient -CAfile " + ca_file.string() + " '" +
+               r->cert_path.string() + "'");
   EXPECT_EQ(v.status, 0) << v.output;
   EXPECT_TRUE(sp::pki::check_key_matches(certs[0], slurp(r->key_path)));
   // The broker's capath alone also anchors it (besides the root as cafile).
@@ -451,8 +466,47 @@ TEST_F(DeviceCertTest, ValidatesSerialAndInstance) {
   dev_.serial = std::string(128, 'a');
   EXPECT_TRUE(issue_device_cert(dev_));
   dev_.serial = "ok";
+  dev_.ca = "nope";
+  EXPECT_EQ(issue_device_cert(dev_).error().name, "CaNotFound");
+  dev_.ca = "";
   dev_.instance_dir = tmp_.path() / "nowhere";
-  EXPECT_EQ(issue_device_cert(dev_).error().name, "DeviceCaNotFound");
+  EXPECT_EQ(issue_device_cert(dev_).error().name, "InstanceNotFound");
+}
+
+TEST_F(DeviceCertTest, ChoosesTheOnlyManagedCaOrAsks) {
+  dev_.serial = "SN-1";
+  ASSERT_TRUE(issue_device_cert(dev_));
+  create_ca("second");
+  dev_.serial = "SN-2";
+  auto r = issue_device_cert(dev_);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "ManagedCaMissing");
+  EXPECT_NE(r.error().message.find("factory, second"), std::string::npos) << r.error().message;
+  dev_.ca = "second";
+  auto ok = issue_device_cert(dev_);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->ca_name, "second");
+}
+
+TEST_F(DeviceCertTest, SignsCsrWithoutWritingAKey) {
+  const std::string key = sp::pki::generate_ec_key().value();
+  write_text(tmp_.path() / "dev.csr", sp::pki::create_csr(key, "SN-CSR").value());
+  dev_.csr = tmp_.path() / "dev.csr";
+  dev_.serial = "SN-CSR";
+  auto r = issue_device_cert(dev_);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->key_path.empty());
+  EXPECT_FALSE(fs::exists(dev_.out_dir / "SN-CSR.key"));
+  auto certs = sp::pki::split_pem_certificates(slurp(r->cert_path)).value();
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_TRUE(sp::pki::check_key_matches(certs[0], key));
+  EXPECT_EQ(certs[1], ca_pem_);
+  // The CSR's CN must be the serial.
+  dev_.serial = "SN-OTHER";
+  auto mismatch = issue_device_cert(dev_);
+  ASSERT_FALSE(mismatch);
+  EXPECT_EQ(mismatch.error().name, "CsrCommonNameMismatch");
+  EXPECT_FALSE(fs::exists(dev_.out_dir / "SN-OTHER.crt"));
 }
 
 TEST(Executable, VersionAndExitCodes) {
@@ -474,6 +528,13 @@ TEST(Executable, VersionAndExitCodes) {
   EXPECT_NE(again.output.find("kept     pki/root-ca.key"), std::string::npos) << again.output;
 
   const std::string out = (tmp.path() / "out").string();
+  auto no_ca = run(exe + " device-cert issue --serial D0 --out " + out + " --dir " + dir);
+  EXPECT_NE(no_ca.status, 0);
+  EXPECT_NE(no_ca.output.find("ca create"), std::string::npos) << no_ca.output;
+  auto create = run(exe + " ca create --name factory --dir " + dir);
+  EXPECT_EQ(create.status, 0) << create.output;
+  EXPECT_NE(create.output.find("device-cert issue --ca factory"), std::string::npos)
+      << create.output;
   auto issue = run("cd " + dir + " && " + exe + " device-cert issue --serial D1 --out " + out);
   EXPECT_EQ(issue.status, 0) << issue.output;
   auto dup = run(exe + " device-cert issue --serial D1 --out " + out + " --dir " + dir);
@@ -490,4 +551,76 @@ TEST(Executable, VersionAndExitCodes) {
   EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
   EXPECT_NE(run(exe + " init").status, 0);  // --dir is required
   EXPECT_NE(run(exe).status, 0);            // a subcommand is required
+}
+
+TEST(Executable, CaCommands) {
+  const std::string exe = SP_CTL_EXE;
+  TempDir tmp;
+  const fs::path dir = tmp.path() / "inst";
+  auto init = run(exe + " init --dir " + dir.string() + " --hostname h1 --jitr off");
+  ASSERT_EQ(init.status, 0) << init.output;
+  EXPECT_NE(slurp(dir / "smartproduct.toml").find("enabled = false"), std::string::npos);
+  const std::string at = " --dir " + dir.string();
+  auto revision = [&] {
+    return CaContext::open(dir / "smartproduct.toml").value()->broker_state_revision().value();
+  };
+
+  auto code = run(exe + " ca registration-code" + at);
+  ASSERT_EQ(code.status, 0) << code.output;
+  ASSERT_EQ(code.output.size(), 65u) << code.output;
+  const std::string registration_code = code.output.substr(0, 64);
+
+  // A CA of the manufacturer and the proof of possession of its key.
+  auto ca = sp::pki::create_root_ca("Acme Device CA", 365).value();
+  const sp::pki::Issuer issuer{ca.cert_pem, ca.key_pem};
+  write_text(tmp.path() / "ca.crt", ca.cert_pem);
+  write_text(tmp.path() / "verify.crt",
+             sp::pki::issue_client_cert(issuer, registration_code, 1)->cert_pem);
+  write_text(tmp.path() / "wrong.crt", sp::pki::issue_client_cert(issuer, "other", 1)->cert_pem);
+  const std::string files = " --cert " + (tmp.path() / "ca.crt").string();
+
+  auto wrong = run(exe + " ca register" + files + " --verification-cert " +
+                   (tmp.path() / "wrong.crt").string() + at);
+  EXPECT_EQ(wrong.status, 1);
+  EXPECT_NE(wrong.output.find("registration code"), std::string::npos) << wrong.output;
+  EXPECT_EQ(revision(), 0);
+
+  auto reg = run(exe + " ca register" + files + " --verification-cert " +
+                 (tmp.path() / "verify.crt").string() + " --name acme" + at);
+  ASSERT_EQ(reg.status, 0) << reg.output;
+  EXPECT_NE(reg.output.find("acme (INACTIVE)"), std::string::npos) << reg.output;
+  EXPECT_EQ(revision(), 1);
+  const std::string id = sp::pki::parse_certificate(ca.cert_pem)->subject_key_id;
+  EXPECT_TRUE(fs::exists(dir / "broker" / "device-cas" / (id + ".pem")));
+
+  EXPECT_EQ(run(exe + " ca activate acme" + at).status, 0);
+  auto on = run(exe + " ca auto-registration " + id + " on" + at);
+  EXPECT_EQ(on.status, 0) << on.output;
+  EXPECT_NE(on.output.find("acme (ACTIVE)"), std::string::npos) << on.output;
+  EXPECT_NE(on.output.find("auto-registration  on"), std::string::npos) << on.output;
+  EXPECT_NE(run(exe + " ca auto-registration acme maybe" + at).status, 0);
+  EXPECT_EQ(run(exe + " ca deactivate acme" + at).status, 0);
+  EXPECT_EQ(revision(), 4);
+
+  auto created = run(exe + " ca create --name factory --days 30" + at);
+  ASSERT_EQ(created.status, 0) << created.output;
+  auto list = run(exe + " ca list" + at);
+  EXPECT_EQ(list.status, 0);
+  const auto acme_line = list.output.find("\nacme ");
+  ASSERT_NE(acme_line, std::string::npos) << list.output;
+  const std::string row =
+      list.output.substr(acme_line + 1, list.output.find('\n', acme_line + 1) - acme_line);
+  EXPECT_NE(row.find("INACTIVE"), std::string::npos) << row;
+  EXPECT_NE(row.find(id), std::string::npos) << row;
+  EXPECT_NE(list.output.find("factory"), std::string::npos) << list.output;
+
+  auto gone = run(exe + " ca deregister acme" + at);
+  EXPECT_EQ(gone.status, 0) << gone.output;
+  EXPECT_FALSE(fs::exists(dir / "broker" / "device-cas" / (id + ".pem")));
+  EXPECT_EQ(run(exe + " ca list" + at).output.find("acme"), std::string::npos);
+  EXPECT_NE(run(exe + " ca list --all" + at).output.find("DEREGISTERED"), std::string::npos);
+  auto again = run(exe + " ca activate acme" + at);
+  EXPECT_EQ(again.status, 1);
+  EXPECT_NE(again.output.find("No certificate authority"), std::string::npos) << again.output;
+  EXPECT_EQ(revision(), 6);
 }

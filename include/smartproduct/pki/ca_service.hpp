@@ -1,0 +1,110 @@
+#pragma once
+// Registered device certificate authorities: the self-hosted version of AWS IoT's CA registration
+// (seed-behaviour.md §6.1, DESIGN.md §5 "Trust anchors"). No HTTP, no SQL: the REST binding is
+// pki/ca_routes.hpp, the CLI is `smartproductctl ca`, storage is store::CaRepository.
+//
+// A manufacturer proves possession of its CA's key with a verification certificate whose CN is
+// the instance's registration code, signed by that key. Every registered CA (ACTIVE or INACTIVE)
+// is written to the broker's capath (`ca_dir/<id>.pem`, rehashed), so TLS accepts its devices at
+// once; the broker plugin refuses the devices of INACTIVE and DEREGISTERED CAs (disabledCas),
+// which lets the daemon see and record the attempt. A deregistered CA's file is removed, but
+// mosquitto keeps a removed capath CA cached until restart: the plugin keeps refusing it.
+//
+// A CA's id is its subject key identifier (uppercase hex): device certificates carry it as their
+// authority key identifier, which is what the broker plugin reports and matches.
+//
+// Error names: InvalidCaCertificate, InvalidVerificationCertificate, RegistrationCodeMismatch,
+// VerificationSignatureInvalid, InvalidCaName, InvalidCaStatus (422); CertificateTooLarge (413);
+// CaAlreadyRegistered, CaNameTaken, CaDeregistered, ManagedCaExists (409); CaNotFound (404);
+// CaNotManaged (422); CaFileWriteFailed (503).
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/result.hpp"
+#include "smartproduct/pki/pki.hpp"
+#include "smartproduct/store/ca_repository.hpp"
+
+namespace sp::pki {
+
+/// Largest accepted PEM text per certificate (a CA certificate is 1-3 KiB).
+inline constexpr std::size_t kMaxCaPemBytes = 32 * 1024;
+inline constexpr std::size_t kMaxCaNameLength = 64;
+inline constexpr int kDefaultManagedCaDays = 3650;
+
+/// Names of CAs: [A-Za-z0-9._-]{1,64}.
+bool valid_ca_name(std::string_view name);
+
+/// What the broker plugin must learn at once (the daemon wires these to its disableCa/enableCa
+/// control commands; the CLI leaves them empty and bumps the broker state revision instead).
+struct CaHooks {
+  std::function<void(const std::string& ca_id)> disabled;  ///< now INACTIVE or DEREGISTERED
+  std::function<void(const std::string& ca_id)> enabled;   ///< now ACTIVE
+};
+
+struct CaServiceConfig {
+  std::filesystem::path ca_dir;          ///< the broker's capath
+  std::filesystem::path managed_ca_dir;  ///< keys of CAs the platform keeps (0700)
+};
+
+class CaService {
+ public:
+  /// `repo` and `clock` must outlive the service.
+  CaService(store::CaRepository& repo, const Clock& clock, CaServiceConfig config,
+            CaHooks hooks = {});
+
+  /// The instance's registration code (the CN a verification certificate must carry).
+  Result<std::string> registration_code();
+
+  struct RegisterRequest {
+    std::string ca_pem, verification_pem, name;  ///< name empty: derived from the CN
+    bool set_active = false;
+    bool auto_registration = false;
+  };
+  /// Validates the CA and the proof of possession, stores it (INACTIVE unless set_active) and
+  /// installs it in the capath.
+  Result<store::CertificateAuthority> register_ca(const RegisterRequest& request);
+  /// By name; deregistered ones too when `include_deregistered`.
+  Result<std::vector<store::CertificateAuthority>> list(bool include_deregistered);
+  /// By id (any status; colons and lowercase accepted) or by the name of a registered CA.
+  Result<store::CertificateAuthority> describe(std::string_view id_or_name);
+  /// `status`: kActive or kInactive only. 409 CaDeregistered for a deregistered CA.
+  Result<store::CertificateAuthority> update(std::string_view id_or_name,
+                                             std::optional<store::CaStatus> status,
+                                             std::optional<bool> auto_registration);
+  /// DEREGISTERED, removed from the capath, refused by the plugin. A managed CA's key files are
+  /// renamed to `<name>.<id>.key/.crt` (kept, and the name is free again).
+  Result<store::CertificateAuthority> deregister(std::string_view id_or_name);
+  /// Devices with a pending or active certificate from the CA.
+  Result<std::int64_t> device_count(std::string_view id);
+
+  /// `smartproductctl ca create`: a self-signed manufacturer CA whose key the platform keeps in
+  /// managed_ca_dir/<name>.key (0600, + <name>.crt), registered ACTIVE with auto-registration on.
+  Result<store::CertificateAuthority> create_managed(std::string_view name, int days);
+  /// Loads a managed CA's certificate and key (to issue device certificates).
+  Result<Issuer> managed_issuer(std::string_view name);
+
+  std::filesystem::path managed_cert_path(std::string_view name) const;
+  std::filesystem::path managed_key_path(std::string_view name) const;
+
+ private:
+  Result<store::CertificateAuthority> resolve(std::string_view id_or_name);
+  Result<store::CertificateAuthority> store_new(store::CertificateAuthority ca);
+  Result<void> install(const store::CertificateAuthority& ca);
+  Result<void> uninstall(const std::string& id);
+  void notify(const store::CertificateAuthority& ca);
+
+  store::CaRepository& repo_;
+  const Clock& clock_;
+  CaServiceConfig config_;
+  CaHooks hooks_;
+};
+
+}  // namespace sp::pki
