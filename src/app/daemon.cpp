@@ -4,11 +4,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "app/access.hpp"
 #include "app/broker_supervisor.hpp"
+#include "app/ca_module.hpp"
+#include "app/devices_module.hpp"
 #include "app/metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/mqtt/client.hpp"
@@ -16,6 +20,7 @@
 #include "smartproduct/core/logging.hpp"
 #include "smartproduct/events/service.hpp"
 #include "smartproduct/http/types.hpp"
+#include "smartproduct/jitr/service.hpp"
 #include "smartproduct/presence/service.hpp"
 #include "smartproduct/telemetry/service.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -48,6 +53,31 @@ Result<void> require_readable(const fs::path& file, const char* key) {
 
 }  // namespace
 
+namespace {
+
+// JITR only protects anything if the plugin gates devices until they are activated, and with the
+// gate on but JITR off no device would ever get rights. The daemon writes neither file, so a
+// managed broker's config is checked against [jitr] before it is started.
+Result<void> check_activation_gate(const std::filesystem::path& mosquitto_conf, bool jitr_enabled) {
+  std::ifstream in(mosquitto_conf);
+  if (!in) return {};  // the supervisor reports a missing file
+  std::string line;
+  std::optional<std::string> value;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key, v;
+    if (words >> key >> v && key == "plugin_opt_require_activation") value = v;
+  }
+  const bool gated = value && *value == "true";
+  if (gated == jitr_enabled) return {};
+  return fail(ErrorKind::kUnprocessable, "ActivationGateMismatch",
+              fmt::format("[jitr] enabled = {} but {} has plugin_opt_require_activation {}: set "
+                          "both to the same value (smartproductctl init --jitr on|off writes both)",
+                          jitr_enabled, mosquitto_conf.string(), value.value_or("(unset)")));
+}
+
+}  // namespace
+
 struct Daemon::Impl {
   config::DaemonConfig config;
   SystemClock clock;
@@ -65,7 +95,11 @@ struct Daemon::Impl {
   std::unique_ptr<events::EventService> events;
   std::unique_ptr<presence::PresenceService> presence;
   std::unique_ptr<Access>
-      access_modules;  // identity, settings, OpenAPI (before the server: it routes)
+      access_modules;     // identity, settings, OpenAPI (before the server: it routes)
+  CaModule cas;           // registered device CAs (/api/admin/cas)
+  DevicesModule devices;  // registration and devices API (before events: it owns the devices)
+  std::unique_ptr<jitr::PluginControl> plugin_control;
+  std::unique_ptr<jitr::JitrService> jitr;  // activation of device certificates
   std::unique_ptr<http::HttpServer> server;
 
   explicit Impl(config::DaemonConfig c) : config(std::move(c)) {}
@@ -109,6 +143,7 @@ struct Daemon::Impl {
 
     const auto& b = config.broker;
     if (b.mode == config::BrokerSettings::Mode::kManaged) {
+      if (auto r = check_activation_gate(b.mosquitto_conf, config.jitr.enabled); !r) return r;
       broker = std::make_unique<BrokerSupervisor>(BrokerSupervisorConfig{
           b.mosquitto_bin, b.mosquitto_conf, b.host, b.port, b.ca_file, b.cert, b.key});
       if (auto r = broker->start(20s); !r) {
@@ -131,7 +166,7 @@ struct Daemon::Impl {
     } else {
       return tl::unexpected(a.error());
     }
-    build_modules();
+    if (auto r = build_modules(); !r) return r;
     for (auto& route : topics.routes()) {
       // No-local: the daemon never receives its own publishes (commands, control requests).
       mc.subscriptions.push_back({route.filter, route.qos, true});
@@ -141,6 +176,9 @@ struct Daemon::Impl {
     mqtt->on_connection_change([this](bool connected, bool session_present) {
       // Without our session the broker forgot the presence events we missed: ask for the truth.
       if (connected && !session_present && presence) presence->request_resync();
+      // The plugin may have missed commands while we were away (or smartproductctl changed the
+      // store): every new connection gets the whole state first.
+      if (connected && jitr) jitr->on_broker_connected();
     });
     mqtt->start();
     add_metrics_route(router, metrics_sources());
@@ -174,10 +212,38 @@ struct Daemon::Impl {
   }
 
   // The module list: each module gets its repository, typed settings and its MQTT/HTTP bindings.
-  void build_modules() {
+  Result<void> build_modules() {
     telemetry_repo = sqlite::make_telemetry_repository(store->telemetry_ptr());
     event_repo = sqlite::make_event_repository(store->main_ptr());
     presence_repo = sqlite::make_presence_repository(store->main_ptr());
+    // The CA and devices modules reach the broker through JITR (built right after them: the hooks
+    // run only once requests flow).
+    pki::CaHooks ca_hooks{[this](const std::string& id) { jitr->on_ca_disabled(id); },
+                          [this](const std::string& id) { jitr->on_ca_enabled(id); }};
+    if (auto c = build_ca_module(store->main_ptr(), *access_modules, clock, router, config.jitr,
+                                 std::move(ca_hooks));
+        c) {
+      cas = std::move(*c);
+    } else {
+      return tl::unexpected(c.error());
+    }
+    devices::DeviceHooks device_hooks{
+        [this](const store::Registration& r) { jitr->on_registered(r.device_id); },
+        [this](const std::vector<std::string>& fps) { jitr->on_certificates_revoked(fps); }};
+    if (auto d = build_devices_module(store->main_ptr(), *access_modules, clock, router,
+                                      std::move(device_hooks));
+        d) {
+      devices = std::move(*d);
+    } else {
+      return tl::unexpected(d.error());
+    }
+    plugin_control = std::make_unique<jitr::PluginControl>(*publisher());
+    jitr::JitrConfig jc;
+    jc.enabled = config.jitr.enabled;
+    jc.security_event_interval = std::chrono::seconds(config.jitr.security_event_interval_s);
+    jitr = std::make_unique<jitr::JitrService>(*devices.repo, *cas.repo, access_modules->catalog(),
+                                               *plugin_control, clock, jc);
+    jitr->reconcile();
 
     if (config.telemetry.enabled) {
       telemetry = std::make_unique<telemetry::TelemetryService>(
@@ -190,21 +256,25 @@ struct Daemon::Impl {
     if (config.events.enabled) {
       events = std::make_unique<events::EventService>(
           events::IngestConfig{config.events.topic, config.events.max_payload_bytes}, *event_repo,
-          clock);
+          clock,
+          [this](const std::string& device_id) { return devices.service->owner_of(device_id); });
       topics.add(config.events.topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
         events->ingest(m.topic, m.payload, std::move(done));
       });
     }
     presence = std::make_unique<presence::PresenceService>(*presence_repo, *publisher(), clock,
                                                            std::set<std::string>{"svc-backend"});
+    presence->set_observer([this](const presence::ConnectionEvent& e) { jitr->on_presence(e); });
     topics.add(std::string(presence::kPresencePrefix) + "#", 1,
                [this](mqtt::Message&& m, mqtt::Done done) {
                  presence->on_presence(m.topic, m.payload, std::move(done));
                });
     topics.add(std::string(presence::kControlResponseTopic), 1,
                [this](mqtt::Message&& m, mqtt::Done done) {
+                 plugin_control->on_control_response(m.payload);
                  presence->on_control_response(m.payload, std::move(done));
                });
+    return {};
   }
 
   std::vector<MetricsSource> metrics_sources() {
@@ -243,6 +313,21 @@ struct Daemon::Impl {
                        "counter", static_cast<double>(s.connects)});
         out.push_back({"smartproduct_mqtt_connection_losses_total", "", "Broker connections lost",
                        "counter", static_cast<double>(s.connection_losses)});
+      }
+      if (jitr) {
+        auto& c = jitr->counters();
+        auto add = [&](const char* name, const char* help, uint64_t v) {
+          out.push_back({name, "", help, "counter", static_cast<double>(v)});
+        };
+        add("smartproduct_jitr_evaluated_total", "Device certificate connections evaluated",
+            c.evaluated);
+        add("smartproduct_jitr_activated_total", "Device certificates activated", c.activated);
+        add("smartproduct_jitr_pending_total", "Certificates waiting for their registration",
+            c.pending);
+        add("smartproduct_jitr_refused_total", "Certificates refused", c.refused);
+        add("smartproduct_security_events_total", "Security events recorded", c.security_events);
+        add("smartproduct_jitr_failures_total", "JITR steps that failed (store errors)",
+            c.failures);
       }
       if (presence) {
         auto& c = presence->counters();
@@ -307,6 +392,7 @@ struct Daemon::Impl {
     // the writer, then stop the broker we manage.
     if (server) server->stop(10s);
     if (mqtt) mqtt->stop(10s);
+    jitr.reset();  // finishes queued work while the store is still open
     if (store) store->close();
     if (broker) broker->stop();
     server.reset();

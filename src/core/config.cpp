@@ -254,7 +254,11 @@ LoadResult load_daemon_config(const fs::path& input) {
   }
   {
     SectionReader s(*root, "jitr", file, errors);
-    c.jitr_enabled = s.boolean("enabled", true);
+    c.jitr.enabled = s.boolean("enabled", true);
+    c.jitr.ca_dir = s.path("ca_dir", "broker/device-cas");
+    c.jitr.managed_ca_dir = s.path("managed_ca_dir", "pki/cas");
+    c.jitr.security_event_interval_s =
+        static_cast<int>(s.integer("security_event_interval_s", 600, 0, 86400));
     s.finish();
   }
   {

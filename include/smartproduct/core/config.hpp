@@ -84,6 +84,19 @@ struct IdentitySettings {
   std::string public_url;        // e.g. https://iot.example.com (used in email texts); may be empty
 };
 
+/// [jitr]: registered device CAs and just-in-time registration of device certificates.
+struct JitrSettings {
+  /// true: a device certificate has topic rights only once activated (first connection of a
+  /// registered device); the broker plugin must run with require_activation true.
+  bool enabled = true;
+  /// The broker's capath: registered device CAs are written here (hashed links maintained).
+  std::filesystem::path ca_dir;
+  /// Where `smartproductctl ca create` keeps the keys of CAs the platform manages.
+  std::filesystem::path managed_ca_dir;
+  /// Security events of one certificate and kind are recorded at most once per this interval.
+  int security_event_interval_s = 600;
+};
+
 struct DaemonConfig {
   std::filesystem::path file;  // the file this was loaded from
   LogSettings log;
@@ -95,7 +108,7 @@ struct DaemonConfig {
   std::filesystem::path web_root;  // empty: the console built with this binary
   TopicFeature telemetry{true, "smartproduct/telemetry", 131072};
   TopicFeature events{true, "smartproduct/event", 131072};
-  bool jitr_enabled = true;
+  JitrSettings jitr;
   IdentitySettings identity;
 };
 

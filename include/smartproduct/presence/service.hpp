@@ -34,6 +34,11 @@ class PresenceService {
   /// Asks the plugin for every connected client (after a broker restart or a lost session).
   void request_resync();
 
+  /// Called (on the writer's completion thread) with every device `connected`/`rejected` event
+  /// and every client of a resync once it is stored. Set before messages flow.
+  using Observer = std::function<void(const ConnectionEvent&)>;
+  void set_observer(Observer observer) { observer_ = std::move(observer); }
+
   struct Counters {
     std::atomic<uint64_t> events{0};
     std::atomic<uint64_t> malformed{0};
@@ -50,6 +55,7 @@ class PresenceService {
   Counters counters_;
   std::mutex mutex_;
   int64_t known_epoch_ = -1;  // -1: not loaded yet
+  Observer observer_;
 };
 
 }  // namespace sp::presence

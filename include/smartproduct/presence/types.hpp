@@ -14,6 +14,9 @@ struct ConnectionEvent {
   std::string cert_fingerprint;
   std::string issuer;
   std::string serial;
+  std::string aki;  // the issuing CA's key id (uppercase hex); "" when the certificate has none
+  int64_t not_before_s = 0;  // certificate validity, epoch s (0: not reported)
+  int64_t not_after_s = 0;
   std::string address;
   int protocol_version = 0;
   int64_t broker_epoch = 0;  // identifies the broker process

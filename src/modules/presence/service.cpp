@@ -56,6 +56,9 @@ std::optional<ConnectionEvent> event_from_json(const nlohmann::json& j, int64_t 
   e.cert_fingerprint = str(j, "certFingerprint");
   e.issuer = str(j, "issuer");
   e.serial = str(j, "serial");
+  e.aki = str(j, "aki");
+  e.not_before_s = num(j, "notBefore");
+  e.not_after_s = num(j, "notAfter");
   e.address = str(j, "address");
   e.protocol_version = static_cast<int>(num(j, "protocolVersion"));
   e.broker_epoch = num(j, "epoch");
@@ -131,7 +134,14 @@ void PresenceService::on_presence(std::string_view topic, std::string_view paylo
     spdlog::warn("presence: connection refused by the broker: cn '{}' client '{}' from {}: {}",
                  event->device_id, event->client_id, event->address, event->reason);
   }
-  repository_.apply(std::move(*event), store_done);
+  // The observer (JITR) sees the event once it is stored; it does its own durable bookkeeping, so
+  // the PUBACK does not wait for it.
+  auto copy = observer_ ? std::make_optional(*event) : std::nullopt;
+  repository_.apply(std::move(*event), [this, store_done, copy = std::move(copy)](Result<void> r) {
+    const bool ok = r.has_value();
+    store_done(std::move(r));
+    if (ok && copy) observer_(*copy);
+  });
 }
 
 void PresenceService::request_resync() {
@@ -166,6 +176,10 @@ void PresenceService::on_control_response(std::string_view payload,
       e.client_id = str(c, "clientId");
       e.cert_fingerprint = str(c, "certFingerprint");
       e.issuer = str(c, "issuer");
+      e.serial = str(c, "serial");
+      e.aki = str(c, "aki");
+      e.not_before_s = num(c, "notBefore");
+      e.not_after_s = num(c, "notAfter");
       e.address = str(c, "address");
       e.protocol_version = static_cast<int>(num(c, "protocolVersion"));
       e.broker_epoch = epoch;
@@ -183,10 +197,13 @@ void PresenceService::on_control_response(std::string_view payload,
   auto remaining = std::make_shared<std::atomic<std::size_t>>(connected.size());
   auto all_ok = std::make_shared<std::atomic<bool>>(true);
   for (auto& e : connected) {
-    repository_.apply(std::move(e), [remaining, all_ok, done](Result<void> r) {
-      if (!r) *all_ok = false;
-      if (--*remaining == 0) done(all_ok->load());
-    });
+    auto copy = observer_ ? std::make_optional(e) : std::nullopt;
+    repository_.apply(std::move(e),
+                      [this, remaining, all_ok, done, copy = std::move(copy)](Result<void> r) {
+                        if (!r) *all_ok = false;
+                        if (r && copy) observer_(*copy);
+                        if (--*remaining == 0) done(all_ok->load());
+                      });
   }
 }
 

@@ -1,0 +1,57 @@
+#pragma once
+// The daemon's side of the broker plugin's control channel ($CONTROL/smartproduct/v1, contract in
+// src/broker_plugin/README.md): activates, revokes and refuses device certificates and disables
+// CAs at the broker, and replaces the plugin's whole state from the store (setState) after a
+// (re)connect, a broker restart or a change made by smartproductctl.
+//
+// Commands are fire-and-forget QoS 1 publishes: the store is the source of truth, and every
+// reconnect re-sends the whole state, so a command lost with a connection is repaired by the next
+// full sync. Answers are only checked for errors (logged and counted).
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smartproduct/mqtt/types.hpp"
+#include "smartproduct/store/ca_repository.hpp"
+
+namespace sp::jitr {
+
+class PluginControl {
+ public:
+  explicit PluginControl(mqtt::Publisher& publisher) : publisher_(publisher) {}
+
+  /// Grants topic rights to these certificates (plugin `activate`).
+  void activate(const std::vector<std::string>& fingerprints);
+  /// Takes the rights away and disconnects them (plugin `deactivate`): refused certificates.
+  void deactivate(const std::vector<std::string>& fingerprints);
+  /// Refuses the certificates from now on and disconnects them (plugin `revoke`).
+  void revoke(const std::vector<std::string>& fingerprints);
+  void disable_ca(std::string_view ca_id);
+  void enable_ca(std::string_view ca_id);
+  /// Replaces every set of the plugin (plugin `setState`); disconnects what is now refused.
+  void set_state(const store::BrokerState& state);
+
+  /// A message on $CONTROL/smartproduct/v1/response: errors in answers to our commands are logged.
+  void on_control_response(std::string_view payload);
+
+  struct Counters {
+    std::atomic<std::uint64_t> commands{0};
+    std::atomic<std::uint64_t> full_syncs{0};
+    std::atomic<std::uint64_t> errors{0};
+    std::atomic<std::uint64_t> kicked{0};
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void send(std::string_view command, std::string_view field,
+            const std::vector<std::string>& values);
+
+  mqtt::Publisher& publisher_;
+  Counters counters_;
+  std::atomic<std::uint64_t> next_id_{1};
+};
+
+}  // namespace sp::jitr

@@ -1,0 +1,130 @@
+#pragma once
+// Just-in-time registration (seed-behaviour.md §6, fixed as §20.5 asks): the first connection of
+// an unknown device certificate chained to a registered CA is recorded as PENDING_ACTIVATION and
+// activated only when its CN is a catalog serial with a live registration — whichever comes first,
+// the connection or the registration. Everything else is refused (the connection is closed, the
+// certificate gets no rights) and recorded as a security event.
+//
+// Inputs: the broker plugin's presence events (connected / rejected, via the presence module),
+// the devices module's hooks (registered, certificates revoked) and the CA module's hooks. All
+// work runs on one worker thread, in arrival order, so two events about one serial never race.
+// Idempotent and restart-safe: the decision depends only on the store, a restart re-evaluates
+// pending certificates (reconcile) and every broker (re)connection gets the whole plugin state.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "smartproduct/catalog/service.hpp"
+#include "smartproduct/core/clock.hpp"
+#include "smartproduct/jitr/plugin_control.hpp"
+#include "smartproduct/presence/types.hpp"
+#include "smartproduct/store/ca_repository.hpp"
+#include "smartproduct/store/device_repository.hpp"
+
+namespace sp::jitr {
+
+struct JitrConfig {
+  /// false: certificates are not gated (the plugin runs without require_activation); only
+  /// refusals by the broker are recorded.
+  bool enabled = true;
+  /// One security event per (certificate, kind) per interval: a refused device retrying every
+  /// few seconds must not flood the table.
+  std::chrono::seconds security_event_interval{600};
+  /// How often the store's broker_state_revision is checked for changes made by smartproductctl.
+  std::chrono::milliseconds revision_poll_interval{2000};
+};
+
+/// Why a certificate was refused (security event kinds and status reasons).
+namespace reason {
+inline constexpr const char* kCaNotRegistered = "ca_not_registered";
+inline constexpr const char* kCaInactive = "ca_inactive";
+inline constexpr const char* kAutoRegistrationDisabled = "auto_registration_disabled";
+inline constexpr const char* kNotInCatalog = "device_not_in_catalog";
+inline constexpr const char* kDeviceDeleted = "device_deleted";
+inline constexpr const char* kExpired = "certificate_expired";
+}  // namespace reason
+
+class JitrService {
+ public:
+  JitrService(store::DeviceRepository& devices, store::CaRepository& cas,
+              catalog::CatalogService& catalog, PluginControl& plugin, const Clock& clock,
+              JitrConfig config);
+  /// Stops the worker after the queued work is done.
+  ~JitrService();
+  JitrService(const JitrService&) = delete;
+  JitrService& operator=(const JitrService&) = delete;
+
+  /// A stored presence event (any thread).
+  void on_presence(const presence::ConnectionEvent& event);
+  /// A registration was committed: activate the certificates already seen for the serial.
+  void on_registered(const std::string& device_id);
+  /// Certificates were revoked in the store: revoke (and disconnect) them at the broker.
+  void on_certificates_revoked(const std::vector<std::string>& fingerprints);
+  void on_ca_disabled(const std::string& ca_id);
+  void on_ca_enabled(const std::string& ca_id);
+  /// The daemon's MQTT session (re)connected or the broker restarted: send the whole state.
+  void on_broker_connected();
+  /// Start-up: activate pending certificates whose device got registered while we were down.
+  void reconcile();
+
+  /// Blocks until everything queued before this call has been processed (tests, shutdown).
+  void drain();
+
+  struct Counters {
+    std::atomic<std::uint64_t> evaluated{0};
+    std::atomic<std::uint64_t> activated{0};
+    std::atomic<std::uint64_t> pending{0};
+    std::atomic<std::uint64_t> refused{0};
+    std::atomic<std::uint64_t> security_events{0};
+    std::atomic<std::uint64_t> failures{0};
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void post(std::function<void()> task);
+  void run();
+  void evaluate(const presence::ConnectionEvent& event);
+  void record_rejection(const presence::ConnectionEvent& event);
+  void refuse(store::DeviceCertificate cert, const char* why, std::string detail);
+  bool activate(store::DeviceCertificate& cert, const store::Registration& registration);
+  void activate_pending(const std::string& device_id);
+  void security_event(const std::string& kind, const std::string& device_id,
+                      const std::string& fingerprint, const std::string& ca_id, std::string detail);
+  void sync_state();
+  void poll_revision();
+  void flush_activations();
+
+  static constexpr std::size_t kMaxActivationBatch = 500;
+
+  store::DeviceRepository& devices_;
+  store::CaRepository& cas_;
+  catalog::CatalogService& catalog_;
+  PluginControl& plugin_;
+  const Clock& clock_;
+  JitrConfig config_;
+  Counters counters_;
+
+  // Worker-thread state.
+  std::map<std::string, std::int64_t> last_security_event_ms_;  // fingerprint + '/' + kind
+  std::int64_t synced_revision_ = -1;
+  std::vector<std::string> pending_activations_;  // activated in the store, not yet sent
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable idle_;
+  std::deque<std::function<void()>> queue_;
+  bool busy_ = false;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace sp::jitr

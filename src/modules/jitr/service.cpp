@@ -1,0 +1,395 @@
+#include "smartproduct/jitr/service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <fmt/format.h>
+
+#include <set>
+
+namespace sp::jitr {
+
+using presence::ConnectionEvent;
+using store::CertificateStatus;
+using store::DeviceCertificate;
+
+JitrService::JitrService(store::DeviceRepository& devices, store::CaRepository& cas,
+                         catalog::CatalogService& catalog, PluginControl& plugin,
+                         const Clock& clock, JitrConfig config)
+    : devices_(devices),
+      cas_(cas),
+      catalog_(catalog),
+      plugin_(plugin),
+      clock_(clock),
+      config_(config),
+      worker_([this] { run(); }) {}
+
+JitrService::~JitrService() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+void JitrService::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(task));
+  }
+  wake_.notify_one();
+}
+
+void JitrService::drain() {
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return queue_.empty() && !busy_; });
+}
+
+void JitrService::run() {
+  auto next_poll = std::chrono::steady_clock::now();
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait_until(lock, next_poll, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        if (stopping_) return;
+        busy_ = true;
+      } else {
+        task = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+      }
+    }
+    try {
+      if (task) {
+        task();
+      } else {
+        next_poll = std::chrono::steady_clock::now() + config_.revision_poll_interval;
+        poll_revision();
+      }
+    } catch (const std::exception& e) {
+      counters_.failures++;
+      spdlog::error("jitr: unexpected error: {}", e.what());
+    }
+    bool empty = false;
+    {
+      std::lock_guard lock(mutex_);
+      empty = queue_.empty();
+    }
+    // The queue ran dry: send the activations collected meanwhile, in one control message.
+    if (empty) flush_activations();
+    {
+      std::lock_guard lock(mutex_);
+      busy_ = false;
+      if (queue_.empty()) idle_.notify_all();
+    }
+  }
+}
+
+// --- entry points (any thread) -------------------------------------------------------------
+
+void JitrService::on_presence(const ConnectionEvent& event) {
+  if (event.kind == ConnectionEvent::Kind::kDisconnected) return;
+  post([this, event] {
+    if (event.kind == ConnectionEvent::Kind::kRejected) {
+      record_rejection(event);
+    } else if (config_.enabled) {
+      evaluate(event);
+    }
+  });
+}
+
+void JitrService::on_registered(const std::string& device_id) {
+  if (!config_.enabled) return;
+  post([this, device_id] { activate_pending(device_id); });
+}
+
+// Commands go through the worker too: a full state read before a change was committed and sent
+// after its incremental command would undo it at the broker.
+void JitrService::on_certificates_revoked(const std::vector<std::string>& fingerprints) {
+  if (fingerprints.empty()) return;
+  post([this, fingerprints] {
+    flush_activations();
+    plugin_.revoke(fingerprints);
+  });
+}
+
+// A CA change is rare and may concern certificates without an AKI (matched by issuer DN): send
+// the whole state rather than one disableCa/enableCa.
+void JitrService::on_ca_disabled(const std::string& ca_id) {
+  spdlog::info("jitr: CA {} disabled: refusing its devices at the broker", ca_id);
+  post([this] { sync_state(); });
+}
+
+void JitrService::on_ca_enabled(const std::string& ca_id) {
+  spdlog::info("jitr: CA {} enabled", ca_id);
+  post([this] { sync_state(); });
+}
+
+void JitrService::on_broker_connected() {
+  post([this] { sync_state(); });
+}
+
+void JitrService::reconcile() {
+  if (!config_.enabled) return;
+  post([this] {
+    auto pending = devices_.certificates_with_status(CertificateStatus::kPendingActivation, "");
+    if (!pending) {
+      counters_.failures++;
+      spdlog::error("jitr: reconcile: {}", pending.error().message);
+      return;
+    }
+    std::set<std::string> serials;
+    for (const auto& c : *pending) serials.insert(c.device_id);
+    for (const auto& s : serials) activate_pending(s);
+    if (!serials.empty()) {
+      spdlog::info("jitr: reconciled pending certificates of {} device(s)", serials.size());
+    }
+  });
+}
+
+// --- worker ------------------------------------------------------------------------------------
+
+void JitrService::evaluate(const ConnectionEvent& event) {
+  counters_.evaluated++;
+  const auto now = clock_.now_ms();
+  const auto& fp = event.cert_fingerprint;
+  if (fp.empty() || event.device_id.empty()) return;
+
+  auto known = devices_.certificate(fp);
+  if (!known) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", event.device_id, known.error().message);
+    return;
+  }
+  DeviceCertificate cert;
+  // A certificate accepted before (pending registration) keeps its place even if the CA stopped
+  // auto-registering meanwhile; a refused or new one needs auto-registration now.
+  const bool accepted_before = *known && (*known)->status == CertificateStatus::kPendingActivation;
+  if (*known) {
+    cert = std::move(**known);
+    if (cert.status == CertificateStatus::kActive) return;  // the plugin already lets it in
+    if (cert.status == CertificateStatus::kRevoked) {
+      // The plugin let a revoked certificate in: its state is behind the store (e.g. a command
+      // lost with a connection). Repair it; the full state follows at the next reconnect anyway.
+      flush_activations();
+      plugin_.revoke({fp});
+      return;
+    }
+    cert.last_seen_at_ms = now;
+  } else {
+    cert.fingerprint = fp;
+    cert.device_id = event.device_id;
+    cert.ca_id = event.aki;
+    cert.issuer = event.issuer;
+    cert.serial = event.serial;
+    if (event.not_before_s) cert.not_before_s = event.not_before_s;
+    if (event.not_after_s) cert.not_after_s = event.not_after_s;
+    cert.first_seen_at_ms = now;
+    cert.last_seen_at_ms = now;
+    cert.status = CertificateStatus::kPendingActivation;
+  }
+  cert.updated_at_ms = now;
+
+  // 1. The issuing CA must be registered, active and (for a certificate not seen before)
+  //    auto-registering.
+  auto ca = cert.ca_id.empty() ? Result<std::optional<store::CertificateAuthority>>{}
+                               : cas_.find(cert.ca_id);
+  if (!ca) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", event.device_id, ca.error().message);
+    return;
+  }
+  if (!*ca || (*ca)->status == store::CaStatus::kDeregistered) {
+    return refuse(std::move(cert), reason::kCaNotRegistered,
+                  "issuer " + event.issuer + " is not a registered CA");
+  }
+  if ((*ca)->status != store::CaStatus::kActive) {
+    return refuse(std::move(cert), reason::kCaInactive, "CA " + (*ca)->name + " is inactive");
+  }
+  if (!accepted_before && !(*ca)->auto_registration) {
+    return refuse(std::move(cert), reason::kAutoRegistrationDisabled,
+                  "CA " + (*ca)->name + " does not auto-register certificates");
+  }
+  if (cert.not_after_s && *cert.not_after_s * 1000 < now) {
+    return refuse(std::move(cert), reason::kExpired, "the certificate has expired");
+  }
+  // 2. The CN must be a serial of the catalog.
+  auto in_catalog = catalog_.contains_device(cert.device_id);
+  if (!in_catalog) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", event.device_id, in_catalog.error().message);
+    return;
+  }
+  if (!*in_catalog) {
+    return refuse(std::move(cert), reason::kNotInCatalog,
+                  "serial " + cert.device_id + " is not in the reference catalog");
+  }
+  // 3. Registered → activate; deleted and not registered again → refuse; never registered →
+  //    wait for the owner (registration activates it, see activate_pending).
+  auto live = devices_.live_registration(cert.device_id);
+  if (!live) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", event.device_id, live.error().message);
+    return;
+  }
+  if (*live) {
+    activate(cert, **live);
+    return;
+  }
+  auto latest = devices_.latest_registration(cert.device_id);
+  if (latest && *latest && (*latest)->status == store::RegistrationStatus::kDeleted) {
+    return refuse(std::move(cert), reason::kDeviceDeleted,
+                  "device " + cert.device_id + " was deleted and is not registered again");
+  }
+  cert.status = CertificateStatus::kPendingActivation;
+  cert.status_reason = "awaiting_registration";
+  if (auto r = devices_.save_certificate(cert); !r) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", event.device_id, r.error().message);
+    return;
+  }
+  if (!accepted_before) {
+    counters_.pending++;
+    spdlog::info("jitr: certificate {} of {} is pending activation (not registered yet)",
+                 fp.substr(0, 16), cert.device_id);
+  }
+}
+
+bool JitrService::activate(DeviceCertificate& cert, const store::Registration& registration) {
+  const auto now = clock_.now_ms();
+  if (auto r = devices_.save_certificate(cert); !r) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", cert.device_id, r.error().message);
+    return false;
+  }
+  if (auto r = devices_.activate_certificate(cert.fingerprint, registration.id, now); !r) {
+    // kConflict: the registration was deleted meanwhile; the certificate stays pending.
+    if (r.error().kind != ErrorKind::kConflict) counters_.failures++;
+    spdlog::warn("jitr: {} not activated: {}", cert.device_id, r.error().message);
+    return false;
+  }
+  // Batched: the plugin persists its state file (with fsync, on the broker's only thread) once
+  // per control message, so 1,000 devices activated one message each stalled the broker ~8 s.
+  pending_activations_.push_back(cert.fingerprint);
+  if (pending_activations_.size() >= kMaxActivationBatch) flush_activations();
+  counters_.activated++;
+  spdlog::info("jitr: certificate {} of {} activated (registration {} of user {})",
+               cert.fingerprint.substr(0, 16), cert.device_id, registration.id,
+               registration.user_id);
+  return true;
+}
+
+void JitrService::activate_pending(const std::string& device_id) {
+  auto live = devices_.live_registration(device_id);
+  if (!live || !*live) return;
+  auto pending =
+      devices_.certificates_with_status(CertificateStatus::kPendingActivation, device_id);
+  if (!pending) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", device_id, pending.error().message);
+    return;
+  }
+  for (auto& cert : *pending) {
+    // The CA may have been deactivated since the certificate was first seen.
+    auto ca = cert.ca_id.empty() ? Result<std::optional<store::CertificateAuthority>>{}
+                                 : cas_.find(cert.ca_id);
+    if (!ca || !*ca || (*ca)->status != store::CaStatus::kActive) continue;
+    if (cert.not_after_s && *cert.not_after_s * 1000 < clock_.now_ms()) continue;
+    cert.updated_at_ms = clock_.now_ms();
+    activate(cert, **live);
+  }
+}
+
+void JitrService::refuse(DeviceCertificate cert, const char* why, std::string detail) {
+  counters_.refused++;
+  const bool changed =
+      cert.status != CertificateStatus::kRefused || cert.status_reason != std::string(why);
+  cert.status = CertificateStatus::kRefused;
+  cert.status_reason = why;
+  if (auto r = devices_.save_certificate(cert); !r) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", cert.device_id, r.error().message);
+  }
+  // Close the connection: it has no rights anyway, and the device should back off and retry
+  // (a later registration or catalog import makes the next attempt succeed).
+  flush_activations();
+  plugin_.deactivate({cert.fingerprint});
+  if (changed) {
+    spdlog::warn("jitr: refused certificate {} of '{}': {} ({})", cert.fingerprint.substr(0, 16),
+                 cert.device_id, why, detail);
+  }
+  security_event(why, cert.device_id, cert.fingerprint, cert.ca_id, std::move(detail));
+}
+
+void JitrService::record_rejection(const ConnectionEvent& event) {
+  const std::string kind = event.reason.empty() ? "rejected" : event.reason;
+  security_event(kind, event.device_id, event.cert_fingerprint, event.aki,
+                 fmt::format("broker refused client '{}' from {}", event.client_id, event.address));
+}
+
+void JitrService::security_event(const std::string& kind, const std::string& device_id,
+                                 const std::string& fingerprint, const std::string& ca_id,
+                                 std::string detail) {
+  const auto now = clock_.now_ms();
+  const auto key = fingerprint + '/' + kind;
+  const auto interval_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(config_.security_event_interval)
+          .count();
+  if (auto it = last_security_event_ms_.find(key);
+      it != last_security_event_ms_.end() && now - it->second < interval_ms) {
+    return;
+  }
+  if (last_security_event_ms_.size() > 100000) last_security_event_ms_.clear();
+  last_security_event_ms_[key] = now;
+  store::SecurityEvent e;
+  e.at_ms = now;
+  e.kind = kind;
+  e.device_id = device_id;
+  e.cert_fingerprint = fingerprint;
+  e.ca_id = ca_id;
+  e.detail = std::move(detail);
+  if (auto r = devices_.add_security_event(e); !r) {
+    counters_.failures++;
+    spdlog::error("jitr: security event not stored: {}", r.error().message);
+    return;
+  }
+  counters_.security_events++;
+}
+
+void JitrService::sync_state() {
+  auto revision = cas_.broker_state_revision();
+  auto state = cas_.broker_state();
+  if (!state || !revision) {
+    counters_.failures++;
+    spdlog::error("jitr: cannot read the broker state: {}",
+                  !state ? state.error().message : revision.error().message);
+    return;
+  }
+  pending_activations_.clear();  // the full state includes them
+  plugin_.set_state(*state);
+  synced_revision_ = *revision;
+  spdlog::info(
+      "jitr: broker plugin state sent ({} active, {} revoked certificates, {} disabled CAs)",
+      state->activated_fingerprints.size(), state->revoked_fingerprints.size(),
+      state->disabled_cas.size());
+}
+
+void JitrService::flush_activations() {
+  if (pending_activations_.empty()) return;
+  plugin_.activate(pending_activations_);
+  pending_activations_.clear();
+}
+
+void JitrService::poll_revision() {
+  if (synced_revision_ < 0) return;  // nothing sent yet: the first connect sends everything
+  auto revision = cas_.broker_state_revision();
+  if (revision && *revision != synced_revision_) {
+    spdlog::info("jitr: the store changed outside the daemon (revision {}): resending state",
+                 *revision);
+    sync_state();
+  }
+}
+
+}  // namespace sp::jitr

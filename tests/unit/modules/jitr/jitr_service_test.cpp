@@ -1,0 +1,335 @@
+// JITR decisions over the real SQLite repositories (a fresh database per test) with a publisher
+// that records the control commands sent to the broker plugin: every path of the decision
+// (registered first, connected first, not in the catalog, unknown / inactive / non-auto-registering
+// CA, deleted device, re-registration), idempotence, rate-limited security events, reconcile at
+// start and full state syncs.
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "../../store/main_db.hpp"
+#include "../../store/test_util.hpp"
+#include "smartproduct/jitr/service.hpp"
+#include "store/sqlite/migrations.hpp"
+#include "store/sqlite/repositories/repositories.hpp"
+
+namespace sp::jitr {
+namespace {
+
+using presence::ConnectionEvent;
+using store::CertificateStatus;
+using store::RegistrationStatus;
+
+class FixedClock final : public Clock {
+ public:
+  int64_t now_ms() const override { return now; }
+  std::atomic<int64_t> now = 1800000000000;
+};
+
+class RecordingPublisher final : public mqtt::Publisher {
+ public:
+  void publish(std::string topic, std::string payload, int, bool) override {
+    std::lock_guard lock(mutex);
+    EXPECT_EQ(topic, "$CONTROL/smartproduct/v1");
+    auto j = nlohmann::json::parse(payload);
+    for (auto& c : j["commands"]) commands.push_back(c);
+  }
+  // "activate:FP" strings of every command except setState, in order.
+  std::vector<std::string> simple() {
+    std::lock_guard lock(mutex);
+    std::vector<std::string> out;
+    for (auto& c : commands) {
+      const std::string name = c["command"];
+      if (name == "setState") continue;
+      out.push_back(name + ":" +
+                    (c.contains("fingerprint") ? c["fingerprint"].get<std::string>()
+                                               : c["aki"].get<std::string>()));
+    }
+    return out;
+  }
+  std::vector<nlohmann::json> set_states() {
+    std::lock_guard lock(mutex);
+    std::vector<nlohmann::json> out;
+    for (auto& c : commands) {
+      if (c["command"] == "setState") out.push_back(c["state"]);
+    }
+    return out;
+  }
+  void clear() {
+    std::lock_guard lock(mutex);
+    commands.clear();
+  }
+  std::mutex mutex;
+  std::vector<nlohmann::json> commands;
+};
+
+std::string fingerprint(char c) { return std::string(64, c); }
+
+class JitrServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = sqlite::test::open_main_database(dir_);
+    ASSERT_TRUE(db_);
+    devices_ = sqlite::make_device_repository(db_);
+    cas_ = sqlite::make_ca_repository(db_);
+    catalog_repo_ = sqlite::make_catalog_repository(db_);
+    catalog_ = std::make_unique<catalog::CatalogService>(
+        *catalog_repo_, clock_, identity::CodeHasher(std::string(32, 'p')));
+    plugin_ = std::make_unique<PluginControl>(publisher_);
+    add_ca("CA01", store::CaStatus::kActive, true);
+    for (auto serial : {"SN-1", "SN-2", "SN-3"}) {
+      ASSERT_TRUE(catalog_->create({serial, "25HNB9", nlohmann::json::object(), std::nullopt}));
+    }
+    start();
+  }
+  void TearDown() override {
+    service_.reset();
+    if (db_) db_->close();
+  }
+  void start(std::chrono::milliseconds poll = std::chrono::milliseconds(3600000)) {
+    service_.reset();
+    JitrConfig c;
+    c.revision_poll_interval = poll;
+    service_ = std::make_unique<JitrService>(*devices_, *cas_, *catalog_, *plugin_, clock_, c);
+  }
+  void add_ca(std::string id, store::CaStatus status, bool auto_registration) {
+    store::CertificateAuthority ca;
+    ca.id = id;
+    ca.name = "ca-" + id;
+    ca.subject = "CN=" + id;
+    ca.issuer = ca.subject;
+    ca.serial = "01";
+    ca.fingerprint = std::string(63, '0') + id.back();
+    ca.not_before_s = 0;
+    ca.not_after_s = 4000000000;
+    ca.certificate_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
+    ca.status = status;
+    ca.auto_registration = auto_registration;
+    ca.created_at_ms = ca.updated_at_ms = clock_.now;
+    ASSERT_TRUE(cas_->insert(ca));
+  }
+  store::Registration registration(const std::string& serial, const std::string& user) {
+    store::Registration r;
+    r.device_id = serial;
+    r.user_id = user;
+    r.device_name = "name-" + serial;
+    r.model_number = "25HNB9";
+    r.created_at_ms = r.updated_at_ms = clock_.now;
+    auto created = devices_->create_registration(r);
+    EXPECT_TRUE(created) << created.error().message;
+    return *created;
+  }
+  void connect(const std::string& serial, char fp, std::string aki = "CA01") {
+    ConnectionEvent e;
+    e.kind = ConnectionEvent::Kind::kConnected;
+    e.device_id = serial;
+    e.client_id = serial;
+    e.cert_fingerprint = fingerprint(fp);
+    e.issuer = "CN=" + aki;
+    e.serial = "ABCD";
+    e.aki = aki;
+    e.not_before_s = 1700000000;
+    e.not_after_s = 1900000000;
+    service_->on_presence(e);
+    service_->drain();
+  }
+  std::optional<store::DeviceCertificate> cert(char fp) {
+    auto c = devices_->certificate(fingerprint(fp));
+    EXPECT_TRUE(c);
+    return *c;
+  }
+  std::vector<store::SecurityEvent> security_events() {
+    auto e = devices_->security_events(100, std::nullopt, "");
+    EXPECT_TRUE(e);
+    return *e;
+  }
+
+  sqlite::test::TempDir dir_;
+  FixedClock clock_;
+  RecordingPublisher publisher_;
+  std::shared_ptr<sqlite::Database> db_;
+  std::unique_ptr<store::DeviceRepository> devices_;
+  std::unique_ptr<store::CaRepository> cas_;
+  std::unique_ptr<store::CatalogRepository> catalog_repo_;
+  std::unique_ptr<catalog::CatalogService> catalog_;
+  std::unique_ptr<PluginControl> plugin_;
+  std::unique_ptr<JitrService> service_;
+};
+
+TEST_F(JitrServiceTest, RegisteredDeviceIsActivatedAtItsFirstConnection) {
+  auto reg = registration("SN-1", "user-a");
+  clock_.now += 5000;
+  connect("SN-1", 'A');
+  auto c = cert('A');
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->status, CertificateStatus::kActive);
+  EXPECT_EQ(c->registration_id, reg.id);
+  EXPECT_EQ(c->ca_id, "CA01");
+  EXPECT_EQ(c->not_after_s, 1900000000);
+  auto live = devices_->live_registration("SN-1");
+  ASSERT_TRUE(live && *live);
+  EXPECT_EQ((*live)->status, RegistrationStatus::kComplete);
+  EXPECT_EQ((*live)->activated_at_ms, clock_.now.load());
+  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"activate:" + fingerprint('A')});
+  EXPECT_EQ(service_->counters().activated, 1u);
+
+  // The same connection reported again (redelivery, resync) changes nothing.
+  connect("SN-1", 'A');
+  EXPECT_EQ(publisher_.simple().size(), 1u);
+  EXPECT_TRUE(security_events().empty());
+}
+
+TEST_F(JitrServiceTest, DeviceConnectingBeforeRegistrationWaitsAndIsActivatedByIt) {
+  connect("SN-2", 'B');
+  ASSERT_TRUE(cert('B'));
+  EXPECT_EQ(cert('B')->status, CertificateStatus::kPendingActivation);
+  EXPECT_TRUE(publisher_.simple().empty());  // stays connected, without rights
+
+  auto reg = registration("SN-2", "user-b");
+  service_->on_registered("SN-2");
+  service_->drain();
+  EXPECT_EQ(cert('B')->status, CertificateStatus::kActive);
+  EXPECT_EQ((*devices_->live_registration("SN-2"))->status, RegistrationStatus::kComplete);
+  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"activate:" + fingerprint('B')});
+}
+
+TEST_F(JitrServiceTest, SerialOutsideTheCatalogIsRefusedWithOneSecurityEvent) {
+  connect("NOPE-1", 'C');
+  EXPECT_EQ(cert('C')->status, CertificateStatus::kRefused);
+  EXPECT_EQ(cert('C')->status_reason, reason::kNotInCatalog);
+  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"deactivate:" + fingerprint('C')});
+  // The device retries: kicked again, but the event is recorded once per interval.
+  connect("NOPE-1", 'C');
+  EXPECT_EQ(publisher_.simple().size(), 2u);
+  auto events = security_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, reason::kNotInCatalog);
+  EXPECT_EQ(events[0].device_id, "NOPE-1");
+  EXPECT_EQ(events[0].cert_fingerprint, fingerprint('C'));
+  clock_.now += 601 * 1000;
+  connect("NOPE-1", 'C');
+  EXPECT_EQ(security_events().size(), 2u);
+
+  // Once the manufacturer adds the serial, the next attempt is accepted (pending its owner).
+  ASSERT_TRUE(catalog_->create({"NOPE-1", "25HNB9", nlohmann::json::object(), std::nullopt}));
+  connect("NOPE-1", 'C');
+  EXPECT_EQ(cert('C')->status, CertificateStatus::kPendingActivation);
+}
+
+TEST_F(JitrServiceTest, UnknownInactiveAndNonAutoRegisteringCasAreRefused) {
+  registration("SN-1", "user-a");
+  connect("SN-1", 'D', "FFFF");
+  EXPECT_EQ(cert('D')->status_reason, reason::kCaNotRegistered);
+
+  add_ca("CA02", store::CaStatus::kInactive, true);
+  connect("SN-1", 'E', "CA02");
+  EXPECT_EQ(cert('E')->status_reason, reason::kCaInactive);
+
+  add_ca("CA03", store::CaStatus::kActive, false);
+  connect("SN-1", 'F', "CA03");
+  EXPECT_EQ(cert('F')->status_reason, reason::kAutoRegistrationDisabled);
+  EXPECT_EQ(security_events().size(), 3u);
+  for (char fp : {'D', 'E', 'F'}) EXPECT_EQ(cert(fp)->status, CertificateStatus::kRefused);
+  EXPECT_EQ((*devices_->live_registration("SN-1"))->status, RegistrationStatus::kPending);
+
+  // Auto-registration switched on: the refused certificate is accepted at its next attempt.
+  auto ca = *cas_->find("CA03");
+  ca->auto_registration = true;
+  ASSERT_TRUE(cas_->update(*ca));
+  connect("SN-1", 'F', "CA03");
+  EXPECT_EQ(cert('F')->status, CertificateStatus::kActive);
+}
+
+TEST_F(JitrServiceTest, DeletedDeviceIsRefusedUntilRegisteredAgain) {
+  auto first = registration("SN-3", "user-a");
+  connect("SN-3", 'G');
+  ASSERT_EQ(cert('G')->status, CertificateStatus::kActive);
+  auto revoked = devices_->delete_registration(first.id, clock_.now);
+  ASSERT_TRUE(revoked);
+  EXPECT_EQ(*revoked, std::vector<std::string>{fingerprint('G')});
+  service_->on_certificates_revoked(*revoked);
+  service_->drain();
+  EXPECT_EQ(publisher_.simple().back(), "revoke:" + fingerprint('G'));
+
+  // A new certificate for the deleted serial is refused ...
+  connect("SN-3", 'H');
+  EXPECT_EQ(cert('H')->status_reason, reason::kDeviceDeleted);
+  // ... until someone registers it again; then the device's next attempt activates it for them.
+  auto second = registration("SN-3", "user-b");
+  service_->on_registered("SN-3");
+  service_->drain();
+  EXPECT_EQ(cert('H')->status, CertificateStatus::kRefused);  // waits for the reconnect
+  connect("SN-3", 'H');
+  EXPECT_EQ(cert('H')->status, CertificateStatus::kActive);
+  EXPECT_EQ(cert('H')->registration_id, second.id);
+  // The revoked certificate stays revoked even if the broker reports it again.
+  connect("SN-3", 'G');
+  EXPECT_EQ(cert('G')->status, CertificateStatus::kRevoked);
+  EXPECT_EQ(publisher_.simple().back(), "revoke:" + fingerprint('G'));
+}
+
+TEST_F(JitrServiceTest, BrokerRejectionsBecomeSecurityEvents) {
+  ConnectionEvent e;
+  e.kind = ConnectionEvent::Kind::kRejected;
+  e.device_id = "SN-1";
+  e.client_id = "SN-1";
+  e.cert_fingerprint = fingerprint('I');
+  e.aki = "CA01";
+  e.reason = "revoked";
+  service_->on_presence(e);
+  service_->drain();
+  auto events = security_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "revoked");
+  EXPECT_FALSE(cert('I'));  // a rejection does not create a certificate
+}
+
+TEST_F(JitrServiceTest, ReconcileActivatesCertificatesRegisteredWhileTheDaemonWasDown) {
+  connect("SN-2", 'J');
+  ASSERT_EQ(cert('J')->status, CertificateStatus::kPendingActivation);
+  registration("SN-2", "user-b");  // committed, but the hook never ran (crash)
+  start();
+  service_->reconcile();
+  service_->drain();
+  EXPECT_EQ(cert('J')->status, CertificateStatus::kActive);
+}
+
+TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
+  registration("SN-1", "user-a");
+  connect("SN-1", 'K');
+  add_ca("CA02", store::CaStatus::kInactive, true);
+  start(std::chrono::milliseconds(20));
+  service_->on_broker_connected();
+  service_->drain();
+  auto states = publisher_.set_states();
+  ASSERT_EQ(states.size(), 1u);
+  EXPECT_EQ(states[0]["activatedFingerprints"], nlohmann::json::array({fingerprint('K')}));
+  // The id and the subject DN (for device certificates without an AKI).
+  EXPECT_EQ(states[0]["disabledCas"], nlohmann::json::array({"CA02", "CN=CA02"}));
+  EXPECT_EQ(states[0]["revokedFingerprints"], nlohmann::json::array());
+
+  // smartproductctl changed something: the daemon notices the revision and resends.
+  ASSERT_TRUE(cas_->bump_broker_state_revision());
+  for (int i = 0; i < 200 && publisher_.set_states().size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(publisher_.set_states().size(), 2u);
+}
+
+TEST(PluginControl, AnswersWithErrorsAreCountedAndOthersIgnored) {
+  RecordingPublisher publisher;
+  PluginControl control(publisher);
+  control.on_control_response(
+      R"({"responses":[{"command":"activate","id":"jitr-1","error":"bad fingerprint"},)"
+      R"({"command":"listConnected","id":"resync-1","error":"x"},)"
+      R"({"command":"revoke","id":"jitr-2","kicked":2}]})");
+  control.on_control_response("not json");
+  EXPECT_EQ(control.counters().errors, 1u);
+  EXPECT_EQ(control.counters().kicked, 2u);
+}
+
+}  // namespace
+}  // namespace sp::jitr
