@@ -8,6 +8,9 @@
 //   SP_BIN_DIR=build/bin node tests/e2e/run.mjs          # from the repository root
 //   SP_E2E_AUTH=1 ...                                      # also run the full account flow
 //   SP_E2E_KEEP=1 ...                                      # keep the temp instance for inspection
+//
+// The tests get SP_BASE_URL, SP_DAEMON_LOG and, for tests that drive the CLI (devices.test.mjs),
+// SP_CONFIG (the instance's smartproduct.toml), SP_INSTANCE_DIR, SP_BIN_DIR and SP_MQTT_PORT.
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -18,7 +21,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const kTests = ['smoke.test.mjs', 'auth-flow.test.mjs'];
+const kTests = ['smoke.test.mjs', 'auth-flow.test.mjs', 'devices.test.mjs'];
 
 function runTests(env) {
   return new Promise((resolve) => {
@@ -135,7 +138,15 @@ async function main() {
       await new Promise((r) => setTimeout(r, 250));
     }
     console.log(`# e2e: smartproductd at ${base}, log ${logPath}`);
-    code = await runTests({ ...process.env, SP_BASE_URL: base, SP_DAEMON_LOG: logPath });
+    code = await runTests({
+      ...process.env,
+      SP_BASE_URL: base,
+      SP_DAEMON_LOG: logPath,
+      SP_CONFIG: confPath,
+      SP_INSTANCE_DIR: dir,
+      SP_BIN_DIR: binDir,
+      SP_MQTT_PORT: String(brokerPort),
+    });
     if (code !== 0) console.log(`# e2e: daemon log tail:\n${await tail(logPath)}`);
   } finally {
     await stop();

@@ -242,3 +242,36 @@ export const listUsers = (limit, cursor) => api(`/admin/users${pageQuery(limit, 
 export const patchUser = (id, patch) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'PATCH', body: patch });
 export const deleteUser = (id) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'DELETE' });
 export const listAudit = (limit, cursor) => api(`/admin/audit${pageQuery(limit, cursor)}`);
+
+// ---- devices, registration, certificates ------------------------------------------------------
+
+// Serials may contain ':'; it is legal in a path segment, so it stays readable in URLs and logs.
+const seg = (s) => encodeURIComponent(s).replace(/%3A/gi, ':');
+
+export const register = (fields) => api('/registration', { method: 'POST', body: fields });
+export const listRegistrations = () => api('/registration');
+export const listDevices = () => api('/devices');
+export const getDevice = (id) => api(`/devices/${seg(id)}`);
+export const deleteDevice = (id) => api(`/devices/${seg(id)}`, { method: 'DELETE' });
+export const listCertificates = (id) => api(`/devices/${seg(id)}/certificates`);
+export const revokeCertificate = (id, fingerprint) =>
+  api(`/devices/${seg(id)}/certificates/${seg(fingerprint)}/revoke`, { method: 'POST', body: {} });
+
+// ---- admin: reference catalog and certificate authorities --------------------------------------
+
+export function listCatalog(limit, cursor, modelNumber) {
+  const q = new URLSearchParams(pageQuery(limit, cursor).slice(1));
+  if (modelNumber) q.set('modelNumber', modelNumber);
+  const s = q.toString();
+  return api(`/admin/catalog${s ? `?${s}` : ''}`);
+}
+export const addCatalogEntry = (entry) => api('/admin/catalog', { method: 'POST', body: entry });
+// The query form: a model number may contain '/', which the server refuses encoded in a path.
+export const deleteCatalogEntry = (deviceId, modelNumber) =>
+  api(`/admin/catalog/${seg(deviceId)}?modelNumber=${encodeURIComponent(modelNumber)}`, { method: 'DELETE' });
+
+export const caRegistrationCode = () => api('/admin/cas/registration-code');
+export const listCas = () => api('/admin/cas');
+export const registerCa = (fields) => api('/admin/cas', { method: 'POST', body: fields });
+export const patchCa = (id, patch) => api(`/admin/cas/${seg(id)}`, { method: 'PATCH', body: patch });
+export const deregisterCa = (id) => api(`/admin/cas/${seg(id)}`, { method: 'DELETE' });

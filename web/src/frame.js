@@ -12,6 +12,8 @@ const icons = {
   user: 'M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 20a8 8 0 0 1 16 0',
   users: 'M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20a6.5 6.5 0 0 1 13 0M16 4.5a3.5 3.5 0 0 1 0 6.5M18 14a6.5 6.5 0 0 1 3.5 6',
   audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
+  catalog: 'M4 5h16v4H4zM4 11h16v4H4zM4 17h16v3H4zM7 7h.01M7 13h.01',
+  cas: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM9 12l2 2 4-4',
 };
 
 function Icon({ name }) {
@@ -30,6 +32,8 @@ export const kNav = [
 export const kAdminNav = [
   { path: '/admin/users', label: 'Users', icon: 'users' },
   { path: '/admin/audit', label: 'Audit log', icon: 'audit' },
+  { path: '/admin/catalog', label: 'Catalog', icon: 'catalog' },
+  { path: '/admin/cas', label: 'Certificate authorities', icon: 'cas' },
 ];
 
 function NavLink({ item, path }) {
@@ -81,10 +85,17 @@ export function Frame({ path, user, children }) {
   </div>`;
 }
 
-/** Page heading; sets the document title and takes focus after navigation for screen readers. */
-export function PageHeader({ title, children }) {
+/**
+ * Page heading; sets the document title. back: href of a back button; danger: red title (a
+ * deleted device); badge: an element after the title.
+ */
+export function PageHeader({ title, children, back, danger, badge }) {
   useEffect(() => {
     document.title = `${title} · Smart Product`;
   }, [title]);
-  return html`<div class="page-head"><h1>${title}</h1>${children ? html`<div class="page-actions">${children}</div>` : null}</div>`;
+  const h1 = html`<h1 class=${danger ? 'text-danger' : undefined}>${title}</h1>`;
+  const head = back || badge
+    ? html`<div class="page-title">${back ? html`<a class="btn btn-ghost btn-sm" href=${back}><span aria-hidden="true">←</span> Back</a>` : null}${h1}${badge}</div>`
+    : h1;
+  return html`<div class="page-head">${head}${children ? html`<div class="page-actions">${children}</div>` : null}</div>`;
 }

@@ -10,17 +10,27 @@ import { html } from './html.js';
 import { navigate, useLocation } from './router.js';
 import { AdminAudit, AdminUsers } from './pages/admin.js';
 import { Forgot, Reset, SignIn, SignUp, Verify } from './pages/auth.js';
-import { Alerts, Devices, History } from './pages/placeholders.js';
+import { AdminCas } from './pages/cas.js';
+import { AdminCatalog } from './pages/catalog.js';
+import { DeviceDetail, MyDevices, Registration } from './pages/devices.js';
+import { Alerts, History } from './pages/placeholders.js';
 import { UserSetting } from './pages/user.js';
 import { Spinner } from './ui.js';
 
 const kPublic = { '/signin': SignIn, '/signup': SignUp, '/verify': Verify, '/forgot': Forgot, '/reset': Reset };
-const kPages = { '/devices': Devices, '/alerts': Alerts, '/history': History, '/user': UserSetting };
-const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit };
+const kPages = {
+  '/devices': MyDevices,
+  '/devices/registration': Registration,
+  '/alerts': Alerts,
+  '/history': History,
+  '/user': UserSetting,
+};
+const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas };
 const kHome = '/devices';
 
 function pageFor(path, user) {
   if (kPages[path]) return kPages[path];
+  if (/^\/devices\/[^/]+$/.test(path)) return DeviceDetail; // /devices/<serial>
   if (user.role === 'admin' && kAdminPages[path]) return kAdminPages[path];
   return null;
 }
@@ -69,7 +79,7 @@ function App() {
     return html`<${Page} query=${query} key=${path} />`;
   }
   const Page = pageFor(path, sess.user);
-  return html`<${Frame} path=${path} user=${sess.user}><${Page} user=${sess.user} query=${query} key=${path} /><//>`;
+  return html`<${Frame} path=${path} user=${sess.user}><${Page} user=${sess.user} query=${query} path=${path} key=${path} /><//>`;
 }
 
 render(html`<${App} />`, document.getElementById('app'));

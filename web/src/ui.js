@@ -1,6 +1,6 @@
 // Small shared UI pieces. Every input has a visible <label>; errors are tied to their input with
 // aria-describedby and announced (role="alert").
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { html } from './html.js';
 
 let idSeq = 0;
@@ -115,10 +115,77 @@ export function ConfirmDialog({ open, title, children, confirmLabel = 'Confirm',
 }
 
 /** Formats an ISO time for tables: local date and time, with the ISO value as a tooltip. */
-export function Time({ iso }) {
+export function Time({ iso, dateOnly }) {
   if (!iso) return html`<span class="muted">—</span>`;
-  const d = new Date(iso);
+  // Numbers are epoch seconds or milliseconds (the seed's connectivity timestamps are ms).
+  const d = typeof iso === 'number' ? new Date(iso < 1e12 ? iso * 1000 : iso) : new Date(iso);
   if (Number.isNaN(d.getTime())) return html`<span>${iso}</span>`;
-  const text = d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  const text = dateOnly
+    ? d.toLocaleDateString(undefined, { year: 'numeric', month: 'short', day: 'numeric' })
+    : d.toLocaleString(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
   return html`<time datetime=${d.toISOString()} title=${d.toISOString()}>${text}</time>`;
+}
+
+/** A labelled <select>. options: [{value, label}]; onChange receives the new value. */
+export function Select({ label, value, onChange, options, name, inline }) {
+  const id = useRef(null);
+  if (!id.current) id.current = nextId(name || 'sel');
+  return html`<div class=${`field${inline ? ' field-inline' : ''}`}>
+    <label for=${id.current}>${label}</label>
+    <select id=${id.current} name=${name} value=${value} onChange=${(e) => onChange(e.currentTarget.value)}>
+      ${options.map((o) => html`<option value=${o.value} selected=${o.value === value}>${o.label}</option>`)}
+    </select>
+  </div>`;
+}
+
+/** A labelled multi-line input (PEM certificates, JSON). */
+export function TextArea({ label, value, onInput, error, hint, rows = 6, name, required, placeholder, disabled }) {
+  const id = useRef(null);
+  if (!id.current) id.current = nextId(name || 'ta');
+  const hintId = hint ? `${id.current}-hint` : null;
+  const errId = error ? `${id.current}-err` : null;
+  return html`<div class=${`field${error ? ' has-error' : ''}`}>
+    <label for=${id.current}>${label}${required ? null : html` <span class="optional">(optional)</span>`}</label>
+    <textarea id=${id.current} name=${name} rows=${rows} value=${value} placeholder=${placeholder} spellcheck="false"
+      onInput=${(e) => onInput(e.currentTarget.value)} required=${!!required} disabled=${disabled}
+      aria-invalid=${error ? 'true' : undefined} aria-describedby=${[hintId, errId].filter(Boolean).join(' ') || undefined}></textarea>
+    ${hint ? html`<p class="hint" id=${hintId}>${hint}</p>` : null}
+    ${error ? html`<p class="field-error" id=${errId}>${error}</p>` : null}
+  </div>`;
+}
+
+/** Copies text to the clipboard; says "Copied" for a moment. */
+export function CopyButton({ text, label = 'Copy' }) {
+  const [state, setState] = useState(null);
+  async function copy() {
+    try {
+      await navigator.clipboard.writeText(text);
+      setState('Copied');
+    } catch {
+      setState('Copy failed: select the text');
+    }
+    setTimeout(() => setState(null), 2000);
+  }
+  return html`<button type="button" class="btn btn-ghost btn-sm copy-btn" onClick=${copy} aria-label=${state ? undefined : `${label}: ${text.length > 40 ? `${text.slice(0, 40)}…` : text}`}>
+    <span aria-live="polite">${state || label}</span></button>`;
+}
+
+/** A shell command or file snippet with a copy button. */
+export function Code({ children, label }) {
+  const text = Array.isArray(children) ? children.join('') : String(children);
+  return html`<div class="code">
+    <pre tabindex="0" aria-label=${label}><code>${text}</code></pre>
+    <${CopyButton} text=${text} />
+  </div>`;
+}
+
+/** A tab strip (role tablist); the panel is rendered by the caller with id `${id}-panel`. */
+export function Tabs({ tabs, active, onSelect, id }) {
+  return html`<div class="tabs" role="tablist">
+    ${tabs.map(
+      (t) => html`<button type="button" role="tab" id=${`${id}-tab-${t.id}`} aria-selected=${t.id === active ? 'true' : 'false'}
+        aria-controls=${`${id}-panel`} class=${`tab${t.id === active ? ' active' : ''}`} tabindex=${t.id === active ? 0 : -1}
+        onClick=${() => onSelect(t.id)}>${t.label}</button>`,
+    )}
+  </div>`;
 }

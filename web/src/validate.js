@@ -42,3 +42,38 @@ export function changePasswordProblems({ current, next, confirm }, email) {
   else if (next !== confirm) p.confirm = 'The passwords do not match.';
   return p;
 }
+
+// Device registration: the seed console's character sets with the server's lengths.
+const kSerial = /^[a-zA-Z0-9-_:]+$/;
+const kNameOrModel = /^[a-zA-Z0-9-_.,:/@#]+$/;
+export const kMaxSerialLength = 128;
+export const kMaxDeviceNameLength = 128;
+export const kMaxModelNumberLength = 64;
+
+export function serialProblem(v) {
+  if (!v) return 'Enter the serial number.';
+  if (v.length > kMaxSerialLength) return `The serial number must have at most ${kMaxSerialLength} characters.`;
+  if (!kSerial.test(v)) return 'Use only letters, digits and - _ : in the serial number.';
+  return null;
+}
+
+export function deviceNameProblem(v) {
+  if (!v) return 'Enter a device name.';
+  if (v.length > kMaxDeviceNameLength) return `The device name must have at most ${kMaxDeviceNameLength} characters.`;
+  if (!kNameOrModel.test(v)) return 'Use only letters, digits and - _ . , : / @ # in the device name (no spaces).';
+  return null;
+}
+
+export function modelNumberProblem(v) {
+  if (!v) return 'Enter the model number.';
+  if (v.length > kMaxModelNumberLength) return `The model number must have at most ${kMaxModelNumberLength} characters.`;
+  if (!kNameOrModel.test(v)) return 'Use only letters, digits and - _ . , : / @ # in the model number (no spaces).';
+  return null;
+}
+
+/** Optional claim code: printable ASCII without spaces, 4 to 128 characters. */
+export function claimCodeProblem(v) {
+  if (!v) return null;
+  if (v.length < 4 || v.length > 128 || !/^[\x21-\x7e]+$/.test(v)) return 'The claim code has 4 to 128 characters without spaces.';
+  return null;
+}

@@ -9,7 +9,7 @@ import { Button, Card, ConfirmDialog, Empty, Notice, Spinner, Time } from '../ui
 const kPageSize = 50;
 
 /** Loads a cursor-paginated list ({Items, LastEvaluatedKey?}); "Load more" follows the cursor. */
-function usePagedList(fetchPage) {
+export function usePagedList(fetchPage) {
   const [items, setItems] = useState(null);
   const [cursor, setCursor] = useState(undefined);
   const [error, setError] = useState(null);
@@ -37,7 +37,7 @@ function usePagedList(fetchPage) {
   return { items, setItems, hasMore: cursor !== undefined, error, loading, reload: () => load(true), more: () => load(false) };
 }
 
-function ListFooter({ list }) {
+export function ListFooter({ list }) {
   if (!list.hasMore) return null;
   return html`<div class="list-more"><${Button} kind="secondary" busy=${list.loading} onClick=${list.more}>Load more<//></div>`;
 }
@@ -127,7 +127,7 @@ export function AdminUsers({ user: me }) {
     <//>`;
 }
 
-function Details({ value }) {
+export function Details({ value }) {
   if (value === undefined || value === null || value === '') return html`<span class="muted">—</span>`;
   if (typeof value !== 'object') return html`<span class="mono">${String(value)}</span>`;
   const entries = Object.entries(value);

@@ -1,12 +1,7 @@
-// My Devices, Event Alerts and Event History: empty states until the device and event APIs land.
+// Event Alerts and Event History: empty states until the event APIs land.
 import { PageHeader } from '../frame.js';
 import { html } from '../html.js';
 import { Card, Empty } from '../ui.js';
-
-export function Devices() {
-  return html`<${PageHeader} title="My Devices (0)" />
-    <${Card}><${Empty} title="No device found.">Devices you register appear here with their connection status.<//><//>`;
-}
 
 export function Alerts() {
   return html`<${PageHeader} title="Event Alerts" />
