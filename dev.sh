@@ -2,7 +2,7 @@
 # smartproduct developer driver. The README's two commands:
 #   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground)
 #   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
-# Other verbs: bootstrap, build, bench ingest|plugin.
+# Other verbs: bootstrap, build, bench ingest|plugin|jitr.
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 ROOT=$PWD
@@ -61,6 +61,12 @@ run() {
     # Keeps keys and configs; refreshes the broker plugin if it was rebuilt.
     "$BUILD/bin/smartproductctl" init --dir "$INSTANCE" --hostname "$(hostname)" >/dev/null
   fi
+  # A device CA the platform manages (its key in pki/cas/), unless the instance has one already.
+  if ! ls "$INSTANCE"/pki/cas/*.crt >/dev/null 2>&1; then
+    log "creating the managed device CA 'dev'"
+    "$BUILD/bin/smartproductctl" ca create --name dev --dir "$INSTANCE" >/dev/null
+  fi
+  log "device certificate: $BUILD/bin/smartproductctl device-cert issue --dir $INSTANCE --ca dev --serial SN0001 --out /tmp/devices"
   local port
   port=$(sed -n '/^\[http\]/,/^\[/{s/^port *= *\([0-9]*\).*/\1/p}' "$INSTANCE/smartproduct.toml" | head -n1)
   log "console: https://localhost:${port:-8443}/   (certificate authority: $INSTANCE/pki/root-ca.crt)"
@@ -131,7 +137,7 @@ case "${1:-}" in
     shift; bootstrap; build
     name=${1:-ingest}
     if [ -f "tests/bench/$name/run.py" ]; then
-      exec /usr/bin/python3 "tests/bench/$name/run.py" "${@:2}"
+      SP_BIN_DIR="$BUILD/bin" exec /usr/bin/python3 "tests/bench/$name/run.py" "${@:2}"
     else
       exec "$BUILD/bin/sp_${name}_bench" "${@:2}"
     fi ;;

@@ -27,10 +27,15 @@ std::string default_ctl_path() {
 namespace {
 
 pid_t spawn_issue(const std::string& ctl, const std::filesystem::path& instance_dir,
-                  const std::filesystem::path& out_dir, const std::string& serial) {
+                  const std::filesystem::path& out_dir, const std::string& serial,
+                  const std::string& ca) {
   std::vector<std::string> args{
       ctl,        "device-cert", "issue", "--dir",         instance_dir.string(),
       "--serial", serial,        "--out", out_dir.string()};
+  if (!ca.empty()) {
+    args.push_back("--ca");
+    args.push_back(ca);
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -52,7 +57,8 @@ pid_t spawn_issue(const std::string& ctl, const std::filesystem::path& instance_
 
 void issue_device_certs(const std::string& ctl, const std::filesystem::path& instance_dir,
                         const std::filesystem::path& out_dir,
-                        const std::vector<std::string>& serials, unsigned parallelism) {
+                        const std::vector<std::string>& serials, unsigned parallelism,
+                        const std::string& ca) {
   if (parallelism == 0) parallelism = 1;
   std::filesystem::create_directories(out_dir);
   std::map<pid_t, std::string> running;
@@ -74,7 +80,7 @@ void issue_device_certs(const std::string& ctl, const std::filesystem::path& ins
   for (const auto& serial : serials) {
     if (!first_failure.empty()) break;
     while (running.size() >= parallelism) reap_one();
-    running.emplace(spawn_issue(ctl, instance_dir, out_dir, serial), serial);
+    running.emplace(spawn_issue(ctl, instance_dir, out_dir, serial, ca), serial);
   }
   while (!running.empty()) reap_one();
   if (!first_failure.empty()) {

@@ -1,7 +1,7 @@
 // smartproduct-sim: simulated devices and load generators for smartproduct.
-// Subcommands: publish (telemetry load), subscribe-null (bare-broker baseline). The seed device
-// behaviour (`run`: temperature model, threshold events, commands, shadow) will be added as its own
-// subcommand file next to these.
+// Subcommands: run (the seed's device behaviour: temperature model, threshold events, commands,
+// shadow), publish (telemetry load), subscribe-null (bare-broker baseline), connect-storm (connect
+// and JITR activation rates).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "broker_options.hpp"
+#include "connect_storm_command.hpp"
 #include "mqtt_client.hpp"
 #include "publish_command.hpp"
+#include "run_command.hpp"
 #include "subscribe_null_command.hpp"
 
 int main(int argc, char** argv) {
@@ -22,8 +24,9 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (messages go to stderr)")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  const std::vector<sp::sim::Subcommand> subcommands{sp::sim::add_publish_command(app),
-                                                     sp::sim::add_subscribe_null_command(app)};
+  const std::vector<sp::sim::Subcommand> subcommands{
+      sp::sim::add_run_command(app), sp::sim::add_publish_command(app),
+      sp::sim::add_subscribe_null_command(app), sp::sim::add_connect_storm_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

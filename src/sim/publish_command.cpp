@@ -26,6 +26,7 @@ struct PublishArgs {
   std::string prefix = "SIM-";
   bool issue_certs = false;
   std::string instance;
+  std::string ca;  // managed CA for --issue-certs (empty: the instance's only one)
   std::string ctl;
   std::uint64_t messages = 1000;
   double duration_s = 0;
@@ -53,7 +54,7 @@ std::vector<DeviceIdentity> resolve_devices(const PublishArgs& a) {
   if (!missing.empty() && a.issue_certs) {
     spdlog::info("issuing {} device certificates into {}", missing.size(), a.cert_dir);
     issue_device_certs(a.ctl.empty() ? default_ctl_path() : a.ctl, a.instance, a.cert_dir, missing,
-                       std::max(1U, std::thread::hardware_concurrency()));
+                       std::max(1U, std::thread::hardware_concurrency()), a.ca);
     missing = missing_credentials(devices);
   }
   if (!missing.empty()) {
@@ -273,6 +274,8 @@ Subcommand add_publish_command(CLI::App& app) {
                                        "Instance directory (smartproductctl init --dir)")
                            ->check(CLI::ExistingDirectory);
   issue_opt->needs(instance_opt);
+  cmd->add_option("--ca", args->ca,
+                  "Managed CA that issues the certificates (default: the instance's only one)");
   cmd->add_option("--ctl", args->ctl, "smartproductctl to run (default: next to this program)");
   auto* messages_opt =
       cmd->add_option("--messages", args->messages, "Messages per device (0 = until --duration)")

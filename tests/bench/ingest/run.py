@@ -183,13 +183,17 @@ class Bench:
         self.total = self.per_device * opts.devices
 
     def setup(self) -> None:
+        # JITR off: the bench measures ingest, not activation (certificates may publish at once).
         run([str(self.bin / "smartproductctl"), "init", "--dir", str(self.inst),
              "--http-port", str(self.http_port), "--mqtt-port", str(self.mqtt_port),
-             "--hostname", "localhost"])
+             "--hostname", "localhost", "--jitr", "off"])
+        run([str(self.bin / "smartproductctl"), "ca", "create", "--name", "bench", "--dir",
+             str(self.inst)])
         self.certs.mkdir()
         for i in range(1, self.o.devices + 1):
             run([str(self.bin / "smartproductctl"), "device-cert", "issue", "--dir",
-                 str(self.inst), "--serial", self.serial(i), "--out", str(self.certs)])
+                 str(self.inst), "--ca", "bench", "--serial", self.serial(i), "--out",
+                 str(self.certs)])
         self.conf = self.inst / "broker" / "mosquitto.conf"
         self.ca = self.inst / "pki" / "root-ca.crt"
 

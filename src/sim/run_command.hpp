@@ -1,0 +1,14 @@
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "publish_command.hpp"
+
+namespace sp::sim {
+
+/// Adds `run`: N seed devices (seed-behaviour.md §13) with certificates from a managed CA, each on
+/// its own persistent MQTT v5 session, until SIGINT/SIGTERM or --duration-s; optionally registers
+/// them for a user first (--register-as).
+Subcommand add_run_command(CLI::App& app);
+
+}  // namespace sp::sim
