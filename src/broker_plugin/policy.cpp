@@ -140,10 +140,16 @@ tl::expected<BrokerState, std::string> state_from_json(const json& doc) {
   if (!dc) return tl::unexpected(dc.error());
   auto af = read_string_array(doc, "activatedFingerprints", true, false);
   if (!af) return tl::unexpected(af.error());
+  auto rg = read_string_array(doc, "registeredUsernames", false, false);
+  if (!rg) return tl::unexpected(rg.error());
+  auto aa = read_string_array(doc, "autoActivateCas", false, true);
+  if (!aa) return tl::unexpected(aa.error());
   st.revoked_fingerprints = std::move(*rf);
   st.revoked_usernames = std::move(*ru);
   st.disabled_cas = std::move(*dc);
   st.activated_fingerprints = std::move(*af);
+  st.registered_usernames = std::move(*rg);
+  st.auto_activate_cas = std::move(*aa);
   return st;
 }
 
@@ -288,6 +294,8 @@ std::string serialize_state(const BrokerState& st) {
   j["revokedUsernames"] = sorted(st.revoked_usernames);
   j["disabledCas"] = sorted(st.disabled_cas);
   j["activatedFingerprints"] = sorted(st.activated_fingerprints);
+  j["registeredUsernames"] = sorted(st.registered_usernames);
+  j["autoActivateCas"] = sorted(st.auto_activate_cas);
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -462,6 +470,10 @@ bool Policy::gate_open(ConnectionKey key, std::string_view username) const {
   const std::string* fp = nullptr;
   if (const auto* c = find_connection(key); c != nullptr) {
     fp = &c->cert.fingerprint;
+    if (!c->cert.aki.empty() && state_.auto_activate_cas.count(c->cert.aki) != 0 &&
+        state_.registered_usernames.count(c->username) != 0) {
+      return true;  // pre-authorized; the backend activates the certificate right after
+    }
   } else if (auto it = last_fingerprint_.find(username); it != last_fingerprint_.end()) {
     fp = &it->second;
   }
@@ -630,6 +642,22 @@ ControlOutcome Policy::handle_control(std::string_view requester_username,
           r["kicked"] = add_kicks(kick_where([&](const ConnectionInfo& c) {
             return refusal_reason(c.cert, c.username).has_value();
           }));
+          out.state_changed = true;
+        }
+      } else if (name == "registerDevice" || name == "unregisterDevice") {
+        // Pre-authorization of a registered serial (see BrokerState). Unregistering does not
+        // kick: the backend revokes the device's certificates, which does.
+        auto user = opt_string(cmd, "username");
+        if (!user) {
+          error(user.error());
+        } else if (!*user || (*user)->empty()) {
+          error("username required");
+        } else {
+          if (name == "registerDevice") {
+            state_.registered_usernames.insert(**user);
+          } else {
+            state_.registered_usernames.erase(**user);
+          }
           out.state_changed = true;
         }
       } else if (name == "listConnected") {

@@ -57,6 +57,13 @@ struct BrokerState {
   StringSet revoked_usernames;
   StringSet disabled_cas;
   StringSet activated_fingerprints;
+  /// Pre-authorization (JITR without a round trip): a device whose username (serial) is in
+  /// registered_usernames, connected with a certificate whose AKI is in auto_activate_cas, has its
+  /// topic rights from its first packet, before the backend has recorded and activated the
+  /// certificate. Both sets are the backend's decision (a live registration; an ACTIVE CA with
+  /// auto-registration), so this only removes the latency, not a check.
+  StringSet registered_usernames;
+  StringSet auto_activate_cas;
   bool operator==(const BrokerState&) const = default;
 };
 

@@ -42,6 +42,8 @@ struct DeviceHooks {
   std::function<void(const store::Registration&)> registered;
   // after certificates were revoked in the store (the lead revokes + kicks them at the broker)
   std::function<void(const std::vector<std::string>& fingerprints)> certificates_revoked;
+  // after a registration was deleted (the broker stops pre-authorizing the serial)
+  std::function<void(const store::Registration&)> deleted;
 };
 
 class DeviceService {

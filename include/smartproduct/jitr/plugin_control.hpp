@@ -29,6 +29,9 @@ class PluginControl {
   void deactivate(const std::vector<std::string>& fingerprints);
   /// Refuses the certificates from now on and disconnects them (plugin `revoke`).
   void revoke(const std::vector<std::string>& fingerprints);
+  /// Pre-authorizes / stops pre-authorizing registered serials (plugin `registerDevice`).
+  void register_devices(const std::vector<std::string>& device_ids);
+  void unregister_devices(const std::vector<std::string>& device_ids);
   void disable_ca(std::string_view ca_id);
   void enable_ca(std::string_view ca_id);
   /// Replaces every set of the plugin (plugin `setState`); disconnects what is now refused.

@@ -67,6 +67,8 @@ class JitrService {
   void on_presence(const presence::ConnectionEvent& event);
   /// A registration was committed: activate the certificates already seen for the serial.
   void on_registered(const std::string& device_id);
+  /// A registration was deleted: stop pre-authorizing the serial at the broker.
+  void on_deleted(const std::string& device_id);
   /// Certificates were revoked in the store: revoke (and disconnect) them at the broker.
   void on_certificates_revoked(const std::vector<std::string>& fingerprints);
   void on_ca_disabled(const std::string& ca_id);
@@ -116,7 +118,8 @@ class JitrService {
   // Worker-thread state.
   std::map<std::string, std::int64_t> last_security_event_ms_;  // fingerprint + '/' + kind
   std::int64_t synced_revision_ = -1;
-  std::vector<std::string> pending_activations_;  // activated in the store, not yet sent
+  std::vector<std::string> pending_activations_;    // activated in the store, not yet sent
+  std::vector<std::string> pending_registrations_;  // registered serials, not yet sent
 
   std::mutex mutex_;
   std::condition_variable wake_;

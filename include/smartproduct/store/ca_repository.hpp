@@ -54,7 +54,11 @@ struct CertificateAuthority {
 struct BrokerState {
   std::vector<std::string> activated_fingerprints;  // ACTIVE device certificates
   std::vector<std::string> revoked_fingerprints;    // REVOKED device certificates
-  std::vector<std::string> disabled_cas;            // ids of INACTIVE and DEREGISTERED CAs
+  std::vector<std::string> disabled_cas;  // ids (and subject DNs) of INACTIVE/DEREGISTERED CAs
+  /// Pre-authorization: serials with a live registration, and ACTIVE CAs with auto-registration
+  /// (a registered serial's new certificate from such a CA has rights from its first packet).
+  std::vector<std::string> registered_devices;
+  std::vector<std::string> auto_activate_cas;
 };
 
 class CaRepository {

@@ -232,6 +232,7 @@ Result<void> DeviceService::delete_device(const Caller& caller, std::string_view
     if (revoked.error().kind == ErrorKind::kNotFound) return already_deleted(device_id);
     return forward(revoked);
   }
+  if (hooks_.deleted) hooks_.deleted(*r->live);
   if (!revoked->empty() && hooks_.certificates_revoked) hooks_.certificates_revoked(*revoked);
   return {};
 }

@@ -44,6 +44,14 @@ void PluginControl::revoke(const std::vector<std::string>& fingerprints) {
   send("revoke", "fingerprint", fingerprints);
 }
 
+void PluginControl::register_devices(const std::vector<std::string>& device_ids) {
+  send("registerDevice", "username", device_ids);
+}
+
+void PluginControl::unregister_devices(const std::vector<std::string>& device_ids) {
+  send("unregisterDevice", "username", device_ids);
+}
+
 void PluginControl::disable_ca(std::string_view ca_id) {
   send("disableCa", "aki", {std::string(ca_id)});
 }
@@ -58,7 +66,9 @@ void PluginControl::set_state(const store::BrokerState& state) {
   nlohmann::json st = {{"revokedFingerprints", state.revoked_fingerprints},
                        {"revokedUsernames", nlohmann::json::array()},
                        {"disabledCas", state.disabled_cas},
-                       {"activatedFingerprints", state.activated_fingerprints}};
+                       {"activatedFingerprints", state.activated_fingerprints},
+                       {"registeredUsernames", state.registered_devices},
+                       {"autoActivateCas", state.auto_activate_cas}};
   nlohmann::json cmd = {{"command", "setState"},
                         {"state", std::move(st)},
                         {"id", std::string(kIdPrefix) + std::to_string(next_id_++)}};

@@ -102,7 +102,18 @@ void JitrService::on_presence(const ConnectionEvent& event) {
 
 void JitrService::on_registered(const std::string& device_id) {
   if (!config_.enabled) return;
-  post([this, device_id] { activate_pending(device_id); });
+  post([this, device_id] {
+    pending_registrations_.push_back(device_id);
+    activate_pending(device_id);
+  });
+}
+
+void JitrService::on_deleted(const std::string& device_id) {
+  if (!config_.enabled) return;
+  post([this, device_id] {
+    flush_activations();
+    plugin_.unregister_devices({device_id});
+  });
 }
 
 // Commands go through the worker too: a full state read before a change was committed and sent
@@ -368,6 +379,7 @@ void JitrService::sync_state() {
     return;
   }
   pending_activations_.clear();  // the full state includes them
+  pending_registrations_.clear();
   plugin_.set_state(*state);
   synced_revision_ = *revision;
   spdlog::info(
@@ -377,9 +389,14 @@ void JitrService::sync_state() {
 }
 
 void JitrService::flush_activations() {
-  if (pending_activations_.empty()) return;
-  plugin_.activate(pending_activations_);
-  pending_activations_.clear();
+  if (!pending_registrations_.empty()) {
+    plugin_.register_devices(pending_registrations_);
+    pending_registrations_.clear();
+  }
+  if (!pending_activations_.empty()) {
+    plugin_.activate(pending_activations_);
+    pending_activations_.clear();
+  }
 }
 
 void JitrService::poll_revision() {

@@ -274,13 +274,16 @@ Result<CertificateAuthority> CaService::update(std::string_view id_or_name,
                 "The CA \"" + ca->name + "\" is deregistered; register it again to use it.");
   }
   const CaStatus before = ca->status;
+  const bool auto_before = ca->auto_registration;
   if (status) ca->status = *status;
   if (auto_registration) ca->auto_registration = *auto_registration;
   ca->updated_at_ms = clock_.now_ms();
   auto updated = repo_.update(*ca);
   if (!updated) return tl::unexpected(updated.error());
   if (!*updated) return not_found(id_or_name);
-  if (ca->status != before) notify(*ca);
+  // Auto-registration matters to the broker too (the plugin pre-authorizes registered devices of
+  // auto-registering CAs).
+  if (ca->status != before || ca->auto_registration != auto_before) notify(*ca);
   return ca;
 }
 

@@ -197,6 +197,39 @@ TEST(ActivationGate, DeviceHasNoRightsUntilActivated) {
   EXPECT_EQ(p.check_acl(&k1, "svc-backend", "x", Access::kWrite), AclResult::kDefer);
 }
 
+TEST(ActivationGate, RegisteredSerialFromAnAutoActivatingCaIsPreAuthorized) {
+  auto o = test_options();
+  o.require_activation = true;
+  BrokerState st;
+  st.auto_activate_cas = {"AA11"};
+  Policy p(o, st, 1);
+  p.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'A', "AA11"), 0);
+  p.authenticate(attempt(&k2, "SN2"), device_cert("SN2", 'B', "BB22"), 0);
+  EXPECT_EQ(p.check_acl(&k1, "SN1", "smartproduct/telemetry/SN1", Access::kWrite),
+            AclResult::kDeny);  // not registered yet
+
+  auto reg = p.handle_control("svc-backend", R"({"commands":[
+      {"command":"registerDevice","username":"SN1"},{"command":"registerDevice","username":"SN2"},
+      {"command":"registerDevice"}]})");
+  EXPECT_TRUE(reg.state_changed);
+  EXPECT_TRUE(json::parse(reg.response)["responses"][2].contains("error"));
+  EXPECT_EQ(p.state().registered_usernames, (StringSet{"SN1", "SN2"}));
+  // Registered and from an auto-activating CA: rights at once, only on its own topics.
+  EXPECT_EQ(p.check_acl(&k1, "SN1", "smartproduct/telemetry/SN1", Access::kWrite),
+            AclResult::kAllow);
+  EXPECT_EQ(p.check_acl(&k1, "SN1", "smartproduct/telemetry/SN2", Access::kWrite),
+            AclResult::kDeny);
+  // Registered, but its CA does not auto-activate: still gated.
+  EXPECT_EQ(p.check_acl(&k2, "SN2", "smartproduct/telemetry/SN2", Access::kWrite),
+            AclResult::kDeny);
+
+  auto unreg = p.handle_control(
+      "svc-backend", R"({"commands":[{"command":"unregisterDevice","username":"SN1"}]})");
+  EXPECT_TRUE(unreg.kick_client_ids.empty());
+  EXPECT_EQ(p.check_acl(&k1, "SN1", "smartproduct/telemetry/SN1", Access::kWrite),
+            AclResult::kDeny);
+}
+
 TEST(ActivationGate, OffByDefault) {
   Policy p(test_options(), {}, 1);
   p.authenticate(attempt(&k1, "SN1"), device_cert("SN1"), 0);

@@ -46,6 +46,8 @@ BrokerState sample() {
   st.revoked_usernames = {"SN3"};
   st.disabled_cas = {"AA11", "CN=Old CA,O=Acme"};
   st.activated_fingerprints = {fp('C')};
+  st.registered_usernames = {"SN1", "SN2"};
+  st.auto_activate_cas = {"AA11"};
   return st;
 }
 

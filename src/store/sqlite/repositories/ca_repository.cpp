@@ -229,6 +229,15 @@ class SqliteCaRepository final : public store::CaRepository {
     state.activated_fingerprints = std::move(*activated);
     state.revoked_fingerprints = std::move(*revoked);
     state.disabled_cas = std::move(*disabled);
+    auto registered = read_strings(
+        conn, "SELECT device_id FROM registrations WHERE status != 'deleted' ORDER BY 1");
+    if (!registered) return forward(registered);
+    auto auto_cas = read_strings(conn,
+                                 "SELECT id FROM certificate_authorities "
+                                 "WHERE status = 'ACTIVE' AND auto_registration = 1 ORDER BY 1");
+    if (!auto_cas) return forward(auto_cas);
+    state.registered_devices = std::move(*registered);
+    state.auto_activate_cas = std::move(*auto_cas);
     return state;
   }
 

@@ -47,6 +47,7 @@ class DeviceServiceTest : public ::testing::Test {
     hooks.certificates_revoked = [this](const std::vector<std::string>& fps) {
       revoked_.push_back(fps);
     };
+    hooks.deleted = [this](const store::Registration& r) { deleted_.push_back(r.device_id); };
     service_ = std::make_unique<DeviceService>(*repo_, *catalog_, clock_, std::move(hooks));
     for (int i = 1; i <= 5; ++i) add_entry("SN-" + std::to_string(i));
     add_entry("LOCKED-1", "LOCKED-CODE");
@@ -109,6 +110,7 @@ class DeviceServiceTest : public ::testing::Test {
   std::unique_ptr<DeviceService> service_;
   std::vector<store::Registration> registered_;
   std::vector<std::vector<std::string>> revoked_;
+  std::vector<std::string> deleted_;
 };
 
 TEST_F(DeviceServiceTest, RegisterStoresAPendingRegistrationWithCatalogDetails) {
@@ -231,8 +233,10 @@ TEST_F(DeviceServiceTest, DeleteRulesAndCertificateRevocation) {
   expect_error(service_->delete_device(kAlice, "SN-5"), ErrorKind::kNotFound, "MissingDevice");
   expect_error(service_->delete_device(kAlice, "no such!"), ErrorKind::kNotFound, "MissingDevice");
   EXPECT_TRUE(revoked_.empty());
+  EXPECT_TRUE(deleted_.empty());
 
   ASSERT_TRUE(service_->delete_device(kAlice, "SN-1"));
+  EXPECT_EQ(deleted_, std::vector<std::string>{"SN-1"});
   ASSERT_EQ(revoked_.size(), 1u);
   EXPECT_EQ(revoked_[0], (std::vector<std::string>{fp('A'), fp('B')}));
   EXPECT_EQ((*repo_->certificate(fp('A')))->status, CertificateStatus::kRevoked);

@@ -44,9 +44,9 @@ class RecordingPublisher final : public mqtt::Publisher {
     for (auto& c : commands) {
       const std::string name = c["command"];
       if (name == "setState") continue;
-      out.push_back(name + ":" +
-                    (c.contains("fingerprint") ? c["fingerprint"].get<std::string>()
-                                               : c["aki"].get<std::string>()));
+      for (const char* field : {"fingerprint", "username", "aki"}) {
+        if (c.contains(field)) out.push_back(name + ":" + c[field].get<std::string>());
+      }
     }
     return out;
   }
@@ -193,7 +193,9 @@ TEST_F(JitrServiceTest, DeviceConnectingBeforeRegistrationWaitsAndIsActivatedByI
   service_->drain();
   EXPECT_EQ(cert('B')->status, CertificateStatus::kActive);
   EXPECT_EQ((*devices_->live_registration("SN-2"))->status, RegistrationStatus::kComplete);
-  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"activate:" + fingerprint('B')});
+  // The serial is pre-authorized at the broker (for its next certificates) and this one activated.
+  EXPECT_EQ(publisher_.simple(),
+            (std::vector<std::string>{"registerDevice:SN-2", "activate:" + fingerprint('B')}));
 }
 
 TEST_F(JitrServiceTest, SerialOutsideTheCatalogIsRefusedWithOneSecurityEvent) {
@@ -253,6 +255,9 @@ TEST_F(JitrServiceTest, DeletedDeviceIsRefusedUntilRegisteredAgain) {
   service_->on_certificates_revoked(*revoked);
   service_->drain();
   EXPECT_EQ(publisher_.simple().back(), "revoke:" + fingerprint('G'));
+  service_->on_deleted("SN-3");
+  service_->drain();
+  EXPECT_EQ(publisher_.simple().back(), "unregisterDevice:SN-3");
 
   // A new certificate for the deleted serial is refused ...
   connect("SN-3", 'H');
@@ -310,6 +315,8 @@ TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
   // The id and the subject DN (for device certificates without an AKI).
   EXPECT_EQ(states[0]["disabledCas"], nlohmann::json::array({"CA02", "CN=CA02"}));
   EXPECT_EQ(states[0]["revokedFingerprints"], nlohmann::json::array());
+  EXPECT_EQ(states[0]["registeredUsernames"], nlohmann::json::array({"SN-1"}));
+  EXPECT_EQ(states[0]["autoActivateCas"], nlohmann::json::array({"CA01"}));
 
   // smartproductctl changed something: the daemon notices the revision and resends.
   ASSERT_TRUE(cas_->bump_broker_state_revision());

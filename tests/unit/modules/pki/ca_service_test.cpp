@@ -223,9 +223,13 @@ TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   EXPECT_TRUE(active->auto_registration);
   EXPECT_EQ(events_, std::vector<std::string>{"enabled " + row.id});
 
-  // Only auto-registration: no status transition, no hook.
+  // Only auto-registration: the broker is told too (it pre-authorizes registered devices of
+  // auto-registering CAs); an update that changes nothing tells nobody.
   events_.clear();
   clock_.now += 5000;
+  ASSERT_TRUE(service_->update(row.id, std::nullopt, false));
+  EXPECT_EQ(events_, std::vector<std::string>{"enabled " + row.id});
+  events_.clear();
   ASSERT_TRUE(service_->update(row.id, std::nullopt, false));
   EXPECT_TRUE(events_.empty());
 

@@ -188,6 +188,8 @@ TEST_F(CaRepositoryTest, BrokerStateFromCertificatesAndCas) {
   // Ids and subject DNs (the plugin matches certificates without an AKI by issuer DN).
   EXPECT_EQ(state->disabled_cas,
             (std::vector<std::string>{"BB02", "CC03", "CN=gone", "CN=inactive"}));
+  EXPECT_EQ(state->auto_activate_cas, std::vector<std::string>{"AA01"});
+  EXPECT_TRUE(state->registered_devices.empty());
 }
 
 TEST_F(CaRepositoryTest, RevisionStartsAtZeroAndBumps) {
