@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -18,6 +19,7 @@
 #include "net/mqtt/client.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/logging.hpp"
+#include "smartproduct/devices/routes.hpp"
 #include "smartproduct/events/service.hpp"
 #include "smartproduct/http/types.hpp"
 #include "smartproduct/jitr/service.hpp"
@@ -237,6 +239,18 @@ struct Daemon::Impl {
       devices = std::move(*d);
     } else {
       return tl::unexpected(d.error());
+    }
+    {
+      // The broker's trust anchor is the platform root the daemon itself trusts for it.
+      std::ifstream ca(config.broker.ca_file);
+      std::string root_ca((std::istreambuf_iterator<char>(ca)), std::istreambuf_iterator<char>());
+      devices::add_connection_info_route(
+          router,
+          devices::ConnectionInfo{
+              config.broker.public_host,
+              config.broker.public_port ? config.broker.public_port : config.broker.port,
+              std::move(root_ca), config.telemetry.topic, config.events.topic},
+          access_modules->authenticator());
     }
     plugin_control = std::make_unique<jitr::PluginControl>(*publisher());
     jitr::JitrConfig jc;

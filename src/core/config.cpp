@@ -218,6 +218,8 @@ LoadResult load_daemon_config(const fs::path& input) {
         static_cast<uint32_t>(s.integer("session_expiry_s", 86400, 60, 0xFFFFFFFELL));
     b.mosquitto_bin = s.path("mosquitto_bin", "/usr/sbin/mosquitto");
     b.mosquitto_conf = s.path("mosquitto_conf", "broker/mosquitto.conf");
+    b.public_host = s.string("public_host", "");
+    b.public_port = static_cast<uint16_t>(s.integer("public_port", 0, 0, 65535));
     if (b.client_id.empty() || b.client_id.size() > 64) {
       errors.push_back(
           fmt::format("{}: [broker] client_id: must be 1 to 64 characters", file.string()));

@@ -182,7 +182,10 @@ test('register, list, filter, detail, connect, delete', { skip }, async () => {
     await registerInForm(page, { serial: sn('A'), name: 'Kitchen', model: kModelA });
     await page.waitForURL(/\/devices\/registration\?deviceId=/);
     assert.equal((await page.getByTestId('reg-serial').textContent()).trim(), sn('A'));
+    // GET /api/connection-info filled in this broker's port and offers its root CA.
+    await page.getByRole('link', { name: 'download root-ca.crt' }).waitFor();
     const commands = (await page.locator('.code pre').allTextContents()).join('\n');
+    assert.match(commands, new RegExp(` -p ${process.env.SP_MQTT_PORT} `));
     assert.match(commands, new RegExp(`-i ${sn('A')} -t smartproduct/telemetry/${sn('A')}`));
     assert.match(commands, new RegExp(`--serial ${sn('A')} `));
     assert.match(commands, new RegExp(`/CN=${sn('A')}`));

@@ -335,3 +335,15 @@ def test_connections_while_the_daemon_is_down_are_reconciled(inst, api, users):
     r = publish(inst, "SN-J005", "smartproduct/telemetry/SN-J005", telemetry("SN-J005", 2),
                 cert=cert)
     assert r.pubacks == [0], r
+
+
+def test_connection_info_tells_where_devices_connect(inst, api, users):
+    alice = users.tokens["alice@example.com"]
+    status, _, info = api("GET", "/api/connection-info", token=alice)
+    assert status == 200, info
+    assert info["mqttPort"] == inst.mqtt_port
+    assert info["rootCaPem"] == inst.ca.read_text()
+    assert info["mqttHost"] in ("localhost", "127.0.0.1")  # the host this API was reached at
+    assert info["telemetryTopic"] == "smartproduct/telemetry"
+    status, _, _ = api("GET", "/api/connection-info")
+    assert status == 401

@@ -251,6 +251,7 @@ const seg = (s) => encodeURIComponent(s).replace(/%3A/gi, ':');
 export const register = (fields) => api('/registration', { method: 'POST', body: fields });
 export const listRegistrations = () => api('/registration');
 export const listDevices = () => api('/devices');
+export const connectionInfo = () => api('/connection-info');
 export const getDevice = (id) => api(`/devices/${seg(id)}`);
 export const deleteDevice = (id) => api(`/devices/${seg(id)}`, { method: 'DELETE' });
 export const listCertificates = (id) => api(`/devices/${seg(id)}/certificates`);

@@ -50,6 +50,10 @@ struct BrokerSettings {
   uint32_t session_expiry_s = 86400;
   std::filesystem::path mosquitto_bin = "/usr/sbin/mosquitto";
   std::filesystem::path mosquitto_conf;
+  /// Where devices reach the broker, as told to users (GET /api/connection-info): empty host =
+  /// the host name the client used to reach the API; port 0 = `port`.
+  std::string public_host;
+  uint16_t public_port = 0;
 };
 
 /// A feature switch with an MQTT topic prefix (the seed's cdk-manifest telemetry/events entries).

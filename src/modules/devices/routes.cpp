@@ -1,5 +1,6 @@
 #include "smartproduct/devices/routes.hpp"
 
+#include <cctype>
 #include <charconv>
 
 namespace sp::devices {
@@ -148,6 +149,43 @@ void add_device_routes(http::Router& router, DeviceService& service,
   router.add("GET", "/api/admin/security-events",
              auth.protect_admin([s](Request& req, const Principal& p) {
                return security_events(*s, req, caller_of(p));
+             }));
+}
+
+namespace {
+
+// The host part of a Host header: "h", "h:8443", "[::1]:8443" -> "h", "h", "::1". Empty when it
+// holds anything but host-name / address characters (it is echoed into commands users copy).
+std::string host_of(std::string_view header) {
+  std::string_view host = header;
+  if (!host.empty() && host.front() == '[') {
+    const auto end = host.find(']');
+    host = end == std::string_view::npos ? std::string_view() : host.substr(1, end - 1);
+  } else if (const auto colon = host.find(':'); colon != std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  for (char c : host) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':') {
+      return {};
+    }
+  }
+  return std::string(host);
+}
+
+}  // namespace
+
+void add_connection_info_route(http::Router& router, ConnectionInfo info,
+                               const identity::Authenticator& auth) {
+  router.add("GET", "/api/connection-info",
+             auth.protect([info = std::move(info)](http::Request& req, const identity::Principal&) {
+               std::string host = info.mqtt_host;
+               if (host.empty()) host = host_of(req.header("host").value_or(""));
+               if (host.empty()) host = "localhost";
+               return http::Response::json(200, {{"mqttHost", host},
+                                                 {"mqttPort", info.mqtt_port},
+                                                 {"rootCaPem", info.root_ca_pem},
+                                                 {"telemetryTopic", info.telemetry_topic},
+                                                 {"eventTopic", info.event_topic}});
              }));
 }
 

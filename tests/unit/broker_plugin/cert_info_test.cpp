@@ -1,11 +1,13 @@
 // Certificate field extraction, on certificates generated in-process with OpenSSL 3.
 
 #include <gtest/gtest.h>
+
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <ctime>
 
 #include <memory>
 #include <string>
@@ -85,8 +87,12 @@ TEST_F(CertInfo, ExtractsAllFields) {
   auto key = new_key();
   auto leaf =
       make_cert({{{"O", "Acme"}, {"CN", "SN1"}}, "0A1B2C"}, key.get(), ca_.get(), ca_key_.get());
+  const auto before = static_cast<std::int64_t>(std::time(nullptr));
   auto id = extract_identity(leaf.get());
   EXPECT_EQ(id.cn, "SN1");
+  // Validity as epoch seconds (make_cert: now .. now + 1 h).
+  EXPECT_NEAR(static_cast<double>(id.not_before), static_cast<double>(before), 5.0);
+  EXPECT_EQ(id.not_after - id.not_before, 3600);
   EXPECT_EQ(id.issuer, "CN=Device CA,O=Acme");  // RFC 2253: most specific first
   EXPECT_EQ(id.serial, "0A1B2C");
 

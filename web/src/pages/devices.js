@@ -10,7 +10,7 @@ import { Button, Card, Code, ConfirmDialog, Empty, Field, Notice, Select, Spinne
 import { claimCodeProblem, deviceNameProblem, modelNumberProblem, serialProblem } from '../validate.js';
 
 const kPollMs = 10000;
-const kBrokerPort = 8883; // [broker] port default; no API reports the configured one yet
+const kDefaultBrokerPort = 8883; // until GET /api/connection-info answers
 
 const seg = (s) => encodeURIComponent(s).replace(/%3A/gi, ':');
 export const devicePath = (id) => `/devices/${seg(id)}`;
@@ -227,9 +227,26 @@ function brokerHost() {
   return location.hostname.replace(/^\[(.*)\]$/, '$1');
 }
 
+/** A link that downloads `text` as a file (the root CA PEM). */
+function DownloadLink({ name, text, children }) {
+  const [url, setUrl] = useState(null);
+  useEffect(() => {
+    const u = URL.createObjectURL(new Blob([text], { type: 'application/x-pem-file' }));
+    setUrl(u);
+    return () => URL.revokeObjectURL(u);
+  }, [text]);
+  return url ? html`<a href=${url} download=${name}>${children}</a>` : null;
+}
+
 function Instructions({ sn, ca }) {
   const caName = ca || 'CA_NAME';
-  const host = brokerHost();
+  const [conn, setConn] = useState(null);
+  useEffect(() => {
+    api.connectionInfo().then(setConn, () => setConn(null));
+  }, []);
+  const host = conn?.mqttHost || brokerHost();
+  const port = conn?.mqttPort || kDefaultBrokerPort;
+  const telemetryTopic = conn?.telemetryTopic || 'smartproduct/telemetry';
   return html`<ol class="howto">
     <li>
       <h3>Get a device certificate</h3>
@@ -246,15 +263,15 @@ function Instructions({ sn, ca }) {
     </li>
     <li>
       <h3>Get the server's root certificate</h3>
-      <p>The broker proves its identity with a certificate from this server's root CA: <span class="mono">root-ca.crt</span>${' '}
-        (the file <span class="mono">pki/root-ca.crt</span> of the instance; ask the administrator for it).</p>
+      <p>The broker proves its identity with a certificate from this server's root CA:${' '}
+        ${conn?.rootCaPem
+          ? html`<${DownloadLink} name="root-ca.crt" text=${conn.rootCaPem}>download root-ca.crt<//>`
+          : html`<span class="mono">root-ca.crt</span> (the file <span class="mono">pki/root-ca.crt</span> of the instance; ask the administrator for it)`}.</p>
     </li>
     <li>
       <h3>Connect</h3>
       <p>Publish a first reading over MQTT with TLS client authentication:</p>
-      <${Code} label="Connect and publish">${`mosquitto_pub -V mqttv5 -h ${host} -p ${kBrokerPort} --cafile root-ca.crt --cert ${sn}.crt --key ${sn}.key -i ${sn} -t smartproduct/telemetry/${sn} -m '{"actualTemperature":71.5}'`}<//>
-      <p class="hint">${kBrokerPort} is the broker's default port; the administrator may have configured another one
-        (<span class="mono">[broker] port</span> in <span class="mono">smartproduct.toml</span>).</p>
+      <${Code} label="Connect and publish">${`mosquitto_pub -V mqttv5 -h ${host} -p ${port} --cafile root-ca.crt --cert ${sn}.crt --key ${sn}.key -i ${sn} -t ${telemetryTopic}/${sn} -m '{"actualTemperature":71.5}'`}<//>
       <p>The first connection activates the device: the broker accepts it at once and the registration turns${' '}
         <strong>complete</strong> (no failed first connection to retry, unlike AWS IoT's just-in-time registration).
         The device shows as Connected in My Devices while it is online.</p>
