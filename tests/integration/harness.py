@@ -175,3 +175,14 @@ class Instance:
 
     def status(self, path: str) -> int:
         return self.request("GET", path)[0]
+
+
+def running_instance(**kwargs):
+    """Generator for module-scoped fixtures: a started instance, cleaned up afterwards
+    (`yield from running_instance(jitr=True)`)."""
+    i = Instance(**kwargs)
+    try:
+        i.start()
+        yield i
+    finally:
+        i.cleanup()

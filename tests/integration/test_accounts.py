@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import BIN, Instance, wait_for
+from harness import BIN, Instance, wait_for, running_instance
 
 PASSWORD = "correct horse battery"
 ADMIN_EMAIL = "admin@example.com"
@@ -111,12 +111,7 @@ class Api:
 
 @pytest.fixture(scope="module")
 def inst():
-    i = Instance()
-    try:
-        i.start()
-        yield i
-    finally:
-        i.cleanup()
+    yield from running_instance()
 
 
 @pytest.fixture(scope="module")

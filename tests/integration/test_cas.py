@@ -10,22 +10,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from devices import count, issue_cert, publish
-from harness import Instance, wait_for
+from harness import Instance, wait_for, running_instance
 from test_accounts import Api, ctl, login, verified_user
 
 ADMIN_EMAIL = "ca-admin@example.com"
 ADMIN_PASSWORD = "ca admin password 1"
 BASE = "/api/admin/cas"
-
-HOOKS_MISSING = ("the daemon does not tell the broker plugin about CA status changes yet: "
-                 "build_ca_module() in src/app/daemon.cpp gets empty pki::CaHooks (disabled/enabled "
-                 "must send the plugin's disableCa/enableCa)")
 
 
 # --- openssl helpers -------------------------------------------------------------------------
@@ -70,12 +65,7 @@ def ski(cert: Path) -> str:
 # --- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def inst():
-    i = Instance(jitr=False)
-    try:
-        i.start()
-        yield i
-    finally:
-        i.cleanup()
+    yield from running_instance(jitr=False)
 
 
 @pytest.fixture(scope="module")
@@ -139,15 +129,11 @@ def telemetry_rows(inst, device):
                  name="telemetry.db")
 
 
-def expect_refused_or_skip(inst: Instance, ca_id: str, serial: str, cert) -> None:
-    """The plugin must refuse the device (CONNACK 135) because its CA is disabled. Skips with the
-    missing wiring named when the daemon never told the plugin (its state lacks the CA)."""
-    deadline = time.monotonic() + 5
-    while ca_id not in disabled_cas(inst) and time.monotonic() < deadline:
-        time.sleep(0.1)
+def expect_refused(inst: Instance, ca_id: str, serial: str, cert) -> None:
+    """The plugin must refuse the device (CONNACK 135) because its CA is disabled: the daemon told
+    it (its state file lists the CA) and the broker enforces it."""
+    wait_for(lambda: ca_id in disabled_cas(inst), 5, f"CA {ca_id} disabled in the plugin state")
     r = publish(inst, serial, f"smartproduct/telemetry/{serial}", '{"timestamp": 2}', cert=cert)
-    if not r.refused and ca_id not in disabled_cas(inst):
-        pytest.skip(HOOKS_MISSING)
     assert r.refused, r
 
 
@@ -253,7 +239,7 @@ def test_register_activate_and_a_device_publishes(api, admin, acme, inst):
     assert status == 422
 
     # While INACTIVE the plugin refuses the CA's devices.
-    expect_refused_or_skip(inst, acme["id"], "SN-ACME-1", acme["device"])
+    expect_refused(inst, acme["id"], "SN-ACME-1", acme["device"])
 
     status, _, ca = api("PATCH", f"{BASE}/{acme['id']}", {"status": "ACTIVE",
                                                           "autoRegistration": True}, token=admin)
@@ -276,7 +262,7 @@ def test_register_activate_and_a_device_publishes(api, admin, acme, inst):
 def test_deactivate_refuses_the_devices(api, admin, acme, inst):
     status, _, ca = api("PATCH", f"{BASE}/Acme-Device-CA", {"status": "INACTIVE"}, token=admin)
     assert status == 200 and ca["status"] == "INACTIVE"
-    expect_refused_or_skip(inst, acme["id"], "SN-ACME-1", acme["device"])
+    expect_refused(inst, acme["id"], "SN-ACME-1", acme["device"])
     assert telemetry_rows(inst, "SN-ACME-1") == 1
     status, _, ca = api("PATCH", f"{BASE}/Acme-Device-CA", {"status": "ACTIVE"}, token=admin)
     assert status == 200 and ca["status"] == "ACTIVE"
@@ -301,7 +287,7 @@ def test_deregister_refuses_at_once_and_allows_registering_again(api, admin, acm
     assert status == 404
 
     # mosquitto still trusts the removed capath CA until restart: the plugin must refuse it.
-    expect_refused_or_skip(inst, acme["id"], "SN-ACME-1", acme["device"])
+    expect_refused(inst, acme["id"], "SN-ACME-1", acme["device"])
 
     # Registering it again works (INACTIVE again, back in the capath).
     status, _, ca = api("POST", BASE, body_for(acme["ca"][0], acme["verification"],

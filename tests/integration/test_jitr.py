@@ -9,7 +9,6 @@ tests can show a connected device getting its rights live (no reconnect) and bei
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from devices import count, db, issue_cert, publish, tls_args
-from harness import BIN, Instance, kill_pid, wait_for
+from harness import Instance, running_instance, wait_for
 from test_accounts import Api, ctl, login
 
 PASSWORD = "jitr test password 1"
@@ -45,12 +44,7 @@ class Users:
 
 @pytest.fixture(scope="module")
 def inst():
-    i = Instance(jitr=True)
-    try:
-        i.start()
-        yield i
-    finally:
-        i.cleanup()
+    yield from running_instance(jitr=True)
 
 
 @pytest.fixture(scope="module")

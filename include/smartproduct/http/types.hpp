@@ -56,6 +56,10 @@ struct Response {
 /// mapped to 400 when the content type is not JSON.
 Result<nlohmann::json> parse_json_object(const Request& request);
 
+/// The `limit` query parameter of a list route: `default_size` when absent or empty, else an
+/// integer 1..max_size; anything else is 422 InvalidLimit.
+Result<int> page_limit(const Request& request, int default_size, int max_size);
+
 /// A route handler. Handlers run on the worker pool, never on an I/O thread, so they may block on
 /// SQLite or a password hash. They must not throw; an escaping exception becomes a 500.
 using Handler = std::function<Response(Request&)>;

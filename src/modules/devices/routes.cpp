@@ -14,15 +14,7 @@ using nlohmann::json;
 Caller caller_of(const Principal& p) { return Caller{p.user_id, p.is_admin()}; }
 
 Result<int> page_limit(const Request& req) {
-  const auto v = req.query_param("limit");
-  if (!v || v->empty()) return kDefaultPageSize;
-  int n = 0;
-  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
-    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
-                "limit must be an integer from 1 to " + std::to_string(kMaxPageSize) + ".");
-  }
-  return n;
+  return http::page_limit(req, kDefaultPageSize, kMaxPageSize);
 }
 
 tl::unexpected<Error> invalid_cursor(const char* name) {

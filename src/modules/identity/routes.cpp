@@ -94,15 +94,7 @@ std::optional<store::UserCursor> decode_user_cursor(std::string_view text) {
 }
 
 Result<int> page_limit(const Request& req) {
-  const auto v = req.query_param("limit");
-  if (!v || v->empty()) return kDefaultPageSize;
-  int n = 0;
-  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > kMaxPageSize) {
-    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
-                "limit must be an integer from 1 to " + std::to_string(kMaxPageSize) + ".");
-  }
-  return n;
+  return http::page_limit(req, kDefaultPageSize, kMaxPageSize);
 }
 
 // The seed's console sends the literal "null" for "no cursor".

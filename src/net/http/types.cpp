@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <stdexcept>
 
 #include "smartproduct/http/types.hpp"
@@ -72,6 +73,18 @@ void Response::set_header(std::string name, std::string value) {
     }
   }
   headers.emplace_back(std::move(name), std::move(value));
+}
+
+Result<int> page_limit(const Request& request, int default_size, int max_size) {
+  const auto v = request.query_param("limit");
+  if (!v || v->empty()) return default_size;
+  int n = 0;
+  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > max_size) {
+    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
+                "limit must be an integer from 1 to " + std::to_string(max_size) + ".");
+  }
+  return n;
 }
 
 Result<nlohmann::json> parse_json_object(const Request& request) {
