@@ -468,6 +468,14 @@ test('admin: catalog and certificate authorities', { skip }, async () => {
       await shot(page, 'devices-13-cas-registered');
     }
 
+    // --- Security events: the deleted device's refused reconnect (revoked certificate) is listed.
+    await nav.getByRole('link', { name: 'Security events' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Security events' }).waitFor();
+    if (jitrAvailable()) {
+      await page.getByRole('cell', { name: 'revoked' }).first().waitFor();
+    }
+    await shot(page, 'devices-14-security-events');
+
     assert.deepEqual(problems, []);
   } catch (e) {
     await shot(page, 'devices-admin-failure').catch(() => {});

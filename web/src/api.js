@@ -242,6 +242,11 @@ export const listUsers = (limit, cursor) => api(`/admin/users${pageQuery(limit, 
 export const patchUser = (id, patch) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'PATCH', body: patch });
 export const deleteUser = (id) => api(`/admin/users/${encodeURIComponent(id)}`, { method: 'DELETE' });
 export const listAudit = (limit, cursor) => api(`/admin/audit${pageQuery(limit, cursor)}`);
+/** Security events page in the shape usePagedList expects (the API pages with `next` / `before`). */
+export async function listSecurityEvents(limit, cursor) {
+  const r = await api(`/admin/security-events?limit=${limit}${cursor != null ? `&before=${cursor}` : ''}`);
+  return { Items: r.Items, LastEvaluatedKey: r.next };
+}
 
 // ---- devices, registration, certificates ------------------------------------------------------
 

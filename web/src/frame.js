@@ -34,6 +34,7 @@ export const kAdminNav = [
   { path: '/admin/audit', label: 'Audit log', icon: 'audit' },
   { path: '/admin/catalog', label: 'Catalog', icon: 'catalog' },
   { path: '/admin/cas', label: 'Certificate authorities', icon: 'cas' },
+  { path: '/admin/security-events', label: 'Security events', icon: 'audit' },
 ];
 
 function NavLink({ item, path }) {

@@ -8,7 +8,7 @@ import { setFlash } from './flash.js';
 import { Frame } from './frame.js';
 import { html } from './html.js';
 import { navigate, useLocation } from './router.js';
-import { AdminAudit, AdminUsers } from './pages/admin.js';
+import { AdminAudit, AdminSecurityEvents, AdminUsers } from './pages/admin.js';
 import { Forgot, Reset, SignIn, SignUp, Verify } from './pages/auth.js';
 import { AdminCas } from './pages/cas.js';
 import { AdminCatalog } from './pages/catalog.js';
@@ -25,7 +25,7 @@ const kPages = {
   '/history': History,
   '/user': UserSetting,
 };
-const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas };
+const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas, '/admin/security-events': AdminSecurityEvents };
 const kHome = '/devices';
 
 function pageFor(path, user) {

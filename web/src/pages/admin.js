@@ -137,6 +137,33 @@ export function Details({ value }) {
   )}</span>`;
 }
 
+/** Refused connections and other device security incidents (JITR refusals, broker refusals). */
+export function AdminSecurityEvents() {
+  const list = usePagedList(api.listSecurityEvents);
+  let body;
+  if (!list.items) body = html`<${Spinner} label="Loading security events…" />`;
+  else if (!list.items.length && !list.error) body = html`<${Empty} title="No security events." />`;
+  else
+    body = html`<div class="table-wrap"><table class="table responsive">
+      <caption class="visually-hidden">Security events, newest first</caption>
+      <thead><tr><th scope="col">Time</th><th scope="col">Kind</th><th scope="col">Device</th><th scope="col">Certificate</th><th scope="col">Details</th></tr></thead>
+      <tbody>${list.items.map(
+        (e) => html`<tr key=${e.id}>
+          <td data-label="Time"><${Time} iso=${e.at} /></td>
+          <td data-label="Kind"><span class="badge badge-grey mono">${e.kind}</span></td>
+          <td data-label="Device"><span class="mono">${e.deviceId || '—'}</span></td>
+          <td data-label="Certificate"><span class="mono" title=${e.certFingerprint}>${e.certFingerprint ? `${e.certFingerprint.slice(0, 16)}…` : '—'}</span></td>
+          <td data-label="Details">${e.detail}</td>
+        </tr>`,
+      )}</tbody>
+    </table></div>`;
+  return html`<${PageHeader} title="Security events">
+      <${Button} kind="secondary" busy=${list.loading && !!list.items} onClick=${list.reload}>Refresh<//>
+    <//>
+    <${Notice} kind="error">${list.error}<//>
+    <${Card}>${body}<${ListFooter} list=${list} /><//>`;
+}
+
 export function AdminAudit() {
   const list = usePagedList(api.listAudit);
   let body;
