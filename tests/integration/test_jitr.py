@@ -146,6 +146,13 @@ class LiveDevice:
         self.out.close()
 
 
+def plugin_state(inst) -> dict:
+    try:
+        return json.loads((inst.dir / "broker" / "state.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def cert_row(inst, serial):
     with db(inst) as conn:
         return conn.execute("SELECT status, status_reason, registration_id FROM device_certificates "
@@ -164,10 +171,11 @@ def test_register_then_connect_activates_and_stores_telemetry(inst, api, users):
     reg = register(api, alice, "SN-J000")
     assert reg["status"] == "pending"
     cert = issue_cert(inst, "SN-J000")
-    # The registration reaches the broker plugin asynchronously (milliseconds); after that a
-    # registered serial's certificate from an auto-registering CA is pre-authorized: even the
-    # first message of a one-shot mosquitto_pub is accepted.
-    time.sleep(0.3)
+    # The registration reaches the broker plugin asynchronously (milliseconds; the plugin's state
+    # file shows it); after that a registered serial's certificate from an auto-registering CA is
+    # pre-authorized: even the first message of a one-shot mosquitto_pub is accepted.
+    wait_for(lambda: "SN-J000" in plugin_state(inst).get("registeredUsernames", []), 10,
+             "registration known to the broker plugin")
     r = publish(inst, "SN-J000", "smartproduct/telemetry/SN-J000", telemetry("SN-J000", 0),
                 cert=cert)
     assert r.connack == 0 and r.pubacks == [0], r
