@@ -380,11 +380,7 @@ Subcommand add_connect_storm_command(CLI::App& app) {
   cmd->add_option("--count", a->count, "Devices <prefix>00001...")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  cmd->add_option("--prefix", a->prefix, "Serial prefix")->capture_default_str();
-  cmd->add_option("--cert-dir", a->cert_dir,
-                  "Device certificates SN.crt/SN.key (default <instance>/sim/certs)");
-  cmd->add_option("--ca", a->ca, "Managed CA issuing missing device certificates");
-  cmd->add_option("--ctl", a->ctl, "smartproductctl to run (default: next to this program)");
+  add_device_cert_options(*cmd, a->prefix, a->cert_dir, a->ca, a->ctl);
   cmd->add_option("--inflight", a->inflight, "Connections open at a time (0 = all)")
       ->capture_default_str();
   cmd->add_flag("--wait-active", a->wait_active,

@@ -22,6 +22,18 @@ void add_instance_options(CLI::App& cmd, std::string& config_file, std::string& 
   config_opt->excludes(dir_opt);
 }
 
+void add_device_cert_options(CLI::App& cmd, std::string& prefix, std::string& cert_dir,
+                             std::string& ca, std::string& ctl) {
+  cmd.add_option("--prefix", prefix, "Serial prefix")->capture_default_str();
+  cmd.add_option("--ca", ca,
+                 "Managed CA (smartproductctl ca create --name) issuing missing device "
+                 "certificates");
+  cmd.add_option("--cert-dir", cert_dir,
+                 "Device certificates SN.crt/SN.key (issued if missing, reused if present; "
+                 "default <instance>/sim/certs)");
+  cmd.add_option("--ctl", ctl, "smartproductctl to run (default: next to this program)");
+}
+
 InstanceInfo load_instance(const std::string& config_file, const std::string& dir) {
   if (config_file.empty() && dir.empty()) {
     throw std::runtime_error("give the instance: --config FILE or --dir DIR");

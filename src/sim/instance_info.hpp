@@ -29,6 +29,10 @@ InstanceInfo load_instance(const std::string& config_file, const std::string& di
 /// Adds --config and --dir (one of them required) to `cmd`.
 void add_instance_options(CLI::App& cmd, std::string& config_file, std::string& dir);
 
+/// Adds --prefix, --cert-dir, --ca and --ctl: which serials and where their certificates come from.
+void add_device_cert_options(CLI::App& cmd, std::string& prefix, std::string& cert_dir,
+                             std::string& ca, std::string& ctl);
+
 /// Credentials `cert_dir/SN.crt|key` for `serials`; the missing ones are issued from the managed
 /// CA `ca_name` of the instance (empty: the tool's default) with smartproductctl, existing ones
 /// are reused. Throws std::runtime_error when some are still missing.

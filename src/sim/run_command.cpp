@@ -512,14 +512,7 @@ Subcommand add_run_command(CLI::App& app) {
   cmd->add_option("--devices", a->devices, "Number of devices <prefix>00001...")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--prefix", a->prefix, "Serial prefix")->capture_default_str();
-  cmd->add_option("--ca", a->ca,
-                  "Managed CA (smartproductctl ca create --name) issuing missing "
-                  "device certificates");
-  cmd->add_option("--cert-dir", a->cert_dir,
-                  "Device certificates SN.crt/SN.key (issued if missing, reused if present; "
-                  "default <instance>/sim/certs)");
-  cmd->add_option("--ctl", a->ctl, "smartproductctl to run (default: next to this program)");
+  add_device_cert_options(*cmd, a->prefix, a->cert_dir, a->ca, a->ctl);
   cmd->add_option("--model", a->model, "Model number used with --register-as")
       ->capture_default_str();
   cmd->add_option("--interval-ms", a->interval_ms, "Telemetry interval (the seed's 10 s)")

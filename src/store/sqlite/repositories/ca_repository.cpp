@@ -1,17 +1,13 @@
 #include "smartproduct/store/ca_repository.hpp"
 
 #include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/repositories/repository_helpers.hpp"
 
 namespace sp::sqlite {
 namespace {
 
 using store::CaStatus;
 using store::CertificateAuthority;
-
-template <class T>
-tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
-}
 
 constexpr const char* kColumns =
     "id, name, subject, issuer, serial, fingerprint, not_before, not_after, certificate_pem, "

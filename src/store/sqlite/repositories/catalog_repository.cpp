@@ -1,6 +1,7 @@
 #include "smartproduct/store/catalog_repository.hpp"
 
 #include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/repositories/repository_helpers.hpp"
 
 namespace sp::sqlite {
 namespace {
@@ -8,11 +9,6 @@ namespace {
 using store::CatalogEntry;
 using store::CatalogKey;
 using store::CatalogPage;
-
-template <class T>
-tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
-}
 
 constexpr const char* kColumns =
     "device_id, model_number, details, claim_code_hash, created_at, updated_at";

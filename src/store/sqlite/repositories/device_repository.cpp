@@ -1,6 +1,7 @@
 #include "smartproduct/store/device_repository.hpp"
 
 #include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/repositories/repository_helpers.hpp"
 
 namespace sp::sqlite {
 namespace {
@@ -12,11 +13,6 @@ using store::DeviceSummary;
 using store::Registration;
 using store::RegistrationStatus;
 using store::SecurityEvent;
-
-template <class T>
-tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
-}
 
 tl::unexpected<Error> corrupted(std::string what) {
   return fail(ErrorKind::kInternal, "DeviceStoreCorrupted", "A stored device record is invalid.",

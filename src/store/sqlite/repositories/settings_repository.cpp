@@ -1,16 +1,12 @@
 #include "smartproduct/store/settings_repository.hpp"
 
 #include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/repositories/repository_helpers.hpp"
 
 namespace sp::sqlite {
 namespace {
 
 using store::SettingRow;
-
-template <class T>
-tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
-}
 
 Result<std::optional<SettingRow>> select_row(Connection& conn, std::string_view id) {
   auto s = conn.prepare(

@@ -2,6 +2,7 @@
 
 #include "smartproduct/store/account_repository.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
+#include "store/sqlite/repositories/repository_helpers.hpp"
 #include "store/sqlite/repositories/statement_cache.hpp"
 
 namespace sp::sqlite {
@@ -17,11 +18,6 @@ using identity::User;
 
 constexpr const char* kUserColumns =
     "id, email, password_hash, role, enabled, email_verified, created_at, updated_at, name, phone";
-
-template <class T>
-tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
-}
 
 User read_user(const Statement& s) {
   User u;
