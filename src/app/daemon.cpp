@@ -10,22 +10,16 @@
 #include <set>
 #include <sstream>
 
-#include "app/access.hpp"
 #include "app/broker_supervisor.hpp"
-#include "app/ca_module.hpp"
-#include "app/devices_module.hpp"
 #include "app/metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/mqtt/client.hpp"
+#include "smartproduct/api/openapi.hpp"
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/core/logging.hpp"
-#include "smartproduct/devices/routes.hpp"
-#include "smartproduct/events/service.hpp"
 #include "smartproduct/http/types.hpp"
-#include "smartproduct/jitr/service.hpp"
-#include "smartproduct/presence/service.hpp"
-#include "smartproduct/telemetry/service.hpp"
-#include "store/sqlite/repositories/repositories.hpp"
+#include "smartproduct/mqtt/events.hpp"
 #include "store/sqlite/store.hpp"
 
 namespace sp::app {
@@ -55,56 +49,22 @@ Result<void> require_readable(const fs::path& file, const char* key) {
 
 }  // namespace
 
-namespace {
-
-// JITR only protects anything if the plugin gates devices until they are activated, and with the
-// gate on but JITR off no device would ever get rights. The daemon writes neither file, so a
-// managed broker's config is checked against [jitr] before it is started.
-Result<void> check_activation_gate(const std::filesystem::path& mosquitto_conf, bool jitr_enabled) {
-  std::ifstream in(mosquitto_conf);
-  if (!in) return {};  // the supervisor reports a missing file
-  std::string line;
-  std::optional<std::string> value;
-  while (std::getline(in, line)) {
-    std::istringstream words(line);
-    std::string key, v;
-    if (words >> key >> v && key == "plugin_opt_require_activation") value = v;
-  }
-  const bool gated = value && *value == "true";
-  if (gated == jitr_enabled) return {};
-  return fail(ErrorKind::kUnprocessable, "ActivationGateMismatch",
-              fmt::format("[jitr] enabled = {} but {} has plugin_opt_require_activation {}: set "
-                          "both to the same value (smartproductctl init --jitr on|off writes both)",
-                          jitr_enabled, mosquitto_conf.string(), value.value_or("(unset)")));
-}
-
-}  // namespace
-
 struct Daemon::Impl {
   config::DaemonConfig config;
+  std::vector<std::unique_ptr<Module>> modules;  // the module list, in dependency order
   SystemClock clock;
+  EventBus bus;
+  ServiceRegistry services;
   std::unique_ptr<sqlite::Store> store;
   std::unique_ptr<BrokerSupervisor> broker;
   std::unique_ptr<mqtt::Client> mqtt;
   mqtt::TopicRouter topics;
   http::Router router;
-
-  // Repositories and modules (in dependency order: destroyed in reverse).
-  std::unique_ptr<store::TelemetryRepository> telemetry_repo;
-  std::unique_ptr<store::EventRepository> event_repo;
-  std::unique_ptr<store::PresenceRepository> presence_repo;
-  std::unique_ptr<telemetry::TelemetryService> telemetry;
-  std::unique_ptr<events::EventService> events;
-  std::unique_ptr<presence::PresenceService> presence;
-  std::unique_ptr<Access>
-      access_modules;     // identity, settings, OpenAPI (before the server: it routes)
-  CaModule cas;           // registered device CAs (/api/admin/cas)
-  DevicesModule devices;  // registration and devices API (before events: it owns the devices)
-  std::unique_ptr<jitr::PluginControl> plugin_control;
-  std::unique_ptr<jitr::JitrService> jitr;  // activation of device certificates
   std::unique_ptr<http::HttpServer> server;
+  std::size_t built = 0;  // modules built (and so to be stopped)
 
-  explicit Impl(config::DaemonConfig c) : config(std::move(c)) {}
+  Impl(config::DaemonConfig c, std::vector<std::unique_ptr<Module>> m)
+      : config(std::move(c)), modules(std::move(m)) {}
 
   fs::path web_root() const {
     if (!config.web_root.empty()) return config.web_root;
@@ -143,14 +103,25 @@ struct Daemon::Impl {
     spdlog::info("store: {} opened (instance {})", config.storage.data_dir.string(),
                  store->instance_id());
 
+    // Modules are built before the broker starts: a module may refuse a broker config that does
+    // not match its own (the JITR activation gate).
+    if (auto r = build_modules(); !r) return r;
+
     const auto& b = config.broker;
     if (b.mode == config::BrokerSettings::Mode::kManaged) {
-      if (auto r = check_activation_gate(b.mosquitto_conf, config.jitr.enabled); !r) return r;
       broker = std::make_unique<BrokerSupervisor>(BrokerSupervisorConfig{
           b.mosquitto_bin, b.mosquitto_conf, b.host, b.port, b.ca_file, b.cert, b.key});
       if (auto r = broker->start(20s); !r) {
         broker.reset();
         return fail(r.error().kind, r.error().name, "[broker] managed: " + r.error().message);
+      }
+    }
+
+    bus.start();
+    for (auto& module : modules) {
+      if (auto r = module->start(); !r) {
+        return fail(r.error().kind, r.error().name,
+                    fmt::format("module {}: {}", module->name(), r.error().message));
       }
     }
 
@@ -163,27 +134,16 @@ struct Daemon::Impl {
     mc.client_id = b.client_id;
     mc.keepalive_s = b.keepalive_s;
     mc.session_expiry_s = b.session_expiry_s;
-    if (auto a = Access::create(config, store->main_ptr(), router); a) {
-      access_modules = std::move(*a);
-    } else {
-      return tl::unexpected(a.error());
-    }
-    if (auto r = build_modules(); !r) return r;
-    for (auto& route : topics.routes()) {
+    for (auto& [filter, qos] : topics.subscriptions()) {
       // No-local: the daemon never receives its own publishes (commands, control requests).
-      mc.subscriptions.push_back({route.filter, route.qos, true});
+      mc.subscriptions.push_back({filter, qos, true});
     }
     mqtt = std::make_unique<mqtt::Client>(
         mc, [this](mqtt::Message&& m, mqtt::Done done) { topics.dispatch(std::move(m), done); });
     mqtt->on_connection_change([this](bool connected, bool session_present) {
-      // Without our session the broker forgot the presence events we missed: ask for the truth.
-      if (connected && !session_present && presence) presence->request_resync();
-      // The plugin may have missed commands while we were away (or smartproductctl changed the
-      // store): every new connection gets the whole state first.
-      if (connected && jitr) jitr->on_broker_connected();
+      if (connected) bus.publish(mqtt::BrokerConnected{session_present});
     });
     mqtt->start();
-    add_metrics_route(router, metrics_sources());
 
     http::ServerConfig sc;
     sc.listen = config.http.listen;
@@ -213,159 +173,63 @@ struct Daemon::Impl {
     return {};
   }
 
-  // The module list: each module gets its repository, typed settings and its MQTT/HTTP bindings.
+  // Builds every module in list order, then lets each register its routes and topics.
   Result<void> build_modules() {
-    telemetry_repo = sqlite::make_telemetry_repository(store->telemetry_ptr());
-    event_repo = sqlite::make_event_repository(store->main_ptr());
-    presence_repo = sqlite::make_presence_repository(store->main_ptr());
-    // The CA and devices modules reach the broker through JITR (built right after them: the hooks
-    // run only once requests flow).
-    pki::CaHooks ca_hooks{[this](const std::string& id) { jitr->on_ca_disabled(id); },
-                          [this](const std::string& id) { jitr->on_ca_enabled(id); }};
-    if (auto c = build_ca_module(store->main_ptr(), *access_modules, clock, router, config.jitr,
-                                 std::move(ca_hooks));
-        c) {
-      cas = std::move(*c);
-    } else {
-      return tl::unexpected(c.error());
+    ModuleContext ctx{config, *store, clock, bus, *publisher(), services};
+    for (auto& module : modules) {
+      Result<void> r;
+      try {
+        r = module->build(ctx);
+      } catch (const std::exception& e) {  // a module list in the wrong order, a bad config
+        r = fail(ErrorKind::kInternal, "ModuleBuildFailed", e.what());
+      }
+      if (!r) {
+        return fail(r.error().kind, r.error().name,
+                    fmt::format("module {}: {}", module->name(), r.error().message));
+      }
+      ++built;
     }
-    devices::DeviceHooks device_hooks{
-        [this](const store::Registration& r) { jitr->on_registered(r.device_id); },
-        [this](const std::vector<std::string>& fps) { jitr->on_certificates_revoked(fps); },
-        [this](const store::Registration& r) { jitr->on_deleted(r.device_id); }};
-    if (auto d = build_devices_module(store->main_ptr(), *access_modules, clock, router,
-                                      std::move(device_hooks));
-        d) {
-      devices = std::move(*d);
-    } else {
-      return tl::unexpected(d.error());
+    for (auto& module : modules) {
+      module->register_routes(router);
+      module->register_topics(topics);
     }
-    {
-      // The broker's trust anchor is the platform root the daemon itself trusts for it.
-      std::ifstream ca(config.broker.ca_file);
-      std::string root_ca((std::istreambuf_iterator<char>(ca)), std::istreambuf_iterator<char>());
-      devices::add_connection_info_route(
-          router,
-          devices::ConnectionInfo{
-              config.broker.public_host,
-              config.broker.public_port ? config.broker.public_port : config.broker.port,
-              std::move(root_ca), config.telemetry.topic, config.events.topic},
-          access_modules->authenticator());
-    }
-    plugin_control = std::make_unique<jitr::PluginControl>(*publisher());
-    jitr::JitrConfig jc;
-    jc.enabled = config.jitr.enabled;
-    jc.security_event_interval = std::chrono::seconds(config.jitr.security_event_interval_s);
-    jitr = std::make_unique<jitr::JitrService>(*devices.repo, *cas.repo, access_modules->catalog(),
-                                               *plugin_control, clock, jc);
-    jitr->reconcile();
-
-    if (config.telemetry.enabled) {
-      telemetry = std::make_unique<telemetry::TelemetryService>(
-          telemetry::IngestConfig{config.telemetry.topic, config.telemetry.max_payload_bytes},
-          *telemetry_repo, clock);
-      topics.add(config.telemetry.topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
-        telemetry->ingest(m.topic, m.payload, std::move(done));
-      });
-    }
-    if (config.events.enabled) {
-      events = std::make_unique<events::EventService>(
-          events::IngestConfig{config.events.topic, config.events.max_payload_bytes}, *event_repo,
-          clock,
-          [this](const std::string& device_id) { return devices.service->owner_of(device_id); });
-      topics.add(config.events.topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
-        events->ingest(m.topic, m.payload, std::move(done));
-      });
-    }
-    presence = std::make_unique<presence::PresenceService>(*presence_repo, *publisher(), clock,
-                                                           std::set<std::string>{"svc-backend"});
-    presence->set_observer([this](const presence::ConnectionEvent& e) { jitr->on_presence(e); });
-    topics.add(std::string(presence::kPresencePrefix) + "#", 1,
-               [this](mqtt::Message&& m, mqtt::Done done) {
-                 presence->on_presence(m.topic, m.payload, std::move(done));
-               });
-    topics.add(std::string(presence::kControlResponseTopic), 1,
-               [this](mqtt::Message&& m, mqtt::Done done) {
-                 plugin_control->on_control_response(m.payload);
-                 presence->on_control_response(m.payload, std::move(done));
-               });
+    api::add_openapi_route(router);
+    add_metrics_route(router, {[this](std::vector<MetricSample>& out) { core_metrics(out); }});
     return {};
   }
 
-  std::vector<MetricsSource> metrics_sources() {
-    std::vector<MetricsSource> sources;
-    auto ingest = [](const char* path, const IngestCounters* c) {
-      return [path, c](std::vector<MetricSample>& out) {
-        if (!c) return;
-        std::string l = fmt::format("path=\"{}\"", path);
-        auto add = [&](const char* name, const char* help, uint64_t v, std::string labels) {
-          out.push_back({name, std::move(labels), help, "counter", static_cast<double>(v)});
-        };
-        add("smartproduct_ingest_received_total", "Device messages received", c->received, l);
-        add("smartproduct_ingest_stored_total", "Device messages committed", c->stored, l);
-        add("smartproduct_ingest_duplicates_total", "Redeliveries recognised and skipped",
-            c->duplicates, l);
-        add("smartproduct_ingest_store_failures_total", "Messages that could not be stored",
-            c->store_failures, l);
-        const char* kRejected = "smartproduct_ingest_rejected_total";
-        const char* kHelp = "Device messages refused, by reason";
-        add(kRejected, kHelp, c->rejected_bad_topic, l + ",reason=\"bad_topic\"");
-        add(kRejected, kHelp, c->rejected_oversize, l + ",reason=\"oversize\"");
-        add(kRejected, kHelp, c->rejected_malformed, l + ",reason=\"malformed_json\"");
-        add(kRejected, kHelp, c->rejected_not_object, l + ",reason=\"not_an_object\"");
-        add(kRejected, kHelp, c->rejected_foreign_device, l + ",reason=\"foreign_device\"");
-        add(kRejected, kHelp, c->rejected_invalid, l + ",reason=\"invalid_field\"");
-      };
-    };
-    sources.push_back(ingest("telemetry", telemetry ? &telemetry->counters() : nullptr));
-    sources.push_back(ingest("events", events ? &events->counters() : nullptr));
-    sources.push_back([this](std::vector<MetricSample>& out) {
-      if (mqtt) {
-        auto s = mqtt->stats();
-        out.push_back({"smartproduct_mqtt_connected", "", "1 when connected to the broker", "gauge",
-                       mqtt->connected() ? 1.0 : 0.0});
-        out.push_back({"smartproduct_mqtt_connects_total", "", "Successful broker connections",
-                       "counter", static_cast<double>(s.connects)});
-        out.push_back({"smartproduct_mqtt_connection_losses_total", "", "Broker connections lost",
-                       "counter", static_cast<double>(s.connection_losses)});
+  void core_metrics(std::vector<MetricSample>& out) {
+    for (std::size_t i = 0; i < built; ++i) modules[i]->report_metrics(out);
+    if (mqtt) {
+      auto s = mqtt->stats();
+      add_gauge(out, "smartproduct_mqtt_connected", "1 when connected to the broker",
+                mqtt->connected() ? 1.0 : 0.0);
+      add_counter(out, "smartproduct_mqtt_connects_total", "Successful broker connections",
+                  static_cast<double>(s.connects));
+      add_counter(out, "smartproduct_mqtt_connection_losses_total", "Broker connections lost",
+                  static_cast<double>(s.connection_losses));
+    }
+    for (const auto* lane : bus.lanes()) {
+      auto s = lane->stats();
+      const std::string l = fmt::format("lane=\"{}\"", lane->name());
+      add_counter(out, "smartproduct_bus_delivered_total", "Domain events delivered, by lane",
+                  static_cast<double>(s.delivered), l);
+      add_counter(out, "smartproduct_bus_dropped_total",
+                  "Domain events dropped because the lane was full", static_cast<double>(s.dropped),
+                  l);
+      add_counter(out, "smartproduct_bus_failures_total", "Domain event handlers that threw",
+                  static_cast<double>(s.failed), l);
+      add_gauge(out, "smartproduct_bus_queued", "Domain events waiting, by lane",
+                static_cast<double>(s.queued), l);
+    }
+    if (store) {
+      for (auto [name, db] :
+           {std::pair{"main", &store->main()}, std::pair{"telemetry", &store->telemetry()}}) {
+        auto s = db->stats();
+        add_counter(out, "smartproduct_db_transactions_total", "Committed write transactions",
+                    static_cast<double>(s.transactions_committed), fmt::format("db=\"{}\"", name));
       }
-      if (jitr) {
-        auto& c = jitr->counters();
-        auto add = [&](const char* name, const char* help, uint64_t v) {
-          out.push_back({name, "", help, "counter", static_cast<double>(v)});
-        };
-        add("smartproduct_jitr_evaluated_total", "Device certificate connections evaluated",
-            c.evaluated);
-        add("smartproduct_jitr_activated_total", "Device certificates activated", c.activated);
-        add("smartproduct_jitr_pending_total", "Certificates waiting for their registration",
-            c.pending);
-        add("smartproduct_jitr_refused_total", "Certificates refused", c.refused);
-        add("smartproduct_security_events_total", "Security events recorded", c.security_events);
-        add("smartproduct_jitr_failures_total", "JITR steps that failed (store errors)",
-            c.failures);
-      }
-      if (presence) {
-        auto& c = presence->counters();
-        out.push_back({"smartproduct_presence_events_total", "", "Presence events from the broker",
-                       "counter", static_cast<double>(c.events.load())});
-        out.push_back({"smartproduct_presence_broker_restarts_total", "", "New broker epochs seen",
-                       "counter", static_cast<double>(c.broker_restarts.load())});
-        if (auto n = presence_repo->connected_count()) {
-          out.push_back({"smartproduct_devices_connected", "", "Devices connected now", "gauge",
-                         static_cast<double>(*n)});
-        }
-      }
-      if (store) {
-        for (auto [name, db] :
-             {std::pair{"main", &store->main()}, std::pair{"telemetry", &store->telemetry()}}) {
-          auto s = db->stats();
-          std::string l = fmt::format("db=\"{}\"", name);
-          out.push_back({"smartproduct_db_transactions_total", l, "Committed write transactions",
-                         "counter", static_cast<double>(s.transactions_committed)});
-        }
-      }
-    });
-    return sources;
+    }
   }
 
   // Modules publish through this; it forwards to whichever MQTT client is current.
@@ -399,27 +263,29 @@ struct Daemon::Impl {
       }
     }
     if (broker) broker->reload();
-    if (access_modules) access_modules->reload();
+    for (std::size_t i = 0; i < built; ++i) modules[i]->reload();
   }
 
   void stop() {
-    // Order: stop taking new work (HTTP), let MQTT finish acknowledging what is committed, drain
-    // the writer, then stop the broker we manage.
+    // Order: stop taking new work (HTTP), let MQTT finish acknowledging what is committed, deliver
+    // the domain events already published, stop the modules (reverse order) while the store is
+    // still open, drain the writer, then stop the broker we manage.
     if (server) server->stop(10s);
     if (mqtt) mqtt->stop(10s);
-    jitr.reset();  // finishes queued work while the store is still open
+    bus.stop();
+    for (std::size_t i = built; i-- > 0;) modules[i]->stop();
     if (store) store->close();
     if (broker) broker->stop();
     server.reset();
     mqtt.reset();
     broker.reset();
-    presence.reset();
-    events.reset();
-    telemetry.reset();
+    while (!modules.empty()) modules.pop_back();  // reverse order of construction
+    built = 0;
   }
 };
 
-Daemon::Daemon(config::DaemonConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Daemon::Daemon(config::DaemonConfig config, std::vector<std::unique_ptr<Module>> modules)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(modules))) {}
 Daemon::~Daemon() = default;
 Result<void> Daemon::start() { return impl_->start(); }
 void Daemon::reload() { impl_->reload(); }

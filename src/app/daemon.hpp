@@ -3,15 +3,18 @@
 // the modules, and starts/stops them in dependency order.
 
 #include <memory>
+#include <vector>
 
 #include "smartproduct/core/config.hpp"
+#include "smartproduct/core/module.hpp"
 #include "smartproduct/core/result.hpp"
 
 namespace sp::app {
 
 class Daemon {
  public:
-  explicit Daemon(config::DaemonConfig config);
+  /// `modules`: configured (app/modules.hpp), in dependency order.
+  Daemon(config::DaemonConfig config, std::vector<std::unique_ptr<Module>> modules);
   ~Daemon();
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;

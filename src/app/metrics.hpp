@@ -6,18 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "smartproduct/core/metrics.hpp"
 #include "smartproduct/http/types.hpp"
 
 namespace sp::app {
-
-/// One sample: name (with the smartproduct_ prefix), optional labels "k=\"v\"", help, type, value.
-struct MetricSample {
-  std::string name;
-  std::string labels;
-  std::string help;
-  std::string type;  // counter | gauge
-  double value = 0;
-};
 
 using MetricsSource = std::function<void(std::vector<MetricSample>&)>;
 

@@ -13,6 +13,7 @@
 
 #include "app/broker_supervisor.hpp"
 #include "app/daemon.hpp"
+#include "app/modules.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/logging.hpp"
 
@@ -34,7 +35,7 @@ int main(int argc, char** argv) {
     std::cerr << "smartproductd: --config FILE is required (see smartproductctl init)\n";
     return 2;
   }
-  auto loaded = sp::config::load_daemon_config(config_file);
+  auto loaded = sp::app::load_configuration(config_file);
   if (!loaded.config) {
     for (auto& e : loaded.errors) std::cerr << "smartproductd: " << e << "\n";
     return 2;
@@ -55,7 +56,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   sp::logging::setup(loaded.config->log.sink, loaded.config->log.level);
-  sp::app::Daemon daemon(*loaded.config);
+  sp::app::Daemon daemon(*loaded.config, std::move(loaded.modules));
   if (auto started = daemon.start(); !started) {
     spdlog::critical("{}", started.error().message);
     std::fprintf(stderr, "smartproductd: %s\n", started.error().message.c_str());

@@ -8,6 +8,7 @@
 
 #include "instance_layout.hpp"
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -25,6 +26,7 @@ struct CaContext::Impl {
   std::unique_ptr<sqlite::Store> store;
   std::unique_ptr<store::CaRepository> repo;
   SystemClock clock;
+  EventBus bus;  // no subscribers here
   std::unique_ptr<pki::CaService> service;
 
   ~Impl() {
@@ -50,10 +52,13 @@ Result<std::unique_ptr<CaContext>> CaContext::open(const fs::path& config_file) 
   if (!opened) return tl::unexpected(opened.error());
   impl->store = std::move(*opened);
   impl->repo = sqlite::make_ca_repository(impl->store->main_ptr());
-  // No hooks: the CLI cannot reach the broker plugin; the revision bump tells the daemon.
+  auto jitr = jitr_settings(impl->config);
+  if (!jitr) return tl::unexpected(jitr.error());
+  // The CLI's bus has no subscribers: it cannot reach the broker plugin; the revision bump tells
+  // the daemon.
   impl->service = std::make_unique<pki::CaService>(
-      *impl->repo, impl->clock,
-      pki::CaServiceConfig{impl->config.jitr.ca_dir, impl->config.jitr.managed_ca_dir});
+      *impl->repo, impl->clock, pki::CaServiceConfig{jitr->ca_dir, jitr->managed_ca_dir},
+      impl->bus);
   return std::unique_ptr<CaContext>(new CaContext(std::move(impl)));
 }
 

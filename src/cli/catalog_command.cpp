@@ -82,12 +82,13 @@ Result<CatalogImportSummary> run_catalog_import(const CatalogImportOptions& o,
     return sum;
   }
 
-  identity::KeyStore keys(cfg->identity.keys_dir);
+  auto ids = identity_settings(*cfg);
+  if (!ids) return tl::unexpected(ids.error());
+  identity::KeyStore keys(ids->keys_dir);
   auto pepper = keys.load_or_create_pepper();
   if (!pepper) {
-    return fail(
-        pepper.error().kind, pepper.error().name,
-        "[identity] keys_dir " + cfg->identity.keys_dir.string() + ": " + pepper.error().message);
+    return fail(pepper.error().kind, pepper.error().name,
+                "[identity] keys_dir " + ids->keys_dir.string() + ": " + pepper.error().message);
   }
   sqlite::StoreConfig sc;
   sc.data_dir = cfg->storage.data_dir;

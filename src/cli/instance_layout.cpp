@@ -46,4 +46,32 @@ Result<config::DaemonConfig> load_instance_config(const std::string& file) {
   return std::move(*loaded.config);
 }
 
+namespace {
+
+template <class Read>
+auto read_section(const config::DaemonConfig& c, const char* name, Read read)
+    -> Result<decltype(read(std::declval<config::Section&>()))> {
+  std::vector<std::string> errors;
+  auto section = c.document->section(name, errors);
+  auto settings = read(section);
+  if (!errors.empty()) {
+    std::string all;
+    for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
+    return fail(ErrorKind::kUnprocessable, "ConfigError", all);
+  }
+  return settings;
+}
+
+}  // namespace
+
+Result<identity::IdentitySettings> identity_settings(const config::DaemonConfig& c) {
+  return read_section(c, "identity", [&](config::Section& s) {
+    return identity::read_identity_settings(s, c.storage.data_dir);
+  });
+}
+
+Result<jitr::JitrSettings> jitr_settings(const config::DaemonConfig& c) {
+  return read_section(c, "jitr", [](config::Section& s) { return jitr::read_jitr_settings(s); });
+}
+
 }  // namespace sp::cli

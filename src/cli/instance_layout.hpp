@@ -7,6 +7,8 @@
 
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/result.hpp"
+#include "smartproduct/identity/settings.hpp"
+#include "smartproduct/jitr/settings.hpp"
 
 namespace sp::cli {
 
@@ -50,5 +52,10 @@ std::filesystem::path resolve_instance_dir(const std::string& dir_option,
 /// Loads an instance's smartproduct.toml (for commands taking --config); every problem the loader
 /// reports becomes one line of the error message.
 Result<config::DaemonConfig> load_instance_config(const std::string& file);
+
+/// The [identity] / [jitr] settings of a loaded instance, read by the same readers the daemon's
+/// modules use, so the CLI and the daemon apply the same values.
+Result<identity::IdentitySettings> identity_settings(const config::DaemonConfig& config);
+Result<jitr::JitrSettings> jitr_settings(const config::DaemonConfig& config);
 
 }  // namespace sp::cli

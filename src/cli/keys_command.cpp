@@ -34,9 +34,11 @@ std::string message_of(const Error& e) {
 Result<void> run_keys_rotate(const std::string& config, std::ostream& out) {
   auto cfg = load_instance_config(config);
   if (!cfg) return tl::unexpected(cfg.error());
-  identity::KeyStore keys(cfg->identity.keys_dir);
-  auto info = keys.rotate(identity::signing_algorithm_from(cfg->identity), now_s(),
-                          identity::key_retire_after_s(cfg->identity));
+  auto ids = identity_settings(*cfg);
+  if (!ids) return tl::unexpected(ids.error());
+  identity::KeyStore keys(ids->keys_dir);
+  auto info = keys.rotate(identity::signing_algorithm_from(*ids), now_s(),
+                          identity::key_retire_after_s(*ids));
   if (!info) return fail(info.error().kind, info.error().name, message_of(info.error()));
   out << "new active signing key: " << describe(*info) << "\n";
   auto all = keys.list();
@@ -52,7 +54,9 @@ Result<void> run_keys_rotate(const std::string& config, std::ostream& out) {
 Result<void> run_keys_list(const std::string& config, std::ostream& out) {
   auto cfg = load_instance_config(config);
   if (!cfg) return tl::unexpected(cfg.error());
-  identity::KeyStore keys(cfg->identity.keys_dir);
+  auto ids = identity_settings(*cfg);
+  if (!ids) return tl::unexpected(ids.error());
+  identity::KeyStore keys(ids->keys_dir);
   auto all = keys.list();
   if (!all) return fail(all.error().kind, all.error().name, message_of(all.error()));
   if (all->empty()) out << "no keys yet (the daemon creates the first at start)\n";

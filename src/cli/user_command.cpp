@@ -38,14 +38,16 @@ Result<void> run_user_add(const UserAddOptions& o, std::istream& password_in, st
   if (!password.empty() && password.back() == '\r') password.pop_back();
   auto cfg = load_instance_config(o.config);
   if (!cfg) return tl::unexpected(cfg.error());
+  auto ids = identity_settings(*cfg);
+  if (!ids) return tl::unexpected(ids.error());
   auto store = open_instance_store(*cfg);
   if (!store) return tl::unexpected(store.error());
   auto users = sqlite::make_user_repository((*store)->main_ptr());
   auto settings_repo = sqlite::make_settings_repository((*store)->main_ptr());
   identity::AccountService accounts(*users.users, *users.accounts, identity::system_epoch_clock());
-  auto created = accounts.create_verified(
-      identity::identity_config_from(cfg->identity), o.email, password,
-      o.admin ? identity::Role::kAdmin : identity::Role::kUser, o.name, o.phone, "");
+  auto created = accounts.create_verified(identity::identity_config_from(*ids), o.email, password,
+                                          o.admin ? identity::Role::kAdmin : identity::Role::kUser,
+                                          o.name, o.phone, "");
   if (!created) return tl::unexpected(created.error());
   SystemClock clock;
   settings::SettingsService settings(*settings_repo, clock);

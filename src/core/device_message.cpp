@@ -1,8 +1,28 @@
 #include "smartproduct/core/device_message.hpp"
 
+#include "smartproduct/core/config.hpp"
+#include "smartproduct/core/metrics.hpp"
+
+#include <fmt/format.h>
+
 #include <cmath>
 
 namespace sp {
+
+IngestSettings read_ingest_settings(config::Section& s, std::string_view default_topic) {
+  IngestSettings settings;
+  settings.enabled = s.boolean("enabled", true);
+  settings.topic = s.string("topic", std::string(default_topic));
+  settings.max_payload_bytes = static_cast<std::size_t>(
+      s.integer("max_payload_bytes", kDefaultMaxDevicePayloadBytes, 16, 268435455));
+  if (settings.enabled &&
+      (settings.topic.empty() || settings.topic.find_first_of("+#") != std::string::npos ||
+       settings.topic.back() == '/')) {
+    s.error("topic", "must be a non-empty topic prefix without wildcards or a trailing '/'");
+  }
+  s.finish();
+  return settings;
+}
 
 std::string_view to_string(DeviceMessageRejection rejection) {
   switch (rejection) {
@@ -118,6 +138,27 @@ nlohmann::json IngestCounters::to_json() const {
             {"notAnObject", rejected_not_object.load()},
             {"foreignDevice", rejected_foreign_device.load()},
             {"invalidField", rejected_invalid.load()}}}};
+}
+
+void report_ingest_metrics(const IngestCounters& c, const char* path,
+                           std::vector<MetricSample>& out) {
+  const std::string l = fmt::format("path=\"{}\"", path);
+  add_counter(out, "smartproduct_ingest_received_total", "Device messages received", c.received, l);
+  add_counter(out, "smartproduct_ingest_stored_total", "Device messages committed", c.stored, l);
+  add_counter(out, "smartproduct_ingest_duplicates_total", "Redeliveries recognised and skipped",
+              c.duplicates, l);
+  add_counter(out, "smartproduct_ingest_store_failures_total", "Messages that could not be stored",
+              c.store_failures, l);
+  const auto rejected = [&](const char* reason, uint64_t v) {
+    add_counter(out, "smartproduct_ingest_rejected_total", "Device messages refused, by reason", v,
+                fmt::format("{},reason=\"{}\"", l, reason));
+  };
+  rejected("bad_topic", c.rejected_bad_topic);
+  rejected("oversize", c.rejected_oversize);
+  rejected("malformed_json", c.rejected_malformed);
+  rejected("not_an_object", c.rejected_not_object);
+  rejected("foreign_device", c.rejected_foreign_device);
+  rejected("invalid_field", c.rejected_invalid);
 }
 
 }  // namespace sp

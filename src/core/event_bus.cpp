@@ -156,6 +156,15 @@ void EventBus::publish_erased(std::type_index type, std::shared_ptr<const void> 
   for (Lane* lane : it->second) lane->impl_->push(type, event);
 }
 
+bool EventBus::has_subscribers_erased(std::type_index type) const {
+  std::lock_guard lock(mutex_);
+  if (started_) return routes_.count(type) > 0;
+  for (auto& lane : lanes_) {
+    if (lane->impl_->handlers.count(type)) return true;
+  }
+  return false;
+}
+
 void EventBus::start() {
   std::lock_guard lock(mutex_);
   if (started_) return;
@@ -198,7 +207,8 @@ void EventBus::drain() {
   for (Lane* lane : lanes) {
     auto& impl = *lane->impl_;
     std::unique_lock lock(impl.mutex);
-    impl.idle.wait(lock, [&] { return (impl.queue.empty() && !impl.busy) || !impl.thread.joinable(); });
+    impl.idle.wait(lock,
+                   [&] { return (impl.queue.empty() && !impl.busy) || !impl.thread.joinable(); });
   }
 }
 

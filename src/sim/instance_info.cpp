@@ -9,6 +9,7 @@
 
 #include "cert_issuer.hpp"
 #include "smartproduct/core/config.hpp"
+#include "smartproduct/core/device_message.hpp"
 
 namespace sp::sim {
 
@@ -61,8 +62,12 @@ InstanceInfo load_instance(const std::string& config_file, const std::string& di
                                                                                    : c.http.listen;
   info.api_url = fmt::format(
       "https://{}:{}", host.find(':') != std::string::npos ? "[" + host + "]" : host, c.http.port);
-  info.telemetry_prefix = c.telemetry.topic;
-  info.event_prefix = c.events.topic;
+  // The simulator is lenient: a bad section is the daemon's to report.
+  std::vector<std::string> ignored;
+  auto telemetry = c.document->section("telemetry", ignored);
+  info.telemetry_prefix = read_ingest_settings(telemetry, kDefaultTelemetryTopic).topic;
+  auto events = c.document->section("events", ignored);
+  info.event_prefix = read_ingest_settings(events, kDefaultEventTopic).topic;
   return info;
 }
 

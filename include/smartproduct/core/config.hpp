@@ -1,17 +1,80 @@
 #pragma once
-// The daemon's configuration: one TOML file, one section per module. Loading validates every key
-// and reports every problem with file:line:column; unknown keys are errors so typos never pass
-// silently.
+// The daemon's configuration: one TOML file, one section per module. Core reads its own sections
+// ([log], [storage], [http], [broker], [api], [console]); each module declares a settings struct
+// and reads its section through a Section beside the module (its config.hpp). Every accessor
+// validates and records problems as "FILE:LINE:COL: [section] key: what is wrong", so one run
+// reports them all; keys nobody read are errors so typos never pass silently.
 
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace sp::config {
+
+/// One [section] of the file, read by its owner. Accessors return the fallback (and record an
+/// error) when a value has the wrong type or range; relative paths resolve against the file's
+/// directory. Call finish() after the last accessor: every key not asked for is reported.
+class Section {
+ public:
+  Section(Section&&) noexcept;
+  ~Section();
+
+  const std::string& name() const { return name_; }
+  bool present() const;
+
+  std::string string(const std::string& key, std::string fallback);
+  bool boolean(const std::string& key, bool fallback);
+  std::int64_t integer(const std::string& key, std::int64_t fallback, std::int64_t min,
+                       std::int64_t max);
+  std::filesystem::path path(const std::string& key, const std::filesystem::path& fallback);
+  std::string one_of(const std::string& key, std::string fallback,
+                     std::initializer_list<std::string_view> allowed);
+  /// A cross-field problem: positioned at `key` when the file has it, else at the section.
+  void error(const std::string& key, const std::string& what);
+  /// Reports the keys no accessor asked for.
+  void finish();
+
+ private:
+  friend class Document;
+  struct Impl;
+  explicit Section(std::unique_ptr<Impl> impl);
+  std::string name_;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// A parsed config file.
+class Document {
+ public:
+  /// Parses `file`; on failure records the problem in `errors` and returns null.
+  static std::shared_ptr<const Document> parse(const std::filesystem::path& file,
+                                               std::vector<std::string>& errors);
+  ~Document();
+
+  const std::filesystem::path& file() const;
+  /// The section `name` (absent sections read as all defaults); problems go to `errors`.
+  Section section(const std::string& name, std::vector<std::string>& errors) const;
+  /// Reports every top-level section or key whose name is not in `known`.
+  void check_sections(const std::vector<std::string>& known,
+                      std::vector<std::string>& errors) const;
+
+ private:
+  struct Impl;
+  Document();
+  std::unique_ptr<Impl> impl_;
+};
+
+/// The sections core reads itself; modules must not use these names.
+inline const std::vector<std::string>& core_sections() {
+  static const std::vector<std::string> kNames = {"log",    "storage", "http",
+                                                  "broker", "api",     "console"};
+  return kNames;
+}
 
 struct LogSettings {
   std::string level = "info";  // trace | debug | info | warn | error
@@ -56,51 +119,6 @@ struct BrokerSettings {
   uint16_t public_port = 0;
 };
 
-/// A feature switch with an MQTT topic prefix (the seed's cdk-manifest telemetry/events entries).
-struct TopicFeature {
-  bool enabled = true;
-  std::string topic;
-  std::size_t max_payload_bytes = 131072;
-};
-
-/// The [identity] section: accounts, tokens, password hashing, code delivery.
-struct IdentitySettings {
-  std::string issuer = "smartproduct";
-  std::string audience = "smartproduct-api";
-  std::string signing_algorithm = "ES256";  // ES256 | EdDSA (new keys only)
-  std::chrono::seconds access_token_ttl{900};
-  std::chrono::seconds refresh_token_ttl{30 * 24 * 3600};
-  uint64_t argon2_opslimit = 2;          // libsodium OPSLIMIT_INTERACTIVE
-  uint64_t argon2_memlimit_kib = 65536;  // 64 MiB, MEMLIMIT_INTERACTIVE
-  int min_password_length = 10;
-  std::chrono::seconds verification_code_ttl{24 * 3600};
-  std::chrono::seconds reset_code_ttl{15 * 60};
-  int max_code_attempts = 5;
-  int max_failed_logins_per_account = 10;
-  int max_failed_logins_per_address = 50;
-  std::chrono::seconds failed_login_window{15 * 60};
-  std::filesystem::path keys_dir;  // empty: <data_dir>/keys
-  std::string smtp_url;            // empty: codes are written to the daemon log (development)
-  std::string smtp_from = "smartproduct <no-reply@localhost>";
-  std::string smtp_username;
-  std::string smtp_password;
-  bool smtp_require_tls = true;  // STARTTLS required for smtp:// URLs
-  std::string public_url;        // e.g. https://iot.example.com (used in email texts); may be empty
-};
-
-/// [jitr]: registered device CAs and just-in-time registration of device certificates.
-struct JitrSettings {
-  /// true: a device certificate has topic rights only once activated (first connection of a
-  /// registered device); the broker plugin must run with require_activation true.
-  bool enabled = true;
-  /// The broker's capath: registered device CAs are written here (hashed links maintained).
-  std::filesystem::path ca_dir;
-  /// Where `smartproductctl ca create` keeps the keys of CAs the platform manages.
-  std::filesystem::path managed_ca_dir;
-  /// Security events of one certificate and kind are recorded at most once per this interval.
-  int security_event_interval_s = 600;
-};
-
 struct DaemonConfig {
   std::filesystem::path file;  // the file this was loaded from
   LogSettings log;
@@ -110,17 +128,19 @@ struct DaemonConfig {
   bool api_enabled = true;
   bool console_enabled = true;
   std::filesystem::path web_root;  // empty: the console built with this binary
-  TopicFeature telemetry{true, "smartproduct/telemetry", 131072};
-  TopicFeature events{true, "smartproduct/event", 131072};
-  JitrSettings jitr;
-  IdentitySettings identity;
+  /// The parsed file, for the modules' own sections (Document::section()).
+  std::shared_ptr<const Document> document;
 };
 
-/// Loads and validates a config file. On failure returns every problem, one line each, in the form
-/// "FILE:LINE:COL: [section] key: what is wrong" (or "FILE: ..." when no position applies).
+/// Loads the file and validates core's sections. Module sections are read and validated by the
+/// modules (the daemon does that for all of them, plus check_sections()); tools that need one
+/// module's settings read that section from `config->document`. On failure returns every problem,
+/// one line each, in the form "FILE:LINE:COL: [section] key: what is wrong".
 struct LoadResult {
   std::optional<DaemonConfig> config;
   std::vector<std::string> errors;
+  /// The parsed file, also when core's sections had errors (null when it did not parse).
+  std::shared_ptr<const Document> document;
 };
 LoadResult load_daemon_config(const std::filesystem::path& file);
 

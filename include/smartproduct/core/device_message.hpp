@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,30 @@
 #include "smartproduct/core/result.hpp"
 
 namespace sp {
+
+namespace config {
+class Section;
+}
+
+// The device contract's defaults, declared once: the broker plugin, the simulator and the modules
+// all start from these.
+inline constexpr std::string_view kDefaultTelemetryTopic = "smartproduct/telemetry";
+inline constexpr std::string_view kDefaultEventTopic = "smartproduct/event";
+inline constexpr std::string_view kDefaultCommandTopic = "smartproduct/commands";
+/// Largest device message accepted on an ingest topic (the broker's own limit is larger).
+inline constexpr std::size_t kDefaultMaxDevicePayloadBytes = 131072;
+
+/// One ingest path's settings: the seed's feature switch with its topic prefix ([telemetry],
+/// [events]).
+struct IngestSettings {
+  std::string topic;
+  std::size_t max_payload_bytes = kDefaultMaxDevicePayloadBytes;
+  bool enabled = true;
+};
+
+/// Reads `enabled`, `topic` (a prefix without wildcards or trailing '/') and `max_payload_bytes`
+/// from the section, then finish()es it.
+IngestSettings read_ingest_settings(config::Section& section, std::string_view default_topic);
 
 /// Why a device message was refused (each has its own counter).
 enum class DeviceMessageRejection {
@@ -53,6 +78,8 @@ DeviceMessageResult parse_device_message(std::string_view prefix, std::string_vi
 /// before 2100-01-01); nullopt otherwise.
 std::optional<int64_t> epoch_ms_field(const nlohmann::json& object, const char* key);
 
+struct MetricSample;
+
 /// Counters of one ingest path; monotonically increasing, read without locks.
 struct IngestCounters {
   std::atomic<uint64_t> received{0};
@@ -70,13 +97,20 @@ struct IngestCounters {
   nlohmann::json to_json() const;
 };
 
+/// The counters of one ingest path as metric samples labelled path="<path>".
+void report_ingest_metrics(const IngestCounters& counters, const char* path,
+                           std::vector<MetricSample>& out);
+
 /// The completion of an ingest append: counts stored / duplicate / failed and acknowledges the
 /// message; a store failure is not acknowledged (done(false)) so the broker redelivers it.
+/// `on_stored` runs after a new (not duplicate) message was committed and acknowledged.
 template <class Outcome>
 std::function<void(Result<Outcome>)> count_and_acknowledge(IngestCounters& counters,
                                                            const char* path, Outcome duplicate,
-                                                           std::function<void(bool)> done) {
-  return [&counters, path, duplicate, done = std::move(done)](Result<Outcome> outcome) {
+                                                           std::function<void(bool)> done,
+                                                           std::function<void()> on_stored = {}) {
+  return [&counters, path, duplicate, done = std::move(done),
+          on_stored = std::move(on_stored)](Result<Outcome> outcome) {
     if (!outcome) {
       counters.store_failures++;
       spdlog::error("{}: store failed: {} ({})", path, outcome.error().message,
@@ -86,10 +120,12 @@ std::function<void(Result<Outcome>)> count_and_acknowledge(IngestCounters& count
     }
     if (*outcome == duplicate) {
       counters.duplicates++;
-    } else {
-      counters.stored++;
+      done(true);
+      return;
     }
+    counters.stored++;
     done(true);
+    if (on_stored) on_stored();
   };
 }
 

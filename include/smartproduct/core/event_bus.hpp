@@ -28,14 +28,17 @@
 
 namespace sp {
 
+/// How one subscriber lane behaves (EventBus::lane()).
+struct BusLaneOptions {
+  /// Events queued at most before new ones are dropped for this lane.
+  std::size_t capacity = 65536;
+  /// Runs on the lane's thread after a drop, once the queue is empty again.
+  std::function<void()> on_overflow;
+};
+
 class EventBus {
  public:
-  struct LaneOptions {
-    /// Events queued at most before new ones are dropped for this lane.
-    std::size_t capacity = 65536;
-    /// Runs on the lane's thread after a drop, once the queue is empty again.
-    std::function<void()> on_overflow;
-  };
+  using LaneOptions = BusLaneOptions;
 
   /// One subscriber: an ordered queue and a thread. Owned by the bus.
   class Lane {
@@ -43,9 +46,8 @@ class EventBus {
     /// Adds a handler for events of type E on this lane (before EventBus::start()).
     template <class E>
     Lane& on(std::function<void(const E&)> handler) {
-      add(std::type_index(typeid(E)), [h = std::move(handler)](const void* event) {
-        h(*static_cast<const E*>(event));
-      });
+      add(std::type_index(typeid(E)),
+          [h = std::move(handler)](const void* event) { h(*static_cast<const E*>(event)); });
       return *this;
     }
 
@@ -85,6 +87,12 @@ class EventBus {
     publish_erased(std::type_index(typeid(E)), std::make_shared<const E>(std::move(event)));
   }
 
+  /// True when some lane handles E: lets a publisher skip building an event nobody reads.
+  template <class E>
+  bool has_subscribers() const {
+    return has_subscribers_erased(std::type_index(typeid(E)));
+  }
+
   /// Starts the lanes' threads. Events published before start() wait in the queues.
   void start();
   /// Delivers everything queued, then stops the threads. Idempotent.
@@ -96,6 +104,7 @@ class EventBus {
 
  private:
   void publish_erased(std::type_index type, std::shared_ptr<const void> event);
+  bool has_subscribers_erased(std::type_index type) const;
 
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Lane>> lanes_;

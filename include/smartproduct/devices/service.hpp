@@ -24,7 +24,9 @@
 
 #include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/core/result.hpp"
+#include "smartproduct/devices/events.hpp"
 #include "smartproduct/devices/types.hpp"
 #include "smartproduct/store/device_repository.hpp"
 
@@ -35,25 +37,14 @@ namespace sp::devices {
 inline constexpr int kMaxClaimFailures = 10;
 inline constexpr std::chrono::minutes kClaimWindow{15};
 
-/// Callbacks into the JITR / broker side (set by the composition root; empty ones are skipped).
-/// They run on the calling (worker) thread after the store committed.
-struct DeviceHooks {
-  // after a registration is committed (JITR activates certificates already seen for the serial)
-  std::function<void(const store::Registration&)> registered;
-  // after certificates were revoked in the store (the lead revokes + kicks them at the broker)
-  std::function<void(const std::vector<std::string>& fingerprints)> certificates_revoked;
-  // after a registration was deleted (the broker stops pre-authorizing the serial)
-  std::function<void(const store::Registration&)> deleted;
-};
-
 class DeviceService {
  public:
-  /// `repo`, `catalog` and `clock` must outlive the service. Thread-safe.
+  /// Everything must outlive the service. Thread-safe. Publishes devices/events.hpp on `bus`.
   DeviceService(store::DeviceRepository& repo, catalog::CatalogService& catalog, const Clock& clock,
-                DeviceHooks hooks);
+                EventBus& bus);
 
   /// POST /api/registration: checks the catalog pair and its claim code, then stores a pending
-  /// registration of the caller with the catalog entry's details and calls hooks.registered.
+  /// registration of the caller with the catalog entry's details; publishes DeviceRegistered.
   Result<store::Registration> register_device(const Caller& caller,
                                               const RegistrationRequest& request);
   /// Seconds until the caller may try a claim code again (0 when not limited); for Retry-After.
@@ -70,14 +61,14 @@ class DeviceService {
   /// anyone.
   Result<store::Registration> device(const Caller& caller, std::string_view device_id);
   /// Soft-deletes the caller's (an admin: anyone's) live registration, revoking the device's
-  /// certificates in the same transaction, then calls hooks.certificates_revoked.
+  /// certificates in the same transaction, then publishes DeviceDeleted and CertificatesRevoked.
   Result<void> delete_device(const Caller& caller, std::string_view device_id);
   /// The device's certificates, oldest first: all of them for the live owner or an admin; for a
   /// former owner only those activated for one of their registrations.
   Result<std::vector<store::DeviceCertificate>> certificates(const Caller& caller,
                                                              std::string_view device_id);
   /// Revokes one certificate of the device (live owner or admin) and returns it updated; calls
-  /// hooks.certificates_revoked.
+  /// CertificatesRevoked.
   Result<store::DeviceCertificate> revoke_certificate(const Caller& caller,
                                                       std::string_view device_id,
                                                       std::string_view fingerprint);
@@ -105,7 +96,7 @@ class DeviceService {
   store::DeviceRepository& repo_;
   catalog::CatalogService& catalog_;
   const Clock& clock_;
-  DeviceHooks hooks_;
+  EventBus& bus_;
 
   std::mutex claims_mu_;
   std::unordered_map<std::string, std::deque<std::int64_t>> claim_failures_;  // epoch ms

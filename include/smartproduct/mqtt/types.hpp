@@ -5,6 +5,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sp::mqtt {
@@ -37,8 +38,9 @@ class Publisher {
 /// starting with '$' are not matched by a leading wildcard).
 bool topic_matches(std::string_view filter, std::string_view topic);
 
-/// Dispatches messages to the first route whose filter matches; unmatched messages are
-/// acknowledged and counted.
+/// Dispatches a message to every route whose filter matches (several modules may read one topic;
+/// the message is acknowledged when all of them are done); unmatched messages are acknowledged.
+/// Subscribe to each distinct filter once (subscriptions()).
 class TopicRouter {
  public:
   void add(std::string filter, int qos, MessageHandler handler);
@@ -50,6 +52,8 @@ class TopicRouter {
     MessageHandler handler;
   };
   const std::vector<Route>& routes() const { return routes_; }
+  /// The distinct filters with the highest QoS any route asked for.
+  std::vector<std::pair<std::string, int>> subscriptions() const;
   void dispatch(Message&& message, Done done) const;
 
  private:

@@ -28,7 +28,9 @@
 #include <vector>
 
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/core/result.hpp"
+#include "smartproduct/pki/events.hpp"
 #include "smartproduct/pki/pki.hpp"
 #include "smartproduct/store/ca_repository.hpp"
 
@@ -42,13 +44,6 @@ inline constexpr int kDefaultManagedCaDays = 3650;
 /// Names of CAs: [A-Za-z0-9._-]{1,64}.
 bool valid_ca_name(std::string_view name);
 
-/// What the broker plugin must learn at once (the daemon wires these to its disableCa/enableCa
-/// control commands; the CLI leaves them empty and bumps the broker state revision instead).
-struct CaHooks {
-  std::function<void(const std::string& ca_id)> disabled;  ///< now INACTIVE or DEREGISTERED
-  std::function<void(const std::string& ca_id)> enabled;   ///< now ACTIVE
-};
-
 struct CaServiceConfig {
   std::filesystem::path ca_dir;          ///< the broker's capath
   std::filesystem::path managed_ca_dir;  ///< keys of CAs the platform keeps (0700)
@@ -56,9 +51,10 @@ struct CaServiceConfig {
 
 class CaService {
  public:
-  /// `repo` and `clock` must outlive the service.
-  CaService(store::CaRepository& repo, const Clock& clock, CaServiceConfig config,
-            CaHooks hooks = {});
+  /// Everything must outlive the service. Status changes publish pki/events.hpp on `bus` (the
+  /// daemon's JITR tells the broker plugin; smartproductctl's bus has no subscribers, the daemon
+  /// notices its changes through the broker state revision instead).
+  CaService(store::CaRepository& repo, const Clock& clock, CaServiceConfig config, EventBus& bus);
 
   /// The instance's registration code (the CN a verification certificate must carry).
   Result<std::string> registration_code();
@@ -104,7 +100,7 @@ class CaService {
   store::CaRepository& repo_;
   const Clock& clock_;
   CaServiceConfig config_;
-  CaHooks hooks_;
+  EventBus& bus_;
 };
 
 }  // namespace sp::pki

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/mqtt/types.hpp"
 #include "smartproduct/store/presence_repository.hpp"
 
@@ -23,8 +24,10 @@ inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct
 
 class PresenceService {
  public:
+  /// Every stored device event (connected, disconnected, rejected; also each client found by a
+  /// resync) is published on `bus` as a ConnectionEvent once it is committed.
   PresenceService(store::PresenceRepository& repository, mqtt::Publisher& publisher,
-                  const Clock& clock, std::set<std::string> service_users);
+                  const Clock& clock, EventBus& bus, std::set<std::string> service_users);
 
   /// A message on $SYS/smartproduct/presence/#.
   void on_presence(std::string_view topic, std::string_view payload,
@@ -33,11 +36,6 @@ class PresenceService {
   void on_control_response(std::string_view payload, std::function<void(bool)> done);
   /// Asks the plugin for every connected client (after a broker restart or a lost session).
   void request_resync();
-
-  /// Called (on the writer's completion thread) with every device `connected`/`rejected` event
-  /// and every client of a resync once it is stored. Set before messages flow.
-  using Observer = std::function<void(const ConnectionEvent&)>;
-  void set_observer(Observer observer) { observer_ = std::move(observer); }
 
   struct Counters {
     std::atomic<uint64_t> events{0};
@@ -55,7 +53,7 @@ class PresenceService {
   Counters counters_;
   std::mutex mutex_;
   int64_t known_epoch_ = -1;  // -1: not loaded yet
-  Observer observer_;
+  EventBus& bus_;
 };
 
 }  // namespace sp::presence

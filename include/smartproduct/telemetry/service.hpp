@@ -8,18 +8,19 @@
 
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/device_message.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"
 
 namespace sp::telemetry {
 
-struct IngestConfig {
-  std::string topic = "smartproduct/telemetry";
-  std::size_t max_payload_bytes = 131072;
-};
+/// [telemetry]: the ingest path's switch, topic prefix and size limit.
+using IngestConfig = IngestSettings;
 
 class TelemetryService {
  public:
-  TelemetryService(IngestConfig config, store::TelemetryRepository& repository, const Clock& clock);
+  /// Publishes TelemetryStored on `bus` for every new message once it is committed.
+  TelemetryService(IngestConfig config, store::TelemetryRepository& repository, const Clock& clock,
+                   EventBus& bus);
 
   /// `done(true)` once stored, a duplicate, or rejected (counted); `done(false)` when the store
   /// failed, so the message must not be acknowledged.
@@ -32,6 +33,7 @@ class TelemetryService {
   IngestConfig config_;
   store::TelemetryRepository& repository_;
   const Clock& clock_;
+  EventBus& bus_;
   IngestCounters counters_;
 };
 

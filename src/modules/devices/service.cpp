@@ -55,8 +55,8 @@ std::optional<std::string> normalize_fingerprint(std::string_view fp) {
 }  // namespace
 
 DeviceService::DeviceService(store::DeviceRepository& repo, catalog::CatalogService& catalog,
-                             const Clock& clock, DeviceHooks hooks)
-    : repo_(repo), catalog_(catalog), clock_(clock), hooks_(std::move(hooks)) {}
+                             const Clock& clock, EventBus& bus)
+    : repo_(repo), catalog_(catalog), clock_(clock), bus_(bus) {}
 
 // ---- claim-code limiter ----
 
@@ -148,7 +148,7 @@ Result<store::Registration> DeviceService::register_device(const Caller& caller,
   // conflict is already the seed's DeviceRegisteredFailure (409).
   auto created = repo_.create_registration(std::move(reg));
   if (!created) return forward(created);
-  if (hooks_.registered) hooks_.registered(*created);
+  bus_.publish(DeviceRegistered{created->device_id, created->user_id});
   return created;
 }
 
@@ -232,8 +232,8 @@ Result<void> DeviceService::delete_device(const Caller& caller, std::string_view
     if (revoked.error().kind == ErrorKind::kNotFound) return already_deleted(device_id);
     return forward(revoked);
   }
-  if (hooks_.deleted) hooks_.deleted(*r->live);
-  if (!revoked->empty() && hooks_.certificates_revoked) hooks_.certificates_revoked(*revoked);
+  bus_.publish(DeviceDeleted{r->live->device_id, r->live->user_id});
+  if (!revoked->empty()) bus_.publish(CertificatesRevoked{r->live->device_id, *revoked});
   return {};
 }
 
@@ -309,7 +309,7 @@ Result<store::DeviceCertificate> DeviceService::revoke_certificate(const Caller&
   auto revoked = repo_.revoke_certificate(*fp, reason, clock_.now_ms());
   if (!revoked) return forward(revoked);
   if (!*revoked) return already();  // a concurrent revoke won
-  if (hooks_.certificates_revoked) hooks_.certificates_revoked({*fp});
+  bus_.publish(CertificatesRevoked{std::string(device_id), {*fp}});
   auto updated = repo_.certificate(*fp);
   if (!updated) return forward(updated);
   if (!*updated) return certificate_not_found(*fp);

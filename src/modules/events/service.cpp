@@ -1,5 +1,7 @@
 #include "smartproduct/events/service.hpp"
 
+#include "smartproduct/events/events.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include "smartproduct/core/ids.hpp"
@@ -27,10 +29,11 @@ nlohmann::json EventRecord::to_json() const {
 }
 
 EventService::EventService(IngestConfig config, store::EventRepository& repository,
-                           const Clock& clock, OwnerLookup owner)
+                           const Clock& clock, EventBus& bus, OwnerLookup owner)
     : config_(std::move(config)),
       repository_(repository),
       clock_(clock),
+      bus_(bus),
       owner_(std::move(owner)) {}
 
 namespace {
@@ -87,9 +90,13 @@ void EventService::ingest(std::string_view topic, std::string_view payload,
   e.dedup_key = !e.message_id.empty() ? "mid:" + e.message_id : telemetry::dedup_key(body, payload);
   if (owner_) e.user_id = owner_(e.device_id);
   e.payload = body.dump();
-  repository_.append(
-      std::move(e),
-      count_and_acknowledge(counters_, "events", AppendOutcome::kDuplicate, std::move(done)));
+  std::function<void()> announce;
+  if (bus_.has_subscribers<EventStored>()) {
+    announce = [this, stored = EventStored{e}] { bus_.publish(stored); };
+  }
+  repository_.append(std::move(e),
+                     count_and_acknowledge(counters_, "events", AppendOutcome::kDuplicate,
+                                           std::move(done), std::move(announce)));
 }
 
 }  // namespace sp::events

@@ -1,8 +1,63 @@
 #include "smartproduct/identity/from_config.hpp"
 
+#include "smartproduct/core/config.hpp"
+
 namespace sp::identity {
 
-IdentityConfig identity_config_from(const config::IdentitySettings& s) {
+IdentitySettings read_identity_settings(config::Section& s, const std::filesystem::path& data_dir) {
+  IdentitySettings id;
+  id.issuer = s.string("issuer", id.issuer);
+  id.audience = s.string("audience", id.audience);
+  id.signing_algorithm = s.one_of("signing_algorithm", id.signing_algorithm, {"ES256", "EdDSA"});
+  id.access_token_ttl =
+      std::chrono::seconds(s.integer("access_token_ttl_s", id.access_token_ttl.count(), 60, 86400));
+  id.refresh_token_ttl = std::chrono::seconds(
+      s.integer("refresh_token_ttl_s", id.refresh_token_ttl.count(), 300, 400 * 86400));
+  // libsodium's Argon2id bounds: opslimit >= 1, memlimit >= 8 KiB; the upper bounds keep a
+  // typo from making every sign-in allocate the whole machine.
+  id.argon2_opslimit = static_cast<uint64_t>(
+      s.integer("argon2_opslimit", static_cast<int64_t>(id.argon2_opslimit), 1, 64));
+  id.argon2_memlimit_kib = static_cast<uint64_t>(s.integer(
+      "argon2_memlimit_kib", static_cast<int64_t>(id.argon2_memlimit_kib), 8, 4 * 1024 * 1024));
+  id.min_password_length =
+      static_cast<int>(s.integer("min_password_length", id.min_password_length, 8, 128));
+  id.verification_code_ttl = std::chrono::seconds(
+      s.integer("verification_code_ttl_s", id.verification_code_ttl.count(), 60, 30 * 86400));
+  id.reset_code_ttl =
+      std::chrono::seconds(s.integer("reset_code_ttl_s", id.reset_code_ttl.count(), 60, 86400));
+  id.max_code_attempts =
+      static_cast<int>(s.integer("max_code_attempts", id.max_code_attempts, 1, 100));
+  id.max_failed_logins_per_account = static_cast<int>(
+      s.integer("max_failed_logins_per_account", id.max_failed_logins_per_account, 1, 100000));
+  id.max_failed_logins_per_address = static_cast<int>(
+      s.integer("max_failed_logins_per_address", id.max_failed_logins_per_address, 1, 1000000));
+  id.failed_login_window = std::chrono::seconds(
+      s.integer("failed_login_window_s", id.failed_login_window.count(), 1, 86400));
+  id.keys_dir = s.path("keys_dir", "");
+  id.smtp_url = s.string("smtp_url", "");
+  id.smtp_from = s.string("smtp_from", id.smtp_from);
+  id.smtp_username = s.string("smtp_username", "");
+  id.smtp_password = s.string("smtp_password", "");
+  id.smtp_require_tls = s.boolean("smtp_require_tls", id.smtp_require_tls);
+  id.public_url = s.string("public_url", "");
+  if (id.issuer.empty()) s.error("issuer", "must not be empty");
+  if (id.audience.empty()) s.error("audience", "must not be empty");
+  if (!id.smtp_url.empty() && id.smtp_url.rfind("smtp://", 0) != 0 &&
+      id.smtp_url.rfind("smtps://", 0) != 0) {
+    s.error("smtp_url", "must start with smtp:// or smtps:// (or be empty)");
+  }
+  for (const auto& [key, value] :
+       {std::pair{"smtp_from", &id.smtp_from}, std::pair{"smtp_url", &id.smtp_url}}) {
+    if (value->find_first_of("\r\n") != std::string::npos) {
+      s.error(key, "must be a single line");
+    }
+  }
+  if (id.keys_dir.empty()) id.keys_dir = data_dir / "keys";
+  s.finish();
+  return id;
+}
+
+IdentityConfig identity_config_from(const IdentitySettings& s) {
   IdentityConfig c;
   c.jwt.issuer = s.issuer;
   c.jwt.audience = s.audience;
@@ -20,17 +75,17 @@ IdentityConfig identity_config_from(const config::IdentitySettings& s) {
   return c;
 }
 
-Algorithm signing_algorithm_from(const config::IdentitySettings& s) {
+Algorithm signing_algorithm_from(const IdentitySettings& s) {
   return s.signing_algorithm == "EdDSA" ? Algorithm::kEdDsa : Algorithm::kEs256;
 }
 
-MailerConfig mailer_config_from(const config::IdentitySettings& s) {
+MailerConfig mailer_config_from(const IdentitySettings& s) {
   return MailerConfig{
       s.smtp_url,   s.smtp_from, s.smtp_username, s.smtp_password, s.smtp_require_tls,
       s.public_url, 20};
 }
 
-std::int64_t key_retire_after_s(const config::IdentitySettings& s) {
+std::int64_t key_retire_after_s(const IdentitySettings& s) {
   return s.access_token_ttl.count() + JwtOptions{}.leeway.count() + 60;
 }
 

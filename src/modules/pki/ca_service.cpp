@@ -84,8 +84,8 @@ bool valid_ca_name(std::string_view name) {
 }
 
 CaService::CaService(store::CaRepository& repo, const Clock& clock, CaServiceConfig config,
-                     CaHooks hooks)
-    : repo_(repo), clock_(clock), config_(std::move(config)), hooks_(std::move(hooks)) {}
+                     EventBus& bus)
+    : repo_(repo), clock_(clock), config_(std::move(config)), bus_(bus) {}
 
 fs::path CaService::managed_cert_path(std::string_view name) const {
   return config_.managed_ca_dir / (std::string(name) + ".crt");
@@ -183,7 +183,7 @@ Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
   row.updated_at_ms = now;
   if (auto r = repo_.insert(row); !r) return tl::unexpected(r.error());
   // An INACTIVE CA must be refused by the plugin before the broker trusts it at TLS level.
-  if (row.status != CaStatus::kActive && hooks_.disabled) hooks_.disabled(row.id);
+  if (row.status != CaStatus::kActive) bus_.publish(CaDisabled{row.id});
   if (auto r = install(row); !r) {
     // Without its capath file the CA cannot work: do not leave it looking registered.
     row.status = CaStatus::kDeregistered;
@@ -191,7 +191,7 @@ Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
     (void)repo_.update(row);
     return tl::unexpected(r.error());
   }
-  if (row.status == CaStatus::kActive && hooks_.enabled) hooks_.enabled(row.id);
+  if (row.status == CaStatus::kActive) bus_.publish(CaEnabled{row.id});
   return row;
 }
 
@@ -230,9 +230,9 @@ Result<void> CaService::uninstall(const std::string& id) {
 
 void CaService::notify(const CertificateAuthority& ca) {
   if (ca.status == CaStatus::kActive) {
-    if (hooks_.enabled) hooks_.enabled(ca.id);
-  } else if (hooks_.disabled) {
-    hooks_.disabled(ca.id);
+    bus_.publish(CaEnabled{ca.id});
+  } else {
+    bus_.publish(CaDisabled{ca.id});
   }
 }
 
@@ -300,7 +300,7 @@ Result<CertificateAuthority> CaService::deregister(std::string_view id_or_name) 
   if (!updated) return tl::unexpected(updated.error());
   if (!*updated) return not_found(id_or_name);
   // Refused by the plugin (mosquitto keeps trusting a removed capath CA until restart).
-  if (hooks_.disabled) hooks_.disabled(ca->id);
+  bus_.publish(CaDisabled{ca->id});
   if (auto r = uninstall(ca->id); !r) return tl::unexpected(r.error());
   if (ca->managed) {
     // Keep the key (certificates issued with it stay verifiable) but free the name.

@@ -21,11 +21,13 @@ std::string_view to_string(ConnectionEvent::Kind kind) {
 }
 
 PresenceService::PresenceService(store::PresenceRepository& repository, mqtt::Publisher& publisher,
-                                 const Clock& clock, std::set<std::string> service_users)
+                                 const Clock& clock, EventBus& bus,
+                                 std::set<std::string> service_users)
     : repository_(repository),
       publisher_(publisher),
       clock_(clock),
-      service_users_(std::move(service_users)) {}
+      service_users_(std::move(service_users)),
+      bus_(bus) {}
 
 namespace {
 
@@ -134,14 +136,15 @@ void PresenceService::on_presence(std::string_view topic, std::string_view paylo
     spdlog::warn("presence: connection refused by the broker: cn '{}' client '{}' from {}: {}",
                  event->device_id, event->client_id, event->address, event->reason);
   }
-  // The observer (JITR) sees the event once it is stored; it does its own durable bookkeeping, so
-  // the PUBACK does not wait for it.
-  auto copy = observer_ ? std::make_optional(*event) : std::nullopt;
-  repository_.apply(std::move(*event), [this, store_done, copy = std::move(copy)](Result<void> r) {
-    const bool ok = r.has_value();
-    store_done(std::move(r));
-    if (ok && copy) observer_(*copy);
-  });
+  // Subscribers (JITR) see the event once it is stored; they do their own durable bookkeeping,
+  // so the PUBACK does not wait for them.
+  ConnectionEvent copy = *event;
+  repository_.apply(std::move(*event),
+                    [this, store_done, copy = std::move(copy)](Result<void> r) mutable {
+                      const bool ok = r.has_value();
+                      store_done(std::move(r));
+                      if (ok) bus_.publish(std::move(copy));
+                    });
 }
 
 void PresenceService::request_resync() {
@@ -197,13 +200,13 @@ void PresenceService::on_control_response(std::string_view payload,
   auto remaining = std::make_shared<std::atomic<std::size_t>>(connected.size());
   auto all_ok = std::make_shared<std::atomic<bool>>(true);
   for (auto& e : connected) {
-    auto copy = observer_ ? std::make_optional(e) : std::nullopt;
-    repository_.apply(std::move(e),
-                      [this, remaining, all_ok, done, copy = std::move(copy)](Result<void> r) {
-                        if (!r) *all_ok = false;
-                        if (r && copy) observer_(*copy);
-                        if (--*remaining == 0) done(all_ok->load());
-                      });
+    ConnectionEvent copy = e;
+    repository_.apply(std::move(e), [this, remaining, all_ok, done,
+                                     copy = std::move(copy)](Result<void> r) mutable {
+      if (!r) *all_ok = false;
+      if (r) bus_.publish(std::move(copy));
+      if (--*remaining == 0) done(all_ok->load());
+    });
   }
 }
 

@@ -1,5 +1,7 @@
 #include "smartproduct/telemetry/service.hpp"
 
+#include "smartproduct/telemetry/events.hpp"
+
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -32,8 +34,8 @@ std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
 }
 
 TelemetryService::TelemetryService(IngestConfig config, store::TelemetryRepository& repository,
-                                   const Clock& clock)
-    : config_(std::move(config)), repository_(repository), clock_(clock) {}
+                                   const Clock& clock, EventBus& bus)
+    : config_(std::move(config)), repository_(repository), clock_(clock), bus_(bus) {}
 
 void TelemetryService::ingest(std::string_view topic, std::string_view payload,
                               std::function<void(bool)> done) {
@@ -52,9 +54,13 @@ void TelemetryService::ingest(std::string_view topic, std::string_view payload,
   record.received_at_ms = clock_.now_ms();
   record.dedup_key = dedup_key(parsed.message->body, payload);
   record.payload = parsed.message->body.dump();
-  repository_.append(
-      std::move(record),
-      count_and_acknowledge(counters_, "telemetry", AppendOutcome::kDuplicate, std::move(done)));
+  std::function<void()> announce;
+  if (bus_.has_subscribers<TelemetryStored>()) {
+    announce = [this, stored = TelemetryStored{record}] { bus_.publish(stored); };
+  }
+  repository_.append(std::move(record),
+                     count_and_acknowledge(counters_, "telemetry", AppendOutcome::kDuplicate,
+                                           std::move(done), std::move(announce)));
 }
 
 }  // namespace sp::telemetry

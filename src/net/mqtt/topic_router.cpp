@@ -1,5 +1,10 @@
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <vector>
+
 #include "smartproduct/mqtt/types.hpp"
 
 namespace sp::mqtt {
@@ -40,15 +45,50 @@ std::vector<std::string> TopicRouter::filters() const {
   return out;
 }
 
-void TopicRouter::dispatch(Message&& message, Done done) const {
+std::vector<std::pair<std::string, int>> TopicRouter::subscriptions() const {
+  std::vector<std::pair<std::string, int>> out;
   for (auto& r : routes_) {
-    if (topic_matches(r.filter, message.topic)) {
-      r.handler(std::move(message), std::move(done));
-      return;
+    auto it = std::find_if(out.begin(), out.end(), [&](auto& s) { return s.first == r.filter; });
+    if (it == out.end()) {
+      out.emplace_back(r.filter, r.qos);
+    } else {
+      it->second = std::max(it->second, r.qos);
     }
   }
-  spdlog::debug("mqtt: no route for topic {}", message.topic);
-  done(true);
+  return out;
+}
+
+void TopicRouter::dispatch(Message&& message, Done done) const {
+  std::vector<const Route*> matched;
+  for (auto& r : routes_) {
+    if (topic_matches(r.filter, message.topic)) matched.push_back(&r);
+  }
+  if (matched.empty()) {
+    spdlog::debug("mqtt: no route for topic {}", message.topic);
+    done(true);
+    return;
+  }
+  if (matched.size() == 1) {
+    matched.front()->handler(std::move(message), std::move(done));
+    return;
+  }
+  // Several modules read this topic: the message is acknowledged once every one of them is done,
+  // and only if all of them handled it.
+  struct Join {
+    std::atomic<std::size_t> remaining;
+    std::atomic<bool> handled{true};
+    Done done;
+  };
+  auto join = std::make_shared<Join>();
+  join->remaining = matched.size();
+  join->done = std::move(done);
+  for (const Route* r : matched) {
+    Message copy = message;
+    r->handler(std::move(copy), [join](bool handled) {
+      if (!handled) join->handled = false;
+      if (--join->remaining == 0) join->done(join->handled.load());
+    });
+  }
 }
 
 }  // namespace sp::mqtt

@@ -42,13 +42,13 @@ class DeviceServiceTest : public ::testing::Test {
     catalog_ = std::make_unique<catalog::CatalogService>(*catalog_repo_, clock_,
                                                          identity::CodeHasher(kPepper));
     repo_ = sqlite::make_device_repository(db_);
-    DeviceHooks hooks;
-    hooks.registered = [this](const store::Registration& r) { registered_.push_back(r); };
-    hooks.certificates_revoked = [this](const std::vector<std::string>& fps) {
-      revoked_.push_back(fps);
-    };
-    hooks.deleted = [this](const store::Registration& r) { deleted_.push_back(r.device_id); };
-    service_ = std::make_unique<DeviceService>(*repo_, *catalog_, clock_, std::move(hooks));
+    bus_.lane("test")
+        .on<DeviceRegistered>([this](const DeviceRegistered& e) { registered_.push_back(e); })
+        .on<CertificatesRevoked>(
+            [this](const CertificatesRevoked& e) { revoked_.push_back(e.fingerprints); })
+        .on<DeviceDeleted>([this](const DeviceDeleted& e) { deleted_.push_back(e.device_id); });
+    bus_.start();
+    service_ = std::make_unique<DeviceService>(*repo_, *catalog_, clock_, bus_);
     for (int i = 1; i <= 5; ++i) add_entry("SN-" + std::to_string(i));
     add_entry("LOCKED-1", "LOCKED-CODE");
   }
@@ -108,9 +108,27 @@ class DeviceServiceTest : public ::testing::Test {
   std::unique_ptr<catalog::CatalogService> catalog_;
   std::unique_ptr<store::DeviceRepository> repo_;
   std::unique_ptr<DeviceService> service_;
-  std::vector<store::Registration> registered_;
+  // What the service published, read after drain() (the bus delivers on its own thread).
+  const std::vector<DeviceRegistered>& published_registered() {
+    bus_.drain();
+    return registered_;
+  }
+  const std::vector<std::vector<std::string>>& published_revoked() {
+    bus_.drain();
+    return revoked_;
+  }
+  const std::vector<std::string>& published_deleted() {
+    bus_.drain();
+    return deleted_;
+  }
+
+ private:
+  std::vector<DeviceRegistered> registered_;
   std::vector<std::vector<std::string>> revoked_;
   std::vector<std::string> deleted_;
+
+ protected:
+  EventBus bus_;  // after what its handlers write to: stopped (destroyed) before them
 };
 
 TEST_F(DeviceServiceTest, RegisterStoresAPendingRegistrationWithCatalogDetails) {
@@ -119,8 +137,9 @@ TEST_F(DeviceServiceTest, RegisterStoresAPendingRegistrationWithCatalogDetails) 
   EXPECT_EQ(r->status, RegistrationStatus::kPending);
   EXPECT_EQ(r->user_id, "alice");
   EXPECT_EQ(r->details, (json{{"model", "INFINITY 19"}}));
-  ASSERT_EQ(registered_.size(), 1u);
-  EXPECT_EQ(registered_[0].id, r->id);
+  ASSERT_EQ(published_registered().size(), 1u);
+  EXPECT_EQ(published_registered()[0].device_id, r->device_id);
+  EXPECT_EQ(published_registered()[0].user_id, "alice");
 
   const auto j = registration_to_json(*r);
   EXPECT_EQ(j, (json{{"deviceId", "SN-1"},
@@ -142,7 +161,7 @@ TEST_F(DeviceServiceTest, UnknownPairIsTheSeedsDeviceNotFoundFailure) {
             "manufacturer.");
   auto other_model = service_->register_device(kAlice, {"SN-1", "n", "OTHER", std::nullopt});
   expect_error(other_model, ErrorKind::kNotFound, "DeviceNotFoundFailure");
-  EXPECT_TRUE(registered_.empty());
+  EXPECT_TRUE(published_registered().empty());
 }
 
 TEST_F(DeviceServiceTest, LiveRegistrationBlocksEveryoneUntilDeleted) {
@@ -232,13 +251,13 @@ TEST_F(DeviceServiceTest, DeleteRulesAndCertificateRevocation) {
   expect_error(service_->delete_device(kBob, "SN-1"), ErrorKind::kForbidden, "DeviceAccessDenied");
   expect_error(service_->delete_device(kAlice, "SN-5"), ErrorKind::kNotFound, "MissingDevice");
   expect_error(service_->delete_device(kAlice, "no such!"), ErrorKind::kNotFound, "MissingDevice");
-  EXPECT_TRUE(revoked_.empty());
-  EXPECT_TRUE(deleted_.empty());
+  EXPECT_TRUE(published_revoked().empty());
+  EXPECT_TRUE(published_deleted().empty());
 
   ASSERT_TRUE(service_->delete_device(kAlice, "SN-1"));
-  EXPECT_EQ(deleted_, std::vector<std::string>{"SN-1"});
-  ASSERT_EQ(revoked_.size(), 1u);
-  EXPECT_EQ(revoked_[0], (std::vector<std::string>{fp('A'), fp('B')}));
+  EXPECT_EQ(published_deleted(), std::vector<std::string>{"SN-1"});
+  ASSERT_EQ(published_revoked().size(), 1u);
+  EXPECT_EQ(published_revoked()[0], (std::vector<std::string>{fp('A'), fp('B')}));
   EXPECT_EQ((*repo_->certificate(fp('A')))->status, CertificateStatus::kRevoked);
   EXPECT_FALSE(service_->owner_of("SN-1"));
 
@@ -251,7 +270,7 @@ TEST_F(DeviceServiceTest, DeleteRulesAndCertificateRevocation) {
 
   // An admin deletes anyone's device; no certificates means no hook call.
   ASSERT_TRUE(service_->delete_device(kAdmin, "SN-2"));
-  EXPECT_EQ(revoked_.size(), 1u);
+  EXPECT_EQ(published_revoked().size(), 1u);
   EXPECT_EQ(service_->device(kBob, "SN-2")->status, RegistrationStatus::kDeleted);
 }
 
@@ -363,11 +382,11 @@ TEST_F(DeviceServiceTest, RevokeCertificateRules) {
   EXPECT_EQ(c->status, CertificateStatus::kRevoked);
   EXPECT_EQ(c->status_reason, "revoked_by_owner");
   EXPECT_EQ(c->revoked_at_ms, clock_.now);
-  ASSERT_EQ(revoked_.size(), 1u);
-  EXPECT_EQ(revoked_[0], (std::vector<std::string>{fp('A')}));
+  ASSERT_EQ(published_revoked().size(), 1u);
+  EXPECT_EQ(published_revoked()[0], (std::vector<std::string>{fp('A')}));
   expect_error(service_->revoke_certificate(kAlice, "SN-1", fp('A')), ErrorKind::kConflict,
                "CertificateAlreadyRevoked");
-  EXPECT_EQ(revoked_.size(), 1u);
+  EXPECT_EQ(published_revoked().size(), 1u);
 
   auto by_admin = service_->revoke_certificate(kAdmin, "SN-2", fp('B'));
   ASSERT_TRUE(by_admin);

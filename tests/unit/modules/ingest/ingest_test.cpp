@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "smartproduct/core/event_bus.hpp"
+
 #include <map>
 
 #include "smartproduct/events/service.hpp"
@@ -73,7 +75,8 @@ struct Acks {
 TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
   FakeTelemetryRepository repo;
   FixedClock clock;
-  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
+  sp::EventBus bus;
+  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"timestamp":1795819080000,"t":70.5})", acks.cb());
   ASSERT_EQ(repo.rows.size(), 1u);
@@ -88,7 +91,8 @@ TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
 TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
   FakeTelemetryRepository repo;
   FixedClock clock;
-  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 64}, repo, clock);
+  sp::EventBus bus;
+  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 64}, repo, clock, bus);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", "not json", acks.cb());
   svc.ingest("smartproduct/telemetry/SN1", "[1,2]", acks.cb());
@@ -110,7 +114,8 @@ TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
 TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
   FakeTelemetryRepository repo;
   FixedClock clock;
-  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
+  sp::EventBus bus;
+  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"deviceId":"SN1","seq":1})", acks.cb());
   EXPECT_EQ(repo.rows.size(), 1u);
@@ -119,7 +124,8 @@ TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
 TEST(TelemetryIngest, RedeliveryIsADuplicate) {
   FakeTelemetryRepository repo;
   FixedClock clock;
-  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
+  sp::EventBus bus;
+  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
   for (int i = 0; i < 3; ++i) svc.ingest("smartproduct/telemetry/SN1", R"({"seq":5})", acks.cb());
   svc.ingest("smartproduct/telemetry/SN1", R"({"seq":6})", acks.cb());
@@ -132,7 +138,8 @@ TEST(TelemetryIngest, StoreFailureIsNotAcknowledged) {
   FakeTelemetryRepository repo;
   repo.fail = true;
   FixedClock clock;
-  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
+  sp::EventBus bus;
+  sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"seq":1})", acks.cb());
   EXPECT_EQ(acks.unhandled, 1);
@@ -156,7 +163,8 @@ TEST(DedupKey, GrowsWithTimeAndSeparatesPayloads) {
 TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
   FakeEventRepository repo;
   FixedClock clock;
-  sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock,
+  sp::EventBus bus;
+  sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock, bus,
                                [](const std::string&) { return std::optional<std::string>("u1"); });
   Acks acks;
   svc.ingest("smartproduct/event/SN1",
@@ -183,7 +191,8 @@ TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
 TEST(EventIngest, InvalidTypesAndFieldsAreRejected) {
   FakeEventRepository repo;
   FixedClock clock;
-  sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock);
+  sp::EventBus bus;
+  sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock, bus);
   Acks acks;
   for (const char* bad : {R"({"type":"party"})", R"({"message":"no type"})",
                           R"({"type":"info","details":[1]})", R"({"type":"info","message":5})"}) {

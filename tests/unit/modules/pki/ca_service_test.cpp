@@ -46,11 +46,12 @@ class CaServiceTest : public ::testing::Test {
     db_ = sqlite::test::open_main_database(dir_);
     ASSERT_TRUE(db_);
     repo_ = sqlite::make_ca_repository(db_);
-    CaHooks hooks;
-    hooks.disabled = [this](const std::string& id) { events_.push_back("disabled " + id); };
-    hooks.enabled = [this](const std::string& id) { events_.push_back("enabled " + id); };
+    bus_.lane("test")
+        .on<CaDisabled>([this](const CaDisabled& e) { events_.push_back("disabled " + e.ca_id); })
+        .on<CaEnabled>([this](const CaEnabled& e) { events_.push_back("enabled " + e.ca_id); });
+    bus_.start();
     service_ = std::make_unique<CaService>(
-        *repo_, clock_, CaServiceConfig{dir_ / "device-cas", dir_ / "managed"}, hooks);
+        *repo_, clock_, CaServiceConfig{dir_ / "device-cas", dir_ / "managed"}, bus_);
     code_ = service_->registration_code().value();
   }
   void TearDown() override {
@@ -77,7 +78,13 @@ class CaServiceTest : public ::testing::Test {
   std::shared_ptr<sqlite::Database> db_;
   std::unique_ptr<store::CaRepository> repo_;
   std::unique_ptr<CaService> service_;
+  // What the service published (the bus delivers on its own thread: drain first).
+  std::vector<std::string>& published() {
+    bus_.drain();
+    return events_;
+  }
   std::vector<std::string> events_;
+  EventBus bus_;  // after what its handlers write to: stopped (destroyed) before them
   std::string code_;
 };
 
@@ -100,7 +107,7 @@ TEST_F(CaServiceTest, RegisterWithProofOfPossessionStoresInactiveAndInstalls) {
   auto links = hash_links(dir_ / "device-cas");
   ASSERT_EQ(links.size(), 1u);
   EXPECT_EQ(links[0].filename().string(), subject_hash(ca.cert_pem).value() + ".0");
-  EXPECT_EQ(events_, std::vector<std::string>{"disabled " + row->id});
+  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row->id});
 
   auto described = service_->describe(row->id);
   ASSERT_TRUE(described);
@@ -118,7 +125,7 @@ TEST_F(CaServiceTest, RegisterActiveWithAutoRegistrationEnables) {
   EXPECT_EQ(row->name, "beta");
   EXPECT_EQ(row->status, CaStatus::kActive);
   EXPECT_TRUE(row->auto_registration);
-  EXPECT_EQ(events_, std::vector<std::string>{"enabled " + row->id});
+  EXPECT_EQ(published(), std::vector<std::string>{"enabled " + row->id});
 }
 
 TEST_F(CaServiceTest, ProofOfPossessionFailures) {
@@ -144,7 +151,7 @@ TEST_F(CaServiceTest, ProofOfPossessionFailures) {
 
   EXPECT_TRUE(service_->list(true)->empty());
   EXPECT_FALSE(fs::exists(dir_ / "device-cas"));
-  EXPECT_TRUE(events_.empty());
+  EXPECT_TRUE(published().empty());
 }
 
 TEST_F(CaServiceTest, InvalidCaCertificates) {
@@ -216,22 +223,22 @@ TEST_F(CaServiceTest, DuplicatesAndNames) {
 
 TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   auto row = service_->register_ca(request(make_ca("Acme CA"))).value();
-  events_.clear();
+  published().clear();
   auto active = service_->update("Acme-CA", CaStatus::kActive, true);
   ASSERT_TRUE(active) << active.error().message;
   EXPECT_EQ(active->status, CaStatus::kActive);
   EXPECT_TRUE(active->auto_registration);
-  EXPECT_EQ(events_, std::vector<std::string>{"enabled " + row.id});
+  EXPECT_EQ(published(), std::vector<std::string>{"enabled " + row.id});
 
   // Only auto-registration: the broker is told too (it pre-authorizes registered devices of
   // auto-registering CAs); an update that changes nothing tells nobody.
-  events_.clear();
+  published().clear();
   clock_.now += 5000;
   ASSERT_TRUE(service_->update(row.id, std::nullopt, false));
-  EXPECT_EQ(events_, std::vector<std::string>{"enabled " + row.id});
-  events_.clear();
+  EXPECT_EQ(published(), std::vector<std::string>{"enabled " + row.id});
+  published().clear();
   ASSERT_TRUE(service_->update(row.id, std::nullopt, false));
-  EXPECT_TRUE(events_.empty());
+  EXPECT_TRUE(published().empty());
 
   // By id in lower case with colons, as openssl prints it.
   std::string colons;
@@ -246,7 +253,7 @@ TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   EXPECT_EQ(described->updated_at_ms, clock_.now);
 
   ASSERT_TRUE(service_->update(row.id, CaStatus::kInactive, std::nullopt));
-  EXPECT_EQ(events_, std::vector<std::string>{"disabled " + row.id});
+  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row.id});
 
   auto bad = service_->update(row.id, CaStatus::kDeregistered, std::nullopt);
   ASSERT_FALSE(bad);
@@ -262,11 +269,11 @@ TEST_F(CaServiceTest, DeregisterRemovesFileRefusesUpdatesAndAllowsReRegistration
   auto r = request(ca);
   r.set_active = true;
   auto row = service_->register_ca(r).value();
-  events_.clear();
+  published().clear();
   auto gone = service_->deregister("Acme-CA");
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_EQ(gone->status, CaStatus::kDeregistered);
-  EXPECT_EQ(events_, std::vector<std::string>{"disabled " + row.id});
+  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row.id});
   EXPECT_FALSE(fs::exists(ca_file(row.id)));
   EXPECT_TRUE(hash_links(dir_ / "device-cas").empty());
 
