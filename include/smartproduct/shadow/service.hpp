@@ -4,11 +4,14 @@
 // from the payload) and the raw payload, and publish the returned texts at QoS 1. Every write is
 // committed before a method returns, so publishing the result afterwards is "after commit".
 //
-// Thread-safe: the service holds no mutable state; concurrent updates of one device are settled by
-// the repository's compare-and-set (the loser reloads and applies its request again, or gets 409
-// when it asked for a specific version).
+// Thread-safe. Writers of one device inside this process take turns (a striped lock), so they do
+// not starve each other with retries; correctness across processes (smartproductctl, a second
+// daemon) comes from the repository's compare-and-set: the loser reloads and applies its request
+// again, or gets 409 when it asked for a specific version.
 
+#include <array>
 #include <cstdint>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,10 +62,12 @@ class ShadowService {
 
  private:
   Reply<UpdateOutcome> apply(std::string_view device_id, const UpdateRequest& request);
+  std::mutex& write_lock(std::string_view device_id);
 
   store::ShadowRepository& repository_;
   const Clock& clock_;
   Limits limits_;
+  std::array<std::mutex, 64> write_locks_;
 };
 
 }  // namespace sp::shadow

@@ -60,6 +60,8 @@ class ShadowServiceTest : public ::testing::Test {
   FakeShadows repo_;
   FixedClock clock_;
   ShadowService service_{repo_, clock_};
+  // Another process writing the same database (its own service, its own locks).
+  ShadowService other_process_{repo_, clock_};
 
   json update_ok(const std::string& payload, const char* device = "SN1") {
     auto r = service_.update(device, payload);
@@ -122,7 +124,7 @@ TEST_F(ShadowServiceTest, OptimisticLocking) {
 TEST_F(ShadowServiceTest, LosingTheRaceReappliesOnTopOfTheWinner) {
   update_ok(R"({"state":{"reported":{"a":1}}})");
   repo_.before_save = [this] {
-    auto other = service_.update("SN1", R"({"state":{"reported":{"b":2}}})");
+    auto other = other_process_.update("SN1", R"({"state":{"reported":{"b":2}}})");
     ASSERT_TRUE(other);
   };
   auto r = service_.update("SN1", R"({"state":{"reported":{"c":3}}})");
@@ -135,7 +137,7 @@ TEST_F(ShadowServiceTest, LosingTheRaceReappliesOnTopOfTheWinner) {
 TEST_F(ShadowServiceTest, LosingTheRaceWithAVersionIsAConflict) {
   update_ok(R"({"state":{"reported":{"a":1}}})");
   repo_.before_save = [this] {
-    ASSERT_TRUE(service_.update("SN1", R"({"state":{"reported":{"b":2}}})"));
+    ASSERT_TRUE(other_process_.update("SN1", R"({"state":{"reported":{"b":2}}})"));
   };
   auto r = service_.update("SN1", R"({"state":{"reported":{"c":3}},"version":1})");
   ASSERT_FALSE(r);
@@ -145,7 +147,7 @@ TEST_F(ShadowServiceTest, LosingTheRaceWithAVersionIsAConflict) {
 
 TEST_F(ShadowServiceTest, TwoCreatorsRaceForANewShadow) {
   repo_.before_save = [this] {
-    ASSERT_TRUE(service_.update("SN1", R"({"state":{"reported":{"b":2}}})"));
+    ASSERT_TRUE(other_process_.update("SN1", R"({"state":{"reported":{"b":2}}})"));
   };
   auto r = service_.update("SN1", R"({"state":{"reported":{"c":3}}})");
   ASSERT_TRUE(r) << r.error().message;
