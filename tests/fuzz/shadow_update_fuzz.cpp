@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto request = parse_update_request(payload, limits);
   if (!request) {
     const Rejection& r = request.error();
-    check(r.code == 400 || r.code == 413);
+    check(r.code == 400 || r.code == 413 || r.code == 415);
     check(!r.message.empty());
     (void)r.to_json(0).dump();
     return 0;

@@ -79,6 +79,8 @@ inline constexpr const char* kTooDeep = "JSON contains too many levels of nestin
 inline constexpr const char* kInvalidNode = "State contains an invalid node";
 inline constexpr const char* kVersionConflict = "Version conflict";
 inline constexpr const char* kTooLarge = "The payload exceeds the maximum size allowed";
+inline constexpr const char* kNotUtf8 =
+    "Unsupported documented encoding; supported encoding is UTF-8";
 inline constexpr const char* kInternal = "Internal service failure";
 }  // namespace msg
 
@@ -109,5 +111,11 @@ struct DeleteOutcome {
   /// The version the deleted document had (a shadow created again within 48 h continues from it).
   std::int64_t version = 0;
 };
+
+/// The full document as get/accepted, GET /api/devices/{id}/shadow and the status route show it:
+/// {state:{desired?,reported?,delta?}, metadata:{desired?,reported?}, version, timestamp,
+/// clientToken?}; empty sections are left out as AWS does. `timestamp_s` is the response time.
+nlohmann::json document_json(const ShadowDocument& document, std::int64_t timestamp_s,
+                             const std::optional<std::string>& client_token = std::nullopt);
 
 }  // namespace sp::shadow

@@ -41,6 +41,43 @@ bool raw_nesting_exceeds(std::string_view text, int limit) {
   return false;
 }
 
+// RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF. AWS answers a payload that
+// is not UTF-8 with 415 rather than "Invalid JSON", so it is checked apart from the parser.
+bool valid_utf8(std::string_view text) {
+  std::size_t i = 0;
+  const std::size_t n = text.size();
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(text[i + k]);
+      if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 tl::unexpected<Rejection> reject(int code, std::string message,
                                  std::optional<std::string> client_token = std::nullopt) {
   return tl::unexpected<Rejection>(
@@ -69,6 +106,8 @@ Error Rejection::to_error() const {
       return Error{ErrorKind::kBadRequest, "InvalidShadowRequest", message, detail};
     case 404:
       return Error{ErrorKind::kNotFound, "ShadowNotFound", message, detail};
+    case 415:
+      return Error{ErrorKind::kBadRequest, "UnsupportedEncoding", message, detail};
     case 409:
       return Error{ErrorKind::kConflict, "VersionConflict", message, detail};
     case 413:
@@ -80,6 +119,7 @@ Error Rejection::to_error() const {
 
 Reply<UpdateRequest> parse_update_request(std::string_view payload, const Limits& limits) {
   if (payload.size() > limits.max_payload_bytes) return reject(413, msg::kTooLarge);
+  if (!valid_utf8(payload)) return reject(415, msg::kNotUtf8);
   const std::string too_deep = msg::kTooDeep + std::to_string(limits.max_depth);
   if (raw_nesting_exceeds(payload, kMaxRawNesting)) return reject(400, too_deep);
   json root = json::parse(payload, nullptr, /*allow_exceptions=*/false);
@@ -138,6 +178,7 @@ Reply<std::optional<std::string>> parse_client_token(std::string_view payload,
     return std::optional<std::string>{};
   }
   if (payload.size() > limits.max_payload_bytes) return reject(413, msg::kTooLarge);
+  if (!valid_utf8(payload)) return reject(415, msg::kNotUtf8);
   if (raw_nesting_exceeds(payload, kMaxRawNesting)) {
     return reject(400, msg::kTooDeep + std::to_string(limits.max_depth));
   }

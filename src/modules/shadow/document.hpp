@@ -66,9 +66,7 @@ std::optional<nlohmann::json> delta_json(const ShadowDocument& current,
 nlohmann::json documents_json(const std::optional<ShadowDocument>& previous,
                               const ShadowDocument& current,
                               const std::optional<std::string>& client_token);
-/// get/accepted (and the REST GET): the full document with its computed delta; empty sections are
-/// left out as AWS does. `timestamp_s` is the response time.
-nlohmann::json document_json(const ShadowDocument& document, std::int64_t timestamp_s,
-                             const std::optional<std::string>& client_token = std::nullopt);
+// document_json() (get/accepted) is declared in smartproduct/shadow/types.hpp: other modules'
+// routes (status) render documents too.
 
 }  // namespace sp::shadow

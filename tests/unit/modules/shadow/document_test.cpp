@@ -168,7 +168,14 @@ INSTANTIATE_TEST_SUITE_P(
         RejectCase{"[1,2]", 400, "Invalid JSON", false},
         RejectCase{"\"state\"", 400, "Invalid JSON", false},
         RejectCase{R"({"state":{"reported":{"a":1}}} trailing)", 400, "Invalid JSON", false},
-        RejectCase{"{\"state\":{\"reported\":{\"a\":\"\xff\"}}}", 400, "Invalid JSON", false},
+        RejectCase{"{\"state\":{\"reported\":{\"a\":\"\xff\"}}}", 415,
+                   "Unsupported documented encoding; supported encoding is UTF-8", false},
+        RejectCase{"{\"state\":{\"reported\":{\"a\":\"\xc0\xaf\"}}}", 415,
+                   "Unsupported documented encoding; supported encoding is UTF-8", false},
+        RejectCase{"{\"state\":{\"reported\":{\"a\":\"\xed\xa0\x80\"}}}", 415,
+                   "Unsupported documented encoding; supported encoding is UTF-8", false},
+        RejectCase{"{\"state\":{\"reported\":{\"a\":\"\xe2\x82\"}}}", 415,
+                   "Unsupported documented encoding; supported encoding is UTF-8", false},
         RejectCase{R"({"clientToken":"t1"})", 400, "Missing required node: state", true},
         RejectCase{R"({"clientToken":"t1","state":null})", 400, "State node must be an object",
                    true},
@@ -231,6 +238,17 @@ TEST(Parse, SectionsTokenAndVersion) {
   EXPECT_TRUE(r->reported->is_null());
   EXPECT_EQ(r->client_token, "t1");
   EXPECT_EQ(r->version, 7);
+}
+
+TEST(Parse, MultibyteUtf8IsAccepted) {
+  auto r = parse_update_request(
+      "{\"state\":{\"reported\":{\"name\":\"K\xc3\xbc"
+      "che \xe2\x82\xac \xf0\x9f\x8c\xa1\"}}}",
+      Limits{});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ((*r->reported)["name"],
+            "K\xc3\xbc"
+            "che \xe2\x82\xac \xf0\x9f\x8c\xa1");
 }
 
 TEST(Parse, TokenOfSixtyFourBytesIsAccepted) {
@@ -392,6 +410,7 @@ TEST(Rejection, JsonAndErrorMapping) {
   EXPECT_EQ(kind_of(413), ErrorKind::kPayloadTooLarge);
   EXPECT_EQ(kind_of(404), ErrorKind::kNotFound);
   EXPECT_EQ(kind_of(400), ErrorKind::kBadRequest);
+  EXPECT_EQ(kind_of(415), ErrorKind::kBadRequest);
   EXPECT_EQ(kind_of(500), ErrorKind::kInternal);
   EXPECT_FALSE(Rejection{}.to_json(kT0).contains("clientToken"));
 }
