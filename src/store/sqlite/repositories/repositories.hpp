@@ -11,6 +11,7 @@
 #include "smartproduct/store/event_repository.hpp"
 #include "smartproduct/store/presence_repository.hpp"
 #include "smartproduct/store/settings_repository.hpp"
+#include "smartproduct/store/shadow_repository.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"
 #include "smartproduct/store/user_repository.hpp"
 #include "store/sqlite/database.hpp"
@@ -40,5 +41,7 @@ std::unique_ptr<store::CaRepository> make_ca_repository(std::shared_ptr<Database
 /// The devices module's storage (registrations, device certificates, security events) in
 /// smartproduct.db.
 std::unique_ptr<store::DeviceRepository> make_device_repository(std::shared_ptr<Database> main_db);
+/// The shadow module's storage (one classic shadow per device) in smartproduct.db.
+std::unique_ptr<store::ShadowRepository> make_shadow_repository(std::shared_ptr<Database> main_db);
 
 }  // namespace sp::sqlite
