@@ -121,7 +121,7 @@ class Session;
 // name it (HttpServer::Impl is private).
 struct ServerState {
   ServerState(ServerConfig cfg, Router& r, ReadinessProbe probe)
-      : config(std::move(cfg)), router(r), dispatcher(config, r, std::move(probe)) {}
+      : config(std::move(cfg)), dispatcher(config, r, std::move(probe)) {}
 
   std::shared_ptr<ssl::context> current_tls() {
     std::lock_guard lock(tls_mu);
@@ -147,7 +147,6 @@ struct ServerState {
   // Declared before io_context and the pool: sessions destroyed while those are torn down still
   // unregister themselves here.
   ServerConfig config;
-  Router& router;
   Dispatcher dispatcher;
 
   std::mutex sessions_mu;
