@@ -206,6 +206,16 @@ def active_key(inst: Instance) -> tuple[str, Path]:
 # Tests
 
 
+def test_log_lines_of_a_request_carry_its_request_id(api):
+    # Without SMTP the verification code is logged by the handler, on the request's thread.
+    status, hdrs, _ = api("POST", "/api/auth/signup",
+                          {"email": "rid@example.com", "password": PASSWORD, "name": "Rid"},
+                          headers={"X-Request-Id": "it-signup-1"})
+    assert status == 201 and hdrs["x-request-id"] == "it-signup-1"
+    wait_for(lambda: re.search(r"req=it-signup-1 .*code for rid@example\.com", api.inst.log()), 10,
+             "the code's log line with the request id")
+
+
 def test_signup_verify_login_me_flow(api):
     status, _, data = signup(api, "Ann@Example.com", name="Ann", phone="+15551234567")
     assert status == 201

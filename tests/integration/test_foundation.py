@@ -37,6 +37,30 @@ def test_errors_are_json(instance):
     assert "GET" in headers.get("allow", "")
 
 
+def test_request_ids(instance):
+    """Every response carries X-Request-Id: the client's sane value, else a new one; the server's
+    own wire errors too."""
+    _, headers, _ = instance.request("GET", "/healthz")
+    assert len(headers["x-request-id"]) == 16
+    _, headers, _ = instance.request("GET", "/api/no/such/route",
+                                     headers={"X-Request-Id": "client-id.42_A"})
+    assert headers["x-request-id"] == "client-id.42_A"
+    _, headers, _ = instance.request("GET", "/healthz", headers={"X-Request-Id": "bad id;x"})
+    assert headers["x-request-id"] != "bad id;x" and len(headers["x-request-id"]) == 16
+    ctx = instance.ssl_context()
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", instance.http_port)),
+                         server_hostname="localhost") as s:
+        s.sendall(b"POST /api/anything HTTP/1.1\r\nHost: localhost\r\n"
+                  b"Content-Length: 71680\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert b"\r\nx-request-id: " in data.lower(), data
+
+
 def test_oversize_body_is_413(instance):
     # The server answers from the declared length without reading the body, then closes; send only
     # the head so the client is not still writing when the connection closes.

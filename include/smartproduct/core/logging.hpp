@@ -1,6 +1,8 @@
 #pragma once
-// Logging setup. Everything logs through spdlog's default logger; this only decides where it goes.
+// Logging setup. Everything logs through spdlog's default logger; this only decides where it goes,
+// and tags the lines written while an HTTP request is handled with that request's id.
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -16,5 +18,27 @@ bool set_level(std::string_view level);
 
 /// True when `level` is one of trace, debug, info, warn, error.
 bool is_valid_level(std::string_view level);
+
+/// Longest request id kept (and accepted from a client's X-Request-Id).
+inline constexpr std::size_t kMaxRequestIdBytes = 64;
+
+/// The request id of the calling thread (empty outside a RequestIdScope). Every line logged
+/// through a logger made by setup() while it is set starts its message with "req=<id> ".
+std::string_view request_id();
+
+/// Sets the calling thread's request id for the scope's lifetime and restores the previous one
+/// afterwards. The HTTP dispatcher opens one around each handler (one request per worker thread
+/// at a time). Ids longer than kMaxRequestIdBytes are cut. Allocates nothing.
+class RequestIdScope {
+ public:
+  explicit RequestIdScope(std::string_view id) noexcept;
+  ~RequestIdScope();
+  RequestIdScope(const RequestIdScope&) = delete;
+  RequestIdScope& operator=(const RequestIdScope&) = delete;
+
+ private:
+  char previous_[kMaxRequestIdBytes];
+  std::size_t previous_size_;
+};
 
 }  // namespace sp::logging

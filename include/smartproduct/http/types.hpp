@@ -44,6 +44,8 @@ struct Response {
   int status = 200;
   Headers headers;  // Content-Type is set by the helpers below
   std::string body;
+  /// Why a 5xx happened (an Error's detail): logged once by the dispatcher, never sent.
+  std::string cause;
 
   static Response json(int status, const nlohmann::json& body);
   /// The error body of DESIGN.md §7: {"code": <status>, "error": <name>, "message": <text>}.
@@ -80,7 +82,9 @@ class Router {
     const Handler* handler = nullptr;  // null when not found / method not allowed
     std::unordered_map<std::string, std::string> params;
     bool path_known = false;           // a pattern matched the path (405 if no handler)
-    std::vector<std::string> allowed;  // methods allowed on this path, for 405 Allow:
+    std::vector<std::string> allowed;  // methods allowed on this path, for 405 Allow: (filled
+                                       // only when there is no handler)
+    std::string_view pattern;          // the matched route pattern (for logs), else empty
   };
   Match match(std::string_view method, std::string_view path) const;
 

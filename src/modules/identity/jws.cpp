@@ -401,6 +401,8 @@ std::string VerificationKey::to_pem() const { return pem_of(key_->pkey, false); 
 std::string VerificationKey::thumbprint() const { return thumbprint_of(key_->pkey, alg_); }
 
 bool VerificationKey::same_key_as(const VerificationKey& other) const {
+  // Copies share their key material: the per-request token cache check needs no key comparison.
+  if (key_ == other.key_) return alg_ == other.alg_;
   return alg_ == other.alg_ && EVP_PKEY_eq(key_->pkey, other.key_->pkey) == 1;
 }
 

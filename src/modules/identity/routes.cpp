@@ -71,10 +71,7 @@ Response error_response(const Error& e) {
     r.set_header("www-authenticate", "Bearer realm=\"smartproduct\"");
   }
   if (e.kind == ErrorKind::kRateLimited) r.set_header("retry-after", "1");
-  if (e.kind == ErrorKind::kInternal || e.kind == ErrorKind::kUnavailable) {
-    spdlog::error("identity: {}: {} ({})", e.name, e.message, e.detail);
-  }
-  return r;
+  return r;  // a 5xx is logged by the HTTP dispatcher, with its request id
 }
 
 std::string encode_user_cursor(const store::UserCursor& c) {

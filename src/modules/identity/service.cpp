@@ -1,6 +1,7 @@
 #include "smartproduct/identity/service.hpp"
 
 #include <algorithm>
+#include <limits>
 
 namespace sp::identity {
 namespace {
@@ -132,7 +133,9 @@ IdentityService::IdentityService(IdentityConfig config, store::UserRepository& r
                                  IdGenerator new_id)
     : config_(std::move(config)),
       repo_(repo),
+      ring_(ring),
       jwt_(ring, config_.jwt, clock),
+      tokens_(std::make_unique<VerifiedTokenCache>()),
       hasher_(config_.password_hash),
       code_hasher_(std::move(code_hasher)),
       clock_(clock ? std::move(clock) : system_epoch_clock()),
@@ -423,7 +426,32 @@ Result<void> IdentityService::reset_password(std::string_view email, std::string
 }
 
 Result<TokenClaims> IdentityService::authenticate(std::string_view access_token) const {
-  return jwt_.validate(access_token);
+  // An oversized token is refused by validate() before any hashing.
+  if (access_token.size() > config_.jwt.max_token_bytes) return jwt_.validate(access_token);
+  const std::int64_t now = clock_();
+  if (auto hit = tokens_->find(access_token, now)) {
+    // Key rotation and retirement still apply: trust the entry only while the ring holds the
+    // very key that verified it.
+    if (auto key = ring_.find(hit->claims.key_id); key && key->same_key_as(hit->key)) {
+      return hit->claims;
+    }
+    tokens_->erase(access_token);
+  }
+  auto claims = jwt_.validate(access_token);
+  if (!claims) return claims;
+  // The ring refuses a kid already taken by another key, so the key found under the verifying kid
+  // right after validate() is the one that verified the token (unless that kid is retired and
+  // re-added with another key in between: not something key rotation does, kids are thumbprints).
+  if (auto key = ring_.find(claims->key_id)) {
+    const std::int64_t leeway = config_.jwt.leeway.count();
+    // validate() refuses from exp + leeway on (saturating); the cache refuses from the same second.
+    const std::int64_t refuse_from =
+        leeway > 0 && claims->expires_at > std::numeric_limits<std::int64_t>::max() - leeway
+            ? std::numeric_limits<std::int64_t>::max()
+            : claims->expires_at + leeway;
+    tokens_->insert(access_token, VerifiedTokenCache::Entry{*claims, *key, refuse_from}, now);
+  }
+  return claims;
 }
 
 }  // namespace sp::identity

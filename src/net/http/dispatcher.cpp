@@ -1,8 +1,11 @@
 #include "net/http/dispatcher.hpp"
 
 #include <exception>
+#include <random>
 
 #include <spdlog/spdlog.h>
+
+#include "smartproduct/core/logging.hpp"
 
 namespace sp::http {
 namespace {
@@ -23,6 +26,20 @@ Response not_found() {
   return Response::error(ErrorKind::kNotFound, "NotFound", "no such resource");
 }
 
+// The 500 for an exception that escaped a handler; `what` is only logged (via Response::cause).
+Response thrown(const char* what) noexcept {
+  try {
+    auto response = Response::error(ErrorKind::kInternal, "InternalError", "internal server error");
+    response.cause = what ? std::string("the handler threw: ") + what
+                          : std::string("the handler threw a non-exception");
+    return response;
+  } catch (...) {
+    Response bare;  // out of memory: a bodiless 500 still answers the client
+    bare.status = 500;
+    return bare;
+  }
+}
+
 bool is_get_or_head(std::string_view method) { return method == "GET" || method == "HEAD"; }
 
 bool has_header(const Response& response, std::string_view name) {
@@ -35,6 +52,40 @@ bool has_header(const Response& response, std::string_view name) {
 }  // namespace
 
 bool is_api_path(std::string_view path) { return path == "/api" || path.substr(0, 5) == "/api/"; }
+
+bool is_sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > logging::kMaxRequestIdBytes) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string new_request_id() {
+  // Ids only correlate log lines; they are not secrets, so a per-thread PRNG seeded once from the
+  // OS is enough and keeps the CSPRNG off the request path.
+  thread_local std::mt19937_64 rng{[] {
+    std::random_device device;
+    return (std::uint64_t{device()} << 32) ^ device();
+  }()};
+  constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t v = rng();
+  std::string id(16, '0');
+  for (auto& c : id) {
+    c = kHex[v & 0xf];
+    v >>= 4;
+  }
+  return id;
+}
+
+std::string request_id_for(const Request& request) {
+  if (auto given = request.header("x-request-id"); given && is_sane_request_id(*given)) {
+    return std::string(*given);
+  }
+  return new_request_id();
+}
 
 void apply_security_headers(Response& response) {
   response.set_header("strict-transport-security", "max-age=31536000");
@@ -58,20 +109,38 @@ Dispatcher::Dispatcher(const ServerConfig& config, Router& router, ReadinessProb
 
 Response Dispatcher::handle(Request& request) const noexcept {
   Response response;
+  std::string id;
+  std::string_view pattern;
   try {
-    response = route(request);
-  } catch (const std::exception& e) {
-    spdlog::error("http: handler for {} {} threw: {}", request.method, request.path, e.what());
-    response = Response::error(ErrorKind::kInternal, "InternalError", "internal server error");
+    id = request_id_for(request);
   } catch (...) {
-    spdlog::error("http: handler for {} {} threw a non-exception", request.method, request.path);
-    response = Response::error(ErrorKind::kInternal, "InternalError", "internal server error");
+    // bad_alloc only: the request goes on without an id rather than failing.
+  }
+  logging::RequestIdScope scope(id);
+  try {
+    response = route(request, pattern);
+  } catch (const std::exception& e) {
+    response = thrown(e.what());
+  } catch (...) {
+    response = thrown(nullptr);
   }
   try {
+    // The one place a 5xx is logged (handlers return errors and do not log them); the request
+    // id is on the line through the scope above.
+    if (response.status >= 500) {
+      // 503 is an expected state (not ready, a dependency down), 500 is a bug.
+      spdlog::log(response.status == 503 ? spdlog::level::warn : spdlog::level::err,
+                  "http: {} {} answered {}: {}", request.method,
+                  pattern.empty() ? std::string_view(request.path) : pattern, response.status,
+                  response.cause.empty() ? std::string_view("(no cause given)")
+                                         : std::string_view(response.cause));
+    }
+    response.cause.clear();
     // API answers carry credentials-derived data: keep them out of shared caches.
     if (is_api_path(request.path) && !has_header(response, "cache-control")) {
       response.set_header("cache-control", "no-store");
     }
+    if (!id.empty()) response.set_header("x-request-id", std::move(id));
     apply_security_headers(response);
   } catch (...) {
     // Only bad_alloc can get here; a response without extra headers beats a dead worker thread.
@@ -79,7 +148,7 @@ Response Dispatcher::handle(Request& request) const noexcept {
   return response;
 }
 
-Response Dispatcher::route(Request& request) const {
+Response Dispatcher::route(Request& request, std::string_view& pattern) const {
   const std::string& path = request.path;
   if (path == "/healthz") {
     if (!is_get_or_head(request.method)) return method_not_allowed({"GET", "HEAD"});
@@ -94,10 +163,12 @@ Response Dispatcher::route(Request& request) const {
       reasons.push_back(std::string("readiness probe failed: ") + e.what());
     }
     if (reasons.empty()) return Response::json(200, {{"status", "ready"}});
-    return Response::json(503, {{"code", 503},
-                                {"error", "NotReady"},
-                                {"message", "the service is not ready"},
-                                {"reasons", reasons}});
+    auto response = Response::json(503, {{"code", 503},
+                                         {"error", "NotReady"},
+                                         {"message", "the service is not ready"},
+                                         {"reasons", reasons}});
+    response.cause = "not ready: " + reasons.front();
+    return response;
   }
 
   const bool api = is_api_path(path);
@@ -105,6 +176,7 @@ Response Dispatcher::route(Request& request) const {
 
   // Non-API routes (e.g. /metrics) may be registered too; they take precedence over files.
   auto match = router_.match(request.method, path);
+  pattern = match.pattern;
   if (match.handler) {
     request.params = std::move(match.params);
     return (*match.handler)(request);

@@ -1,6 +1,7 @@
 #pragma once
 // Request dispatch without any wire concerns (no Beast): built-in probes, the router, the static
-// console, JSON errors and security headers. The server calls handle() on a worker thread.
+// console, JSON errors, security headers, request ids and the one log line of every 5xx. The
+// server calls handle() on a worker thread.
 
 #include <memory>
 #include <optional>
@@ -17,11 +18,13 @@ class Dispatcher {
   Dispatcher(const ServerConfig& config, Router& router, ReadinessProbe probe);
 
   /// Produces the response for a request whose path and query are already parsed. Never throws:
-  /// an exception from a handler or the probe becomes a logged 500. Security headers are applied.
+  /// an exception from a handler or the probe becomes a 500. Security headers and X-Request-Id
+  /// are applied; the handler runs inside a logging::RequestIdScope, and every 5xx is logged
+  /// here, once, with the request id, method, route pattern (or path) and cause.
   Response handle(Request& request) const noexcept;
 
  private:
-  Response route(Request& request) const;
+  Response route(Request& request, std::string_view& pattern) const;
 
   Router& router_;
   ReadinessProbe probe_;
@@ -34,5 +37,14 @@ void apply_security_headers(Response& response);
 
 /// True for "/api" and everything below it: those paths never reach the static console.
 bool is_api_path(std::string_view path);
+
+/// True for a client request id worth keeping: 1..64 characters of [A-Za-z0-9._-] (nothing that
+/// could forge a log line or a header).
+bool is_sane_request_id(std::string_view id);
+
+/// The id of a request: the client's X-Request-Id when sane, else a new random one (16 hex).
+std::string request_id_for(const Request& request);
+/// A new random request id (16 lower-case hex characters).
+std::string new_request_id();
 
 }  // namespace sp::http

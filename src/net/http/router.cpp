@@ -33,8 +33,10 @@ std::vector<std::string_view> split_path(std::string_view path) {
 struct Router::Node {
   std::map<std::string, std::unique_ptr<Node>, std::less<>> literals;
   std::unique_ptr<Node> param_child;
-  std::string param_name;                   // name of param_child's segment
-  std::map<std::string, Handler> handlers;  // by method; ordered for a stable Allow header
+  std::string param_name;  // name of param_child's segment
+  std::map<std::string, Handler, std::less<>>
+      handlers;         // by method; ordered for a stable Allow header
+  std::string pattern;  // as registered, for logs
 };
 
 Router::Router() : root_(std::make_unique<Node>()) {}
@@ -69,6 +71,7 @@ void Router::add(std::string method, std::string pattern, Handler handler) {
   if (!node->handlers.emplace(std::move(method), std::move(handler)).second) {
     throw std::invalid_argument("duplicate route " + pattern);
   }
+  node->pattern = std::move(pattern);
 }
 
 Router::Match Router::match(std::string_view method, std::string_view path) const {
@@ -101,18 +104,21 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
   if (!walk(walk, root_.get(), 0)) return result;
 
   result.path_known = true;
+  result.pattern = found->pattern;
+  auto it = found->handlers.find(method);
+  // HEAD is answered by the GET handler; the server drops the body on the wire.
+  if (it == found->handlers.end() && method == "HEAD") it = found->handlers.find("GET");
+  if (it != found->handlers.end()) {
+    result.handler = &it->second;
+    for (auto& [name, value] : bound) result.params[name] = std::move(value);
+    return result;
+  }
+  // The Allow list is only needed for a 405: not built on the hot path.
   for (const auto& [name, _] : found->handlers) result.allowed.push_back(name);
   if (found->handlers.count("GET") && !found->handlers.count("HEAD")) {
     result.allowed.push_back("HEAD");
     std::sort(result.allowed.begin(), result.allowed.end());
   }
-
-  auto it = found->handlers.find(std::string(method));
-  // HEAD is answered by the GET handler; the server drops the body on the wire.
-  if (it == found->handlers.end() && method == "HEAD") it = found->handlers.find("GET");
-  if (it == found->handlers.end()) return result;
-  result.handler = &it->second;
-  for (auto& [name, value] : bound) result.params[name] = std::move(value);
   return result;
 }
 

@@ -30,6 +30,7 @@
 
 #include "net/http/dispatcher.hpp"
 #include "net/http/target.hpp"
+#include "smartproduct/core/logging.hpp"
 
 namespace sp::http {
 namespace {
@@ -121,7 +122,7 @@ class Session;
 // name it (HttpServer::Impl is private).
 struct ServerState {
   ServerState(ServerConfig cfg, Router& r, ReadinessProbe probe)
-      : config(std::move(cfg)), router(r), dispatcher(config, r, std::move(probe)) {}
+      : config(std::move(cfg)), dispatcher(config, r, std::move(probe)) {}
 
   std::shared_ptr<ssl::context> current_tls() {
     std::lock_guard lock(tls_mu);
@@ -147,7 +148,6 @@ struct ServerState {
   // Declared before io_context and the pool: sessions destroyed while those are torn down still
   // unregister themselves here.
   ServerConfig config;
-  Router& router;
   Dispatcher dispatcher;
 
   std::mutex sessions_mu;
@@ -300,6 +300,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply_error_and_close(Response response) {
+    // No request was parsed, so no client id to keep.
+    response.set_header("x-request-id", new_request_id());
     apply_security_headers(response);
     method_.clear();
     path_.clear();
@@ -329,6 +331,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     if (auto parsed = parse_target(request); !parsed) {
       auto response = Response::error(parsed.error());
+      response.set_header("x-request-id", request_id_for(request));
       apply_security_headers(response);
       const bool bad = parsed.error().kind == ErrorKind::kBadRequest;
       return write_response(std::move(response), keep_alive && !bad, head);
@@ -351,12 +354,14 @@ class Session : public std::enable_shared_from_this<Session> {
     auto& res = *response_;
     res.version(11);
     res.result(static_cast<unsigned>(response.status));
+    std::string_view request_id;
     for (auto& [name, value] : response.headers) {
       if (!is_safe_header(name, value)) {
         spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
         continue;
       }
       res.set(name, value);
+      if (name == "x-request-id") request_id = value;
     }
     const int status = response.status;
     if (status / 100 == 1 || status == 204 || status == 304) {
@@ -369,6 +374,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - started_);
+    logging::RequestIdScope scope(request_id);  // the access line carries the id too
     spdlog::debug("http: {} {} {} {:.1f}ms {}", method_.empty() ? "-" : method_,
                   path_.empty() ? "-" : path_, status, elapsed.count() / 1000.0, remote_);
 

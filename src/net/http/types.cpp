@@ -56,7 +56,10 @@ Response Response::json(int status, const nlohmann::json& body) {
 
 Response Response::error(const Error& error) {
   const int status = http_status(error.kind);
-  return json(status, {{"code", status}, {"error", error.name}, {"message", error.message}});
+  auto response =
+      json(status, {{"code", status}, {"error", error.name}, {"message", error.message}});
+  if (status >= 500) response.cause = error.detail.empty() ? error.name : error.detail;
+  return response;
 }
 
 Response Response::error(ErrorKind kind, std::string name, std::string message) {

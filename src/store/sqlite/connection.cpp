@@ -8,8 +8,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <unordered_map>
 
 #include "store/sqlite/sqlite_error.hpp"
 
@@ -103,7 +105,80 @@ bool is_constraint_violation(const Error& error) { return error.name == kErrorCo
 // ---------------------------------------------------------------------------------------------
 // Statement
 
-void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const { sqlite3_finalize(stmt); }
+// Idle prepared statements of one connection, keyed by their SQL text. Compiling a statement costs
+// far more than running a primary-key lookup, and read() callbacks prepare their SQL on every call.
+// A statement is handed out to one Statement at a time; a second concurrent user of the same text
+// gets a fresh one (finalized, not pooled, when the slot is taken on its return). The mutex only
+// matters when a Statement outlives its connection's thread (e.g. a repository member destroyed
+// after close()): the connection itself is used by one thread at a time.
+class StatementPool {
+ public:
+  static constexpr std::size_t kMaxIdle = 64;
+
+  sqlite3_stmt* take(std::string_view sql) {
+    std::lock_guard lock(mu_);
+    auto it = idle_.find(sql);
+    if (it == idle_.end()) return nullptr;
+    sqlite3_stmt* stmt = it->second;
+    idle_.erase(it);
+    return stmt;
+  }
+
+  void give_back(sqlite3_stmt* stmt) {
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      sqlite3_finalize(stmt);
+      return;
+    }
+    const std::string_view sql = sqlite3_sql(stmt);
+    if (idle_.contains(sql)) {
+      lock.unlock();
+      sqlite3_finalize(stmt);
+      return;
+    }
+    sqlite3_stmt* evicted = nullptr;
+    if (idle_.size() >= kMaxIdle) {
+      evicted = idle_.begin()->second;
+      idle_.erase(idle_.begin());
+    }
+    idle_.emplace(std::string(sql), stmt);
+    lock.unlock();
+    if (evicted) sqlite3_finalize(evicted);
+  }
+
+  // Before the connection closes: finalizes the idle statements; later returns are finalized.
+  void close() {
+    std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> idle;
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      idle.swap(idle_);
+    }
+    for (auto& [sql, stmt] : idle) sqlite3_finalize(stmt);
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  std::mutex mu_;
+  bool closed_ = false;
+  std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> idle_;
+};
+
+void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const {
+  if (pool) {
+    pool->give_back(stmt);
+  } else {
+    sqlite3_finalize(stmt);
+  }
+}
 
 Statement& Statement::check_bind(int rc, int index) {
   if (rc != SQLITE_OK && !bind_error_) {
@@ -261,24 +336,31 @@ Result<Connection> Connection::open(const std::filesystem::path& file,
   return conn;
 }
 
+Connection::Connection(sqlite3* db, std::filesystem::path path)
+    : db_(db), path_(std::move(path)), statements_(std::make_shared<StatementPool>()) {}
+
 Connection::Connection(Connection&& other) noexcept
-    : db_(std::exchange(other.db_, nullptr)), path_(std::move(other.path_)) {}
+    : db_(std::exchange(other.db_, nullptr)),
+      path_(std::move(other.path_)),
+      statements_(std::move(other.statements_)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
-    if (db_) sqlite3_close_v2(db_);
+    close_handle();
     db_ = std::exchange(other.db_, nullptr);
     path_ = std::move(other.path_);
+    statements_ = std::move(other.statements_);
   }
   return *this;
 }
 
-Connection::~Connection() {
-  // close_v2 defers the close until outstanding statements are finalized instead of failing.
-  if (db_) sqlite3_close_v2(db_);
-}
+Connection::~Connection() { close_handle(); }
 
-void Connection::close() {
+void Connection::close() { close_handle(); }
+
+void Connection::close_handle() {
+  if (statements_) statements_->close();
+  // close_v2 defers the close until outstanding statements are finalized instead of failing.
   if (db_) sqlite3_close_v2(std::exchange(db_, nullptr));
 }
 
@@ -292,10 +374,16 @@ Result<void> Connection::exec(std::string_view sql) {
 }
 
 Result<Statement> Connection::prepare(std::string_view sql) {
+  if (statements_) {
+    if (sqlite3_stmt* cached = statements_->take(sql)) return Statement(cached, db_, statements_);
+  }
   sqlite3_stmt* raw = nullptr;
   const char* tail = nullptr;
-  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), 0, &raw, &tail);
-  Statement stmt(raw, db_);
+  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                                    SQLITE_PREPARE_PERSISTENT, &raw, &tail);
+  // Pooled only when SQLite keeps the text exactly as given (the pool's key on return).
+  const bool poolable = raw != nullptr && statements_ && std::string_view(sqlite3_sql(raw)) == sql;
+  Statement stmt(raw, db_, poolable ? statements_ : nullptr);
   if (rc != SQLITE_OK) {
     return tl::unexpected(make_error(db_, rc, "prepare " + std::string(sql)));
   }

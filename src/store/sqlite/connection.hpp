@@ -26,6 +26,8 @@ struct sqlite3_stmt;
 
 namespace sp::sqlite {
 
+class StatementPool;
+
 /// PRAGMA synchronous level. In WAL mode kFull syncs the WAL on every commit, so a committed
 /// transaction survives power loss; kNormal survives a process crash but may lose the last
 /// transactions on power loss.
@@ -151,9 +153,11 @@ class Statement {
   struct is_optional<std::optional<T>> : std::true_type {};
 
   struct Finalizer {
+    std::shared_ptr<StatementPool> pool;  // set: the statement goes back to its connection's pool
     void operator()(sqlite3_stmt* stmt) const;
   };
-  Statement(sqlite3_stmt* stmt, sqlite3* db) : stmt_(stmt), db_(db) {}
+  Statement(sqlite3_stmt* stmt, sqlite3* db, std::shared_ptr<StatementPool> pool = nullptr)
+      : stmt_(stmt, Finalizer{std::move(pool)}), db_(db) {}
   int parameter_index(std::string_view name);
   Statement& check_bind(int rc, int index);
 
@@ -182,6 +186,8 @@ class Connection {
   /// values from outside here: use prepare() + bind.
   Result<void> exec(std::string_view sql);
   /// Prepares exactly one statement (trailing text other than whitespace/comments is an error).
+  /// A destroyed Statement is reset and kept by the connection (a few dozen distinct SQL texts),
+  /// so preparing the same text again is a hash lookup, not a compilation.
   Result<Statement> prepare(std::string_view sql);
 
   /// prepare + bind_all + run.
@@ -217,9 +223,11 @@ class Connection {
   sqlite3* handle() const { return db_; }
 
  private:
-  Connection(sqlite3* db, std::filesystem::path path) : db_(db), path_(std::move(path)) {}
+  Connection(sqlite3* db, std::filesystem::path path);
+  void close_handle();
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  std::shared_ptr<StatementPool> statements_;
 };
 
 }  // namespace sp::sqlite

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 
 #include <gtest/gtest.h>
 
@@ -37,6 +38,61 @@ TEST(ConnectionTest, OpenSetsPragmas) {
   auto normal = Connection::open(dir / "b.db", options);
   ASSERT_TRUE(normal);
   EXPECT_EQ(pragma_text(*normal, "synchronous"), "1");
+}
+
+TEST(ConnectionTest, PreparedStatementsAreReusedCleanly) {
+  auto conn = Connection::open(":memory:");
+  ASSERT_TRUE(conn);
+  ASSERT_TRUE(conn->exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"));
+  ASSERT_TRUE(conn->execute("INSERT INTO t VALUES (?1, ?2)", 1, "one"));
+  ASSERT_TRUE(conn->execute("INSERT INTO t VALUES (?1, ?2)", 2, "two"));
+  const std::string sql = "SELECT v FROM t WHERE k = ?1 OR ?1 IS NULL ORDER BY k";
+  {
+    auto s = conn->prepare(sql);
+    ASSERT_TRUE(s);
+    s->bind(1, 2);
+    ASSERT_TRUE(*s->step());
+    EXPECT_EQ(s->column<std::string>(0), "two");
+    // Destroyed mid-iteration: the pooled statement must come back reset.
+  }
+  {
+    auto s = conn->prepare(sql);  // the pooled one: bindings cleared, from the first row
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(*s->step());
+    EXPECT_EQ(s->column<std::string>(0), "one");
+    // Two users of the same text at once get two statements.
+    auto t = conn->prepare(sql);
+    ASSERT_TRUE(t);
+    t->bind(1, 2);
+    ASSERT_TRUE(*t->step());
+    EXPECT_EQ(t->column<std::string>(0), "two");
+    EXPECT_EQ(s->column<std::string>(0), "one");
+  }
+  // Writes through a pooled statement see the latest data.
+  ASSERT_TRUE(conn->execute("INSERT INTO t VALUES (?1, ?2)", 3, "three"));
+  auto n = conn->query_value<std::int64_t>("SELECT count(*) FROM t");
+  ASSERT_TRUE(n && *n);
+  EXPECT_EQ(**n, 3);
+  // Many distinct texts stay bounded and keep working.
+  for (int i = 0; i < 200; ++i) {
+    auto v = conn->query_value<std::int64_t>("SELECT " + std::to_string(i));
+    ASSERT_TRUE(v && *v);
+    EXPECT_EQ(**v, i);
+  }
+}
+
+TEST(ConnectionTest, StatementMayOutliveItsConnection) {
+  std::unique_ptr<Statement> kept;
+  {
+    auto conn = Connection::open(":memory:");
+    ASSERT_TRUE(conn);
+    auto s = conn->prepare("SELECT 1");
+    ASSERT_TRUE(s);
+    kept = std::make_unique<Statement>(std::move(*s));
+    auto idle = conn->prepare("SELECT 2");  // returned to the pool, finalized at close
+    ASSERT_TRUE(idle);
+  }
+  kept.reset();  // finalized, not pooled: the connection is closed
 }
 
 TEST(ConnectionTest, CreatesPrivateFiles) {

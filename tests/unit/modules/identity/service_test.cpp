@@ -354,5 +354,90 @@ TEST_F(IdentityServiceTest, LoginUpgradesOutdatedHash) {
   EXPECT_TRUE(service_->login("sam@example.com", kPassword, "a").has_value());
 }
 
+// ---- the verified-token cache behind authenticate() ----
+
+namespace token_cache {
+
+class TokenCacheTest : public IdentityServiceTest {
+ protected:
+  std::string token_for(const std::string& email) {
+    verified_user(email);
+    auto t = service_->login(email, kPassword, "10.0.0.9");
+    EXPECT_TRUE(t.has_value());
+    return t->access_token;
+  }
+};
+
+TEST_F(TokenCacheTest, ExpiredTokenRefusedAtTheSameSecondWithOrWithoutCache) {
+  const std::string token = token_for("exp@example.com");
+  const std::int64_t refuse_from = kStart + config_.jwt.ttl.count() + config_.jwt.leeway.count();
+  ASSERT_TRUE(service_->authenticate(token).has_value());  // verified and cached
+  now_ = refuse_from - 1;
+  EXPECT_TRUE(service_->authenticate(token).has_value());
+  now_ = refuse_from;
+  auto refused = service_->authenticate(token);
+  ASSERT_FALSE(refused.has_value());
+  expect_error(refused.error(), ErrorKind::kUnauthenticated, "TokenExpired");
+}
+
+TEST_F(TokenCacheTest, RetiredKeyRefusesCachedTokens) {
+  const std::string token = token_for("retire@example.com");
+  ASSERT_TRUE(service_->authenticate(token).has_value());
+  // Rotate: a new signing key, then retire the old one.
+  auto next = SigningKey::generate(Algorithm::kEdDsa, "k2");
+  ASSERT_TRUE(ring_.set_signing_key(*next).has_value());
+  ASSERT_TRUE(ring_.remove_verification_key("k1"));
+  auto refused = service_->authenticate(token);
+  ASSERT_FALSE(refused.has_value());
+  expect_error(refused.error(), ErrorKind::kUnauthenticated, "InvalidToken");
+}
+
+TEST_F(TokenCacheTest, KidReusedByAnotherKeyRefusesCachedTokens) {
+  const std::string token = token_for("kid@example.com");
+  ASSERT_TRUE(service_->authenticate(token).has_value());
+  auto other = SigningKey::generate(Algorithm::kEdDsa, "k9");
+  ASSERT_TRUE(ring_.set_signing_key(*other).has_value());
+  ASSERT_TRUE(ring_.remove_verification_key("k1"));
+  // A different key under the old kid: the cached entry must not vouch for the token.
+  auto impostor = SigningKey::generate(Algorithm::kEdDsa, "k1");
+  ASSERT_TRUE(ring_.add_verification_key(impostor->verification_key()).has_value());
+  EXPECT_FALSE(service_->authenticate(token).has_value());
+}
+
+TEST_F(TokenCacheTest, TamperedTokenIsNotTakenForTheCachedOne) {
+  const std::string token = token_for("tamper@example.com");
+  ASSERT_TRUE(service_->authenticate(token).has_value());
+  std::string tampered = token;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(service_->authenticate(tampered).has_value());
+  EXPECT_TRUE(service_->authenticate(token).has_value());
+}
+
+TEST(VerifiedTokenCache, HitsUntilRefuseFromAndStaysBounded) {
+  auto key = SigningKey::generate(Algorithm::kEdDsa, "k1");
+  ASSERT_TRUE(key.has_value());
+  auto entry = [&](std::int64_t refuse_from) {
+    TokenClaims claims;
+    claims.subject = "u1";
+    return VerifiedTokenCache::Entry{claims, key->verification_key(), refuse_from};
+  };
+  VerifiedTokenCache cache(3);
+  cache.insert("token-a", entry(100), 10);
+  ASSERT_NE(cache.find("token-a", 99), nullptr);
+  EXPECT_EQ(cache.find("token-a", 99)->claims.subject, "u1");
+  EXPECT_EQ(cache.find("token-b", 10), nullptr);   // another token is another key
+  EXPECT_EQ(cache.find("token-a ", 10), nullptr);  // even one byte longer
+  EXPECT_EQ(cache.find("token-a", 100), nullptr);  // refused from refuse_from on...
+  EXPECT_EQ(cache.size(), 0u);                     // ...and dropped
+  cache.insert("already-expired", entry(10), 10);
+  EXPECT_EQ(cache.size(), 0u);
+
+  for (int i = 0; i < 10; ++i) cache.insert("t" + std::to_string(i), entry(1000), 10);
+  EXPECT_LE(cache.size(), 3u);
+  EXPECT_NE(cache.find("t9", 10), nullptr);  // the newest is kept
+}
+
+}  // namespace token_cache
+
 }  // namespace
 }  // namespace sp::identity

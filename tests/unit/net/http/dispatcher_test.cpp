@@ -2,8 +2,11 @@
 
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "net/http/dispatcher.hpp"
 #include "net/http/target.hpp"
+#include "smartproduct/core/logging.hpp"
 #include "temp_dir.hpp"
 
 namespace sp::http {
@@ -30,13 +33,19 @@ class DispatcherTest : public ::testing::Test {
     router_.add("POST", "/api/boom",
                 [](Request&) -> Response { throw std::runtime_error("handler bug"); });
     router_.add("GET", "/metrics", [](Request&) { return Response::json(200, {{"m", 1}}); });
+    router_.add("GET", "/api/stores/{id}", [](Request&) {
+      spdlog::info("handler line");
+      return Response::error(
+          Error{ErrorKind::kInternal, "InternalError", "internal error", "disk I/O error (10)"});
+    });
   }
 
-  Response get(std::string method, std::string target) {
+  Response get(std::string method, std::string target, Headers headers = {}) {
     Dispatcher dispatcher(config_, router_, [this] { return reasons_; });
     Request request;
     request.method = std::move(method);
     request.target = std::move(target);
+    request.headers = std::move(headers);
     auto parsed = parse_target(request);
     EXPECT_TRUE(parsed.has_value());
     return dispatcher.handle(request);
@@ -126,6 +135,77 @@ TEST_F(DispatcherTest, DisabledParts) {
   config_.api_enabled = false;
   EXPECT_EQ(get("GET", "/api/things/1").status, 404);
   EXPECT_EQ(get("GET", "/healthz").status, 200);
+}
+
+TEST_F(DispatcherTest, EveryResponseCarriesARequestId) {
+  auto fresh = get("GET", "/healthz");
+  const std::string id = header_of(fresh, "x-request-id");
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_TRUE(is_sane_request_id(id));
+  EXPECT_NE(header_of(get("GET", "/healthz"), "x-request-id"), id);             // new per request
+  EXPECT_FALSE(header_of(get("GET", "/api/nothing"), "x-request-id").empty());  // 404 too
+
+  // A sane client id is kept; anything else is replaced.
+  EXPECT_EQ(header_of(get("GET", "/healthz", {{"x-request-id", "abc-DEF_1.2"}}), "x-request-id"),
+            "abc-DEF_1.2");
+  for (std::string bad : {std::string(""), std::string("has space"), std::string("a\nb"),
+                          std::string("semi;colon"), std::string(65, 'a')}) {
+    auto response = get("GET", "/healthz", {{"x-request-id", bad}});
+    const std::string replaced = header_of(response, "x-request-id");
+    EXPECT_NE(replaced, bad);
+    EXPECT_EQ(replaced.size(), 16u) << bad;
+  }
+  EXPECT_EQ(
+      header_of(get("GET", "/healthz", {{"x-request-id", std::string(64, 'z')}}), "x-request-id"),
+      std::string(64, 'z'));
+}
+
+TEST_F(DispatcherTest, FiveHundredsAreLoggedOnceWithIdRoutePatternAndCause) {
+  logging::setup("stdout", "info");
+  ::testing::internal::CaptureStdout();
+  auto response = get("GET", "/api/stores/s1?x=1", {{"x-request-id", "req-500"}});
+  auto thrown = get("POST", "/api/boom", {{"x-request-id", "req-boom"}});
+  get("GET", "/healthz", {{"x-request-id", "req-ok"}});
+  spdlog::info("after the request");
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test"));
+
+  EXPECT_EQ(response.status, 500);
+  EXPECT_EQ(response.body.find("disk I/O"), std::string::npos);  // the cause is only logged
+  EXPECT_EQ(thrown.status, 500);
+  // The handler's own line carries the request id.
+  EXPECT_NE(out.find("req=req-500 handler line"), std::string::npos) << out;
+  // One line per 5xx, with id, method, route pattern (not the path) and cause.
+  EXPECT_NE(out.find("req=req-500 http: GET /api/stores/{id} answered 500: disk I/O error (10)"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("req=req-boom http: POST /api/boom answered 500: the handler threw: handler "
+                     "bug"),
+            std::string::npos)
+      << out;
+  std::size_t lines_500 = 0;
+  for (std::size_t at = out.find("answered 5"); at != std::string::npos;
+       at = out.find("answered 5", at + 1)) {
+    ++lines_500;
+  }
+  EXPECT_EQ(lines_500, 2u) << out;
+  EXPECT_EQ(out.find("req-ok"), std::string::npos) << out;  // nothing logged for a 200
+  // Outside a request no id is printed.
+  EXPECT_NE(out.find("] after the request"), std::string::npos) << out;
+}
+
+TEST(RequestIdScope, NestsAndRestores) {
+  EXPECT_EQ(logging::request_id(), "");
+  {
+    logging::RequestIdScope outer("outer");
+    EXPECT_EQ(logging::request_id(), "outer");
+    {
+      logging::RequestIdScope inner(std::string(100, 'x'));
+      EXPECT_EQ(logging::request_id(), std::string(logging::kMaxRequestIdBytes, 'x'));
+    }
+    EXPECT_EQ(logging::request_id(), "outer");
+  }
+  EXPECT_EQ(logging::request_id(), "");
 }
 
 }  // namespace

@@ -71,6 +71,14 @@ TEST(Router, WrongMethodIsMethodNotAllowedWithAllowList) {
   EXPECT_EQ(match.allowed, (std::vector<std::string>{"GET", "HEAD", "POST"}));
 }
 
+TEST(Router, MatchNamesThePatternForLogs) {
+  Router router;
+  router.add("GET", "/api/devices/{deviceId}", tagged("one"));
+  EXPECT_EQ(router.match("GET", "/api/devices/D1").pattern, "/api/devices/{deviceId}");
+  EXPECT_EQ(router.match("PUT", "/api/devices/D1").pattern, "/api/devices/{deviceId}");  // 405
+  EXPECT_EQ(router.match("GET", "/api/other").pattern, "");
+}
+
 TEST(Router, HeadUsesGetHandler) {
   Router router;
   router.add("GET", "/api/devices", tagged("list"));
