@@ -7,6 +7,7 @@
 #include "smartproduct/jitr/module.hpp"
 #include "smartproduct/presence/module.hpp"
 #include "smartproduct/settings/module.hpp"
+#include "smartproduct/shadow/module.hpp"
 #include "smartproduct/telemetry/module.hpp"
 
 namespace sp::app {
@@ -21,6 +22,7 @@ std::vector<std::unique_ptr<Module>> make_modules() {
   m.push_back(telemetry::make_module());  // telemetry ingest
   m.push_back(events::make_module());     // device events ingest
   m.push_back(presence::make_module());   // connectivity, /api/connection-info
+  m.push_back(shadow::make_module());     // device shadows, /api/devices/{id}/status
   return m;
 }
 

@@ -27,6 +27,8 @@ class Section;
 inline constexpr std::string_view kDefaultTelemetryTopic = "smartproduct/telemetry";
 inline constexpr std::string_view kDefaultEventTopic = "smartproduct/event";
 inline constexpr std::string_view kDefaultCommandTopic = "smartproduct/commands";
+/// AWS IoT's shadow topics: <prefix>/<device id>/shadow/...
+inline constexpr std::string_view kShadowTopicPrefix = "$aws/things";
 /// Largest device message accepted on an ingest topic (the broker's own limit is larger).
 inline constexpr std::size_t kDefaultMaxDevicePayloadBytes = 131072;
 

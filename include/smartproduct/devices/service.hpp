@@ -60,6 +60,10 @@ class DeviceService {
   /// The caller's newest registration of the device (any status); an admin's: the newest of
   /// anyone.
   Result<store::Registration> device(const Caller& caller, std::string_view device_id);
+  /// The live registration of a device the caller may control (its owner, or an admin): 404 for an
+  /// unknown device, 403 for someone else's, 409 when the caller's registration was deleted. For
+  /// the routes that change a device (shadow, commands).
+  Result<store::Registration> controllable(const Caller& caller, std::string_view device_id);
   /// Soft-deletes the caller's (an admin: anyone's) live registration, revoking the device's
   /// certificates in the same transaction, then publishes DeviceDeleted and CertificatesRevoked.
   Result<void> delete_device(const Caller& caller, std::string_view device_id);

@@ -34,6 +34,10 @@ class PresenceService {
                    std::function<void(bool)> done);
   /// A message on $CONTROL/smartproduct/v1/response (listConnected answers).
   void on_control_response(std::string_view payload, std::function<void(bool)> done);
+  /// A device's connectivity as last reported (nullopt: never seen).
+  Result<std::optional<PresenceState>> state(const std::string& device_id) {
+    return repository_.state(device_id);
+  }
   /// Asks the plugin for every connected client (after a broker restart or a lost session).
   void request_resync();
 

@@ -212,6 +212,22 @@ Result<store::Registration> DeviceService::device(const Caller& caller,
   return missing_device(device_id);
 }
 
+Result<store::Registration> DeviceService::controllable(const Caller& caller,
+                                                        std::string_view device_id) {
+  auto r = resolve(caller, device_id);
+  if (!r) return forward(r);
+  if (r->live && (r->access == Access::kAdmin || r->access == Access::kOwner)) {
+    return std::move(*r->live);
+  }
+  if (r->access == Access::kFormerOwner) return already_deleted(device_id);
+  if (!catalog::valid_device_id(device_id)) return missing_device(device_id);
+  auto any = repo_.latest_registration(device_id);
+  if (!any) return forward(any);
+  if (!*any) return missing_device(device_id);
+  if (r->access == Access::kAdmin) return already_deleted(device_id);
+  return access_denied(device_id);
+}
+
 Result<void> DeviceService::delete_device(const Caller& caller, std::string_view device_id) {
   auto r = resolve(caller, device_id);
   if (!r) return forward(r);
