@@ -527,7 +527,7 @@ void Policy::replace_state(BrokerState state) { state_ = std::move(state); }
 
 Publication Policy::broker_started(long pid) const {
   json j{{"event", "broker_started"}, {"epoch", epoch_}, {"pid", pid}};
-  return Publication{std::string(kPresencePrefix) + "_broker", dump(j), true};
+  return Publication{std::string(kBrokerTopic), dump(j), true};
 }
 
 ControlOutcome Policy::handle_control(std::string_view requester_username,

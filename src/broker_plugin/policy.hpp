@@ -17,6 +17,8 @@
 
 #include <tl/expected.hpp>
 
+#include "smartproduct/broker/protocol.hpp"
+
 namespace sp::broker_plugin {
 
 /// Hash that accepts std::string and std::string_view alike, so lookups never allocate.
@@ -158,10 +160,11 @@ struct ControlOutcome {
 enum class LogLevel { kInfo, kWarning, kError };
 using LogSink = std::function<void(LogLevel, const std::string&)>;
 
-/// Presence topics.
-inline constexpr std::string_view kPresencePrefix = "$SYS/smartproduct/presence/";
-inline constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
-inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct/v1/response";
+// The protocol's topics, shared with the daemon.
+using broker::kBrokerTopic;
+using broker::kControlResponseTopic;
+using broker::kControlTopic;
+using broker::kPresencePrefix;
 
 /// The plugin's whole decision state for one broker process.
 class Policy {
