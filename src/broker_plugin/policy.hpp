@@ -209,6 +209,21 @@ class Policy {
   std::vector<std::string> kick_where(const std::function<bool(const ConnectionInfo&)>& pred) const;
   void log(LogLevel level, const std::string& msg) const;
 
+  // Control commands (policy.cpp): one member per command, looked up by name in one table.
+  struct ControlCommand;
+  using ControlHandler = void (Policy::*)(ControlCommand&);
+  static ControlHandler find_control_command(std::string_view name);
+  void control_revoke(ControlCommand& c);
+  void control_unrevoke(ControlCommand& c);
+  void control_disable_ca(ControlCommand& c);
+  void control_enable_ca(ControlCommand& c);
+  void control_activate(ControlCommand& c);
+  void control_deactivate(ControlCommand& c);
+  void control_set_state(ControlCommand& c);
+  void control_register_device(ControlCommand& c);
+  void control_unregister_device(ControlCommand& c);
+  void control_list_connected(ControlCommand& c);
+
   Options options_;
   BrokerState state_;
   std::int64_t epoch_;
