@@ -16,13 +16,6 @@ namespace {
 
 using namespace detail;
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-
-struct CertStackFree {
-  void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_pop_free(s, X509_free); }
-};
-using StackPtr = std::unique_ptr<STACK_OF(X509), CertStackFree>;
-
 std::string name_rfc2253(const X509_NAME* name) {
   BioPtr bio{BIO_new(BIO_s_mem())};
   if (!bio) return {};
@@ -93,7 +86,6 @@ Result<CertInfo> parse_certificate(std::string_view cert_pem) {
   info.common_name = common_name_of(X509_get_subject_name(x));
   info.issuer = name_rfc2253(X509_get_issuer_name(x));
 
-  using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
   BnPtr serial{ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr)};
   char* hex = serial ? BN_bn2hex(serial.get()) : nullptr;
   if (hex == nullptr) return ossl_fail(ErrorKind::kBadRequest, "CertificateInvalid", "bad serial");
@@ -175,7 +167,7 @@ Result<void> verify_chain(std::string_view leaf_pem, std::string_view untrusted_
   if (!store || root_count == 0) {
     return fail(ErrorKind::kBadRequest, "CertificateInvalid", "no trusted root certificate given");
   }
-  StackPtr untrusted{sk_X509_new_null()};
+  X509StackPtr untrusted{sk_X509_new_null()};
   if (!untrusted) return ossl_fail(ErrorKind::kInternal, "PkiFailure", "out of memory");
   if (!untrusted_pem.empty()) {
     BioPtr bio = mem_bio(untrusted_pem);

@@ -23,9 +23,6 @@ constexpr std::size_t kRfcMaxCommonName = 64;
 // Clients with slightly slow clocks would otherwise reject a certificate issued a moment ago.
 constexpr long kBackdateSeconds = 300;
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-
 bool has_control_chars(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
