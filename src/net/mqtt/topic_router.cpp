@@ -34,12 +34,6 @@ void TopicRouter::add(std::string filter, int qos, MessageHandler handler) {
   routes_.push_back(Route{std::move(filter), qos, std::move(handler)});
 }
 
-std::vector<std::string> TopicRouter::filters() const {
-  std::vector<std::string> out;
-  for (auto& r : routes_) out.push_back(r.filter);
-  return out;
-}
-
 void TopicRouter::dispatch(Message&& message, Done done) const {
   for (auto& r : routes_) {
     if (topic_matches(r.filter, message.topic)) {
