@@ -1,9 +1,9 @@
 #pragma once
-// The devices module: registration of a catalog serial by a user (the seed's registration
-// service), the user's devices, their certificates and the device delete (the seed's device
-// service), with the ownership rules of seed-behaviour.md §20 item 1: a user sees the devices they
-// registered (a deleted registration stays readable as history), admins see all, someone else's
-// device is 403 and an unknown one 404. No HTTP, no SQL.
+// The devices module: registration of a catalog serial by a user (the seed's registration service),
+// the user's devices, their certificates and the device delete (the seed's device service), with
+// ownership rules the seed lacked: a user sees the devices they registered (a deleted registration
+// stays readable as history), admins see all, someone else's device is 403 and an unknown one 404.
+// No HTTP, no SQL.
 //
 // Error names: InvalidRegistration (422), DeviceNotFoundFailure (404, unknown serial/model pair),
 // ClaimCodeRequired (422), InvalidClaimCode (403), TooManyClaimAttempts (429),

@@ -1,7 +1,7 @@
 #pragma once
-// Types of the devices module (the seed's registration and device services, seed-behaviour.md
-// §3.3 (3)-(7), §7): who is calling, what a registration request carries, and the JSON shapes of
-// the REST API (the seed's field names). No HTTP, no SQL.
+// Types of the devices module (the seed's registration and device services): who is calling, what a
+// registration request carries, and the JSON shapes of the REST API (the seed's field names). No
+// HTTP, no SQL.
 
 #include <cstddef>
 #include <optional>

@@ -1,9 +1,10 @@
 #pragma once
-// Just-in-time registration (seed-behaviour.md §6, fixed as §20.5 asks): the first connection of
-// an unknown device certificate chained to a registered CA is recorded as PENDING_ACTIVATION and
-// activated only when its CN is a catalog serial with a live registration — whichever comes first,
-// the connection or the registration. Everything else is refused (the connection is closed, the
-// certificate gets no rights) and recorded as a security event.
+// Just-in-time registration (the seed relied on AWS IoT's JITR, which activated any certificate of
+// its CA; here activation needs a registration): the first connection of an unknown device
+// certificate chained to a registered CA is recorded as PENDING_ACTIVATION and activated only when
+// its CN is a catalog serial with a live registration — whichever comes first, the connection or
+// the registration. Everything else is refused (the connection is closed, the certificate gets no
+// rights) and recorded as a security event.
 //
 // Inputs: the broker plugin's presence events (connected / rejected, via the presence module),
 // the devices module's hooks (registered, certificates revoked) and the CA module's hooks. All

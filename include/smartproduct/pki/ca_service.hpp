@@ -1,7 +1,8 @@
 #pragma once
 // Registered device certificate authorities: the self-hosted version of AWS IoT's CA registration
-// (seed-behaviour.md §6.1, DESIGN.md §5 "Trust anchors"). No HTTP, no SQL: the REST binding is
-// pki/ca_routes.hpp, the CLI is `smartproductctl ca`, storage is store::CaRepository.
+// (the seed registered its CA with AWS IoT; DESIGN.md §5 "Trust anchors"). No HTTP, no SQL: the
+// REST binding is pki/ca_routes.hpp, the CLI is `smartproductctl ca`, storage is
+// store::CaRepository.
 //
 // A manufacturer proves possession of its CA's key with a verification certificate whose CN is
 // the instance's registration code, signed by that key. Every registered CA (ACTIVE or INACTIVE)
