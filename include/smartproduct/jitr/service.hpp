@@ -79,6 +79,11 @@ class JitrService {
   /// Start-up: activate pending certificates whose device got registered while we were down.
   void reconcile();
 
+  /// Checks now whether the store's broker_state_revision changed (smartproductctl wrote to it)
+  /// and resends the whole state if so. The worker also does this every revision_poll_interval;
+  /// tests call this (then drain()) instead of waiting for the interval.
+  void check_revision();
+
   /// Blocks until everything queued before this call has been processed (tests, shutdown).
   void drain();
 
@@ -106,7 +111,13 @@ class JitrService {
   void poll_revision();
   void flush_activations();
 
+  // Activations sent in one control message at most (the rest in the next): bounds the size of
+  // the message and of the plugin's work for it, while batching still saves the per-message fsync.
   static constexpr std::size_t kMaxActivationBatch = 500;
+  // The security-event rate limiter forgets everything beyond this many (certificate, kind) keys:
+  // a flood of distinct refused certificates must not grow memory without bound; forgetting only
+  // lets one more event per key through.
+  static constexpr std::size_t kMaxRateLimitKeys = 100000;
 
   store::DeviceRepository& devices_;
   store::CaRepository& cas_;

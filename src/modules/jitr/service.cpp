@@ -138,6 +138,10 @@ void JitrService::on_ca_enabled(const std::string& ca_id) {
   post([this] { sync_state(); });
 }
 
+void JitrService::check_revision() {
+  post([this] { poll_revision(); });
+}
+
 void JitrService::on_broker_connected() {
   post([this] { sync_state(); });
 }
@@ -352,7 +356,7 @@ void JitrService::security_event(const std::string& kind, const std::string& dev
       it != last_security_event_ms_.end() && now - it->second < interval_ms) {
     return;
   }
-  if (last_security_event_ms_.size() > 100000) last_security_event_ms_.clear();
+  if (last_security_event_ms_.size() > kMaxRateLimitKeys) last_security_event_ms_.clear();
   last_security_event_ms_[key] = now;
   store::SecurityEvent e;
   e.at_ms = now;
