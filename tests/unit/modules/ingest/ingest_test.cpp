@@ -5,15 +5,16 @@
 
 #include <map>
 
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/events/service.hpp"
 #include "smartproduct/telemetry/service.hpp"
 
 namespace {
 
-class FixedClock final : public sp::Clock {
- public:
-  int64_t now_ms() const override { return 1795819081000; }
-};
+using sp::test::FixedClock;
+
+// The server receives every message a second after the device timestamp the tests use.
+constexpr std::int64_t kReceivedAtMs = 1795819081000;
 
 class FakeTelemetryRepository final : public sp::store::TelemetryRepository {
  public:
@@ -72,7 +73,7 @@ struct Acks {
 
 TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"timestamp":1795819080000,"t":70.5})", acks.cb());
@@ -87,7 +88,7 @@ TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
 
 TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 64}, repo, clock);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", "not json", acks.cb());
@@ -109,7 +110,7 @@ TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
 
 TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"deviceId":"SN1","seq":1})", acks.cb());
@@ -118,7 +119,7 @@ TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
 
 TEST(TelemetryIngest, RedeliveryIsADuplicate) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
   Acks acks;
   for (int i = 0; i < 3; ++i) svc.ingest("smartproduct/telemetry/SN1", R"({"seq":5})", acks.cb());
@@ -131,7 +132,7 @@ TEST(TelemetryIngest, RedeliveryIsADuplicate) {
 TEST(TelemetryIngest, StoreFailureIsNotAcknowledged) {
   FakeTelemetryRepository repo;
   repo.fail = true;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock);
   Acks acks;
   svc.ingest("smartproduct/telemetry/SN1", R"({"seq":1})", acks.cb());
@@ -155,7 +156,7 @@ TEST(DedupKey, GrowsWithTimeAndSeparatesPayloads) {
 
 TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
   FakeEventRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock,
                                [](const std::string&) { return std::optional<std::string>("u1"); });
   Acks acks;
@@ -182,7 +183,7 @@ TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
 
 TEST(EventIngest, InvalidTypesAndFieldsAreRejected) {
   FakeEventRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock);
   Acks acks;
   for (const char* bad : {R"({"type":"party"})", R"({"message":"no type"})",
