@@ -230,9 +230,9 @@ struct Daemon::Impl {
       return tl::unexpected(c.error());
     }
     devices::DeviceHooks device_hooks{
-        [this](const store::Registration& r) { jitr->on_registered(r.device_id); },
+        [this](const devices::Registration& r) { jitr->on_registered(r.device_id); },
         [this](const std::vector<std::string>& fps) { jitr->on_certificates_revoked(fps); },
-        [this](const store::Registration& r) { jitr->on_deleted(r.device_id); }};
+        [this](const devices::Registration& r) { jitr->on_deleted(r.device_id); }};
     if (auto d = build_devices_module(store->main_ptr(), *access_modules, clock, router,
                                       std::move(device_hooks));
         d) {

@@ -102,8 +102,8 @@ class JitrService {
   void run();
   void evaluate(const presence::ConnectionEvent& event);
   void record_rejection(const presence::ConnectionEvent& event);
-  void refuse(store::DeviceCertificate cert, const char* why, std::string detail);
-  bool activate(store::DeviceCertificate& cert, const store::Registration& registration);
+  void refuse(devices::DeviceCertificate cert, const char* why, std::string detail);
+  bool activate(devices::DeviceCertificate& cert, const devices::Registration& registration);
   void activate_pending(const std::string& device_id);
   void security_event(const std::string& kind, const std::string& device_id,
                       const std::string& fingerprint, const std::string& ca_id, std::string detail);

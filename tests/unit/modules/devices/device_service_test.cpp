@@ -17,9 +17,9 @@
 namespace sp::devices {
 namespace {
 
+using devices::CertificateStatus;
+using devices::RegistrationStatus;
 using nlohmann::json;
-using store::CertificateStatus;
-using store::RegistrationStatus;
 
 using test::FixedClock;
 
@@ -40,11 +40,11 @@ class DeviceServiceTest : public ::testing::Test {
                                                          identity::CodeHasher(kPepper));
     repo_ = sqlite::make_device_repository(db_);
     DeviceHooks hooks;
-    hooks.registered = [this](const store::Registration& r) { registered_.push_back(r); };
+    hooks.registered = [this](const devices::Registration& r) { registered_.push_back(r); };
     hooks.certificates_revoked = [this](const std::vector<std::string>& fps) {
       revoked_.push_back(fps);
     };
-    hooks.deleted = [this](const store::Registration& r) { deleted_.push_back(r.device_id); };
+    hooks.deleted = [this](const devices::Registration& r) { deleted_.push_back(r.device_id); };
     service_ = std::make_unique<DeviceService>(*repo_, *catalog_, clock_, std::move(hooks));
     for (int i = 1; i <= 5; ++i) add_entry("SN-" + std::to_string(i));
     add_entry("LOCKED-1", "LOCKED-CODE");
@@ -67,16 +67,16 @@ class DeviceServiceTest : public ::testing::Test {
     return RegistrationRequest{std::move(id), std::move(name), "25HNB9", std::move(code)};
   }
 
-  store::Registration registered(const Caller& who, const std::string& id,
-                                 const std::string& name = "kitchen") {
+  devices::Registration registered(const Caller& who, const std::string& id,
+                                   const std::string& name = "kitchen") {
     auto r = service_->register_device(who, request(id, name));
     EXPECT_TRUE(r) << r.error().name << ": " << r.error().message;
-    return r ? *r : store::Registration{};
+    return r ? *r : devices::Registration{};
   }
 
   void add_cert(const std::string& fingerprint, const std::string& device,
                 std::optional<std::int64_t> registration_id = std::nullopt) {
-    store::DeviceCertificate c;
+    devices::DeviceCertificate c;
     c.fingerprint = fingerprint;
     c.device_id = device;
     c.ca_id = "CA1";
@@ -105,7 +105,7 @@ class DeviceServiceTest : public ::testing::Test {
   std::unique_ptr<catalog::CatalogService> catalog_;
   std::unique_ptr<store::DeviceRepository> repo_;
   std::unique_ptr<DeviceService> service_;
-  std::vector<store::Registration> registered_;
+  std::vector<devices::Registration> registered_;
   std::vector<std::vector<std::string>> revoked_;
   std::vector<std::string> deleted_;
 };
@@ -307,7 +307,7 @@ TEST_F(DeviceServiceTest, CertificatesVisibleToOwnerAdminAndFormerOwnerHistoryOn
   clock_.advance(std::chrono::milliseconds(1000));
   add_cert(fp('C'), "SN-1");  // seen, not activated yet
 
-  const auto fps = [](const std::vector<store::DeviceCertificate>& certs) {
+  const auto fps = [](const std::vector<devices::DeviceCertificate>& certs) {
     std::vector<std::string> out;
     for (const auto& c : certs) out.push_back(c.fingerprint);
     return out;
@@ -377,7 +377,7 @@ TEST_F(DeviceServiceTest, RevokeCertificateRules) {
 }
 
 TEST_F(DeviceServiceTest, SecurityEventsAreForAdmins) {
-  store::SecurityEvent e;
+  devices::SecurityEvent e;
   e.at_ms = clock_.now_ms();
   e.kind = "device_not_in_catalog";
   e.device_id = "SN-X";

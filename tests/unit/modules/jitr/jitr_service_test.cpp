@@ -21,9 +21,9 @@
 namespace sp::jitr {
 namespace {
 
+using devices::CertificateStatus;
+using devices::RegistrationStatus;
 using presence::ConnectionEvent;
-using store::CertificateStatus;
-using store::RegistrationStatus;
 
 using test::FixedClock;
 using test::RecordingPublisher;
@@ -73,7 +73,7 @@ class JitrServiceTest : public ::testing::Test {
     catalog_ = std::make_unique<catalog::CatalogService>(
         *catalog_repo_, clock_, identity::CodeHasher(std::string(32, 'p')));
     plugin_ = std::make_unique<PluginControl>(publisher_);
-    add_ca("CA01", store::CaStatus::kActive, true);
+    add_ca("CA01", pki::CaStatus::kActive, true);
     for (auto serial : {"SN-1", "SN-2", "SN-3"}) {
       ASSERT_TRUE(catalog_->create({serial, "25HNB9", nlohmann::json::object(), std::nullopt}));
     }
@@ -90,8 +90,8 @@ class JitrServiceTest : public ::testing::Test {
     c.revision_poll_interval = std::chrono::hours(1);
     service_ = std::make_unique<JitrService>(*devices_, *cas_, *catalog_, *plugin_, clock_, c);
   }
-  void add_ca(std::string id, store::CaStatus status, bool auto_registration) {
-    store::CertificateAuthority ca;
+  void add_ca(std::string id, pki::CaStatus status, bool auto_registration) {
+    pki::CertificateAuthority ca;
     ca.id = id;
     ca.name = "ca-" + id;
     ca.subject = "CN=" + id;
@@ -106,8 +106,8 @@ class JitrServiceTest : public ::testing::Test {
     ca.created_at_ms = ca.updated_at_ms = clock_.now_ms();
     ASSERT_TRUE(cas_->insert(ca));
   }
-  store::Registration registration(const std::string& serial, const std::string& user) {
-    store::Registration r;
+  devices::Registration registration(const std::string& serial, const std::string& user) {
+    devices::Registration r;
     r.device_id = serial;
     r.user_id = user;
     r.device_name = "name-" + serial;
@@ -131,12 +131,12 @@ class JitrServiceTest : public ::testing::Test {
     service_->on_presence(e);
     service_->drain();
   }
-  std::optional<store::DeviceCertificate> cert(char fp) {
+  std::optional<devices::DeviceCertificate> cert(char fp) {
     auto c = devices_->certificate(fingerprint(fp));
     EXPECT_TRUE(c);
     return *c;
   }
-  std::vector<store::SecurityEvent> security_events() {
+  std::vector<devices::SecurityEvent> security_events() {
     auto e = devices_->security_events(100, std::nullopt, "");
     EXPECT_TRUE(e);
     return *e;
@@ -221,11 +221,11 @@ TEST_F(JitrServiceTest, UnknownInactiveAndNonAutoRegisteringCasAreRefused) {
   connect("SN-1", 'D', "FFFF");
   EXPECT_EQ(cert('D')->status_reason, reason::kCaNotRegistered);
 
-  add_ca("CA02", store::CaStatus::kInactive, true);
+  add_ca("CA02", pki::CaStatus::kInactive, true);
   connect("SN-1", 'E', "CA02");
   EXPECT_EQ(cert('E')->status_reason, reason::kCaInactive);
 
-  add_ca("CA03", store::CaStatus::kActive, false);
+  add_ca("CA03", pki::CaStatus::kActive, false);
   connect("SN-1", 'F', "CA03");
   EXPECT_EQ(cert('F')->status_reason, reason::kAutoRegistrationDisabled);
   EXPECT_EQ(security_events().size(), 3u);
@@ -300,7 +300,7 @@ TEST_F(JitrServiceTest, ReconcileActivatesCertificatesRegisteredWhileTheDaemonWa
 TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
   registration("SN-1", "user-a");
   connect("SN-1", 'K');
-  add_ca("CA02", store::CaStatus::kInactive, true);
+  add_ca("CA02", pki::CaStatus::kInactive, true);
   start();
   service_->on_broker_connected();
   service_->drain();

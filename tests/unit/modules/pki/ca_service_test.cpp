@@ -23,7 +23,7 @@ namespace sp::pki {
 namespace {
 
 namespace fs = std::filesystem;
-using store::CaStatus;
+using pki::CaStatus;
 
 using test::FixedClock;
 
