@@ -362,9 +362,9 @@ Result<std::string> sign_csr(const Issuer& issuer, std::string_view csr_pem, int
   if (idx < 0) return fail(ErrorKind::kUnprocessable, "CsrCommonNameMissing", "CSR has no CN");
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+  const ossl::BytesPtr owner(utf8);
   if (len < 0) return ossl_fail(ErrorKind::kUnprocessable, "CommonNameInvalid", "bad CN encoding");
   std::string cn(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-  OPENSSL_free(utf8);
   if (cn.find('\0') != std::string::npos) {
     return fail(ErrorKind::kUnprocessable, "CommonNameInvalid", "CN contains a NUL byte");
   }
