@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include "smartproduct/core/openssl_ptr.hpp"
+
 namespace sp::broker_plugin {
 namespace {
 
@@ -36,16 +38,15 @@ std::string common_name(const X509* cert) {
   const X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, idx);
   unsigned char* utf8 = nullptr;
   const int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(entry));
+  const ossl::BytesPtr owner(utf8);
   if (len < 0 || utf8 == nullptr) return {};
-  std::string cn(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
-  OPENSSL_free(utf8);
-  return cn;
+  return std::string(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
 }
 
 std::string issuer_dn(const X509* cert) {
   const X509_NAME* issuer = X509_get_issuer_name(cert);
   if (issuer == nullptr) return {};
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), &BIO_free);
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio) return {};
   if (X509_NAME_print_ex(bio.get(), issuer, 0, XN_FLAG_RFC2253) < 0) return {};
   char* data = nullptr;
@@ -57,13 +58,11 @@ std::string issuer_dn(const X509* cert) {
 std::string serial_hex(const X509* cert) {
   const ASN1_INTEGER* serial = X509_get0_serialNumber(cert);
   if (serial == nullptr) return {};
-  std::unique_ptr<BIGNUM, decltype(&BN_free)> bn(ASN1_INTEGER_to_BN(serial, nullptr), &BN_free);
+  ossl::BnPtr bn(ASN1_INTEGER_to_BN(serial, nullptr));
   if (!bn) return {};
-  char* hex = BN_bn2hex(bn.get());
-  if (hex == nullptr) return {};
-  std::string out(hex);
-  OPENSSL_free(hex);
-  return out;
+  ossl::CharPtr hex(BN_bn2hex(bn.get()));
+  if (!hex) return {};
+  return std::string(hex.get());
 }
 
 // ASN1_TIME -> epoch seconds (JITR records certificate validity from presence events).
@@ -94,11 +93,9 @@ CertIdentity extract_identity(x509_st* cert) {
 }
 
 std::optional<CertIdentity> identity_from_pem(std::string_view pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), &BIO_free);
+  ossl::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return std::nullopt;
-  std::unique_ptr<X509, decltype(&X509_free)> cert(
-      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
   if (!cert) return std::nullopt;
   return extract_identity(cert.get());
 }

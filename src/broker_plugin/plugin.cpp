@@ -22,6 +22,7 @@ extern "C" {
 
 #include "cert_info.hpp"
 #include "policy.hpp"
+#include "smartproduct/core/openssl_ptr.hpp"
 
 namespace {
 
@@ -85,13 +86,13 @@ int on_basic_auth(int, void* event_data, void* userdata) {
   try {
     auto* ctx = static_cast<PluginContext*>(userdata);
     auto* ed = static_cast<mosquitto_evt_basic_auth*>(event_data);
-    X509* cert = static_cast<X509*>(mosquitto_client_certificate(ed->client));
-    if (cert == nullptr) {
+    // mosquitto_client_certificate returns a new reference.
+    const sp::ossl::X509Ptr cert(static_cast<X509*>(mosquitto_client_certificate(ed->client)));
+    if (!cert) {
       log_line(MOSQ_LOG_WARNING, "refused a client without a certificate");
       return MOSQ_ERR_AUTH;
     }
-    const auto identity = sp::broker_plugin::extract_identity(cert);
-    X509_free(cert);
+    const auto identity = sp::broker_plugin::extract_identity(cert.get());
 
     sp::broker_plugin::ConnectAttempt attempt;
     attempt.key = ed->client;

@@ -527,7 +527,200 @@ void Policy::replace_state(BrokerState state) { state_ = std::move(state); }
 
 Publication Policy::broker_started(long pid) const {
   json j{{"event", "broker_started"}, {"epoch", epoch_}, {"pid", pid}};
-  return Publication{std::string(kPresencePrefix) + "_broker", dump(j), true};
+  return Publication{std::string(kBrokerTopic), dump(j), true};
+}
+
+// --- control commands ----------------------------------------------------------------------
+// One function per command, found by name in one table (the way mosquitto's own $CONTROL
+// handlers are organised): a new command is a function and a table row, not another branch.
+
+/// One command of a control message being handled.
+struct Policy::ControlCommand {
+  const json& args;                 // the command object
+  json& response;                   // its entry in "responses"
+  std::vector<std::string>& kicks;  // client ids to disconnect, for the whole message
+  bool& state_changed;              // for the whole message
+
+  void fail(std::string message) { response["error"] = std::move(message); }
+  /// Adds the connections to kick and reports how many this command matched.
+  void kick(std::vector<std::string> ids) {
+    response["kicked"] = ids.size();
+    for (auto& id : ids) kicks.push_back(std::move(id));
+  }
+};
+
+namespace {
+
+/// The optional fingerprint and username of revoke / unrevoke, at least one of them present.
+struct RevokeTarget {
+  std::optional<std::string> fingerprint;
+  std::optional<std::string> username;
+};
+
+tl::expected<RevokeTarget, std::string> revoke_target(const json& cmd) {
+  auto fp = opt_fingerprint(cmd);
+  if (!fp) return tl::unexpected(fp.error());
+  auto user = opt_string(cmd, "username");
+  if (!user) return tl::unexpected(user.error());
+  if (!*fp && !*user) return tl::unexpected(std::string("fingerprint or username required"));
+  return RevokeTarget{std::move(*fp), std::move(*user)};
+}
+
+/// A CA named by its AKI (normalized hex) or, for CAs without one, by its issuer DN.
+tl::expected<std::string, std::string> ca_key(const json& cmd) {
+  auto aki = opt_string(cmd, "aki");
+  if (!aki) return tl::unexpected(aki.error());
+  if (!*aki) return tl::unexpected(std::string("aki required"));
+  return is_hex_or_colon(**aki) ? normalize_hex(**aki) : **aki;
+}
+
+tl::expected<std::string, std::string> required_fingerprint(const json& cmd) {
+  auto fp = opt_fingerprint(cmd);
+  if (!fp) return tl::unexpected(fp.error());
+  if (!*fp) return tl::unexpected(std::string("fingerprint required"));
+  return **fp;
+}
+
+tl::expected<std::string, std::string> required_username(const json& cmd) {
+  auto user = opt_string(cmd, "username");
+  if (!user) return tl::unexpected(user.error());
+  if (!*user || (*user)->empty()) return tl::unexpected(std::string("username required"));
+  return **user;
+}
+
+}  // namespace
+
+void Policy::control_revoke(ControlCommand& c) {
+  auto target = revoke_target(c.args);
+  if (!target) return c.fail(target.error());
+  std::vector<std::string> kicks;
+  const auto& fp = target->fingerprint;
+  if (fp) {
+    state_.revoked_fingerprints.insert(*fp);
+    kicks = kick_where([&](const ConnectionInfo& i) { return i.cert.fingerprint == *fp; });
+  }
+  if (const auto& user = target->username) {
+    state_.revoked_usernames.insert(*user);
+    // Connections already kicked for their fingerprint are not counted twice.
+    auto more = kick_where([&](const ConnectionInfo& i) {
+      return i.username == *user && !(fp && i.cert.fingerprint == *fp);
+    });
+    kicks.insert(kicks.end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+  }
+  c.kick(std::move(kicks));
+  c.state_changed = true;
+}
+
+void Policy::control_unrevoke(ControlCommand& c) {
+  auto target = revoke_target(c.args);
+  if (!target) return c.fail(target.error());
+  if (target->fingerprint) state_.revoked_fingerprints.erase(*target->fingerprint);
+  if (target->username) state_.revoked_usernames.erase(*target->username);
+  c.state_changed = true;
+}
+
+void Policy::control_disable_ca(ControlCommand& c) {
+  auto ca = ca_key(c.args);
+  if (!ca) return c.fail(ca.error());
+  state_.disabled_cas.insert(*ca);
+  c.kick(kick_where([&](const ConnectionInfo& i) { return ca_disabled(i.cert); }));
+  c.state_changed = true;
+}
+
+void Policy::control_enable_ca(ControlCommand& c) {
+  auto ca = ca_key(c.args);
+  if (!ca) return c.fail(ca.error());
+  state_.disabled_cas.erase(*ca);
+  c.state_changed = true;
+}
+
+void Policy::control_activate(ControlCommand& c) {
+  auto fp = required_fingerprint(c.args);
+  if (!fp) return c.fail(fp.error());
+  state_.activated_fingerprints.insert(*fp);
+  c.state_changed = true;
+}
+
+void Policy::control_deactivate(ControlCommand& c) {
+  auto fp = required_fingerprint(c.args);
+  if (!fp) return c.fail(fp.error());
+  state_.activated_fingerprints.erase(*fp);
+  // Service users are not gated by activation, so they keep their connection.
+  c.kick(kick_where([&](const ConnectionInfo& i) {
+    return i.cert.fingerprint == *fp && !is_service_user(i.username);
+  }));
+  c.state_changed = true;
+}
+
+void Policy::control_set_state(ControlCommand& c) {
+  const json& src = c.args.contains("state") ? c.args.at("state") : c.args;
+  auto st = state_from_json(src);
+  if (!st) return c.fail(st.error());
+  state_ = std::move(*st);
+  c.kick(kick_where(
+      [&](const ConnectionInfo& i) { return refusal_reason(i.cert, i.username).has_value(); }));
+  c.state_changed = true;
+}
+
+// Pre-authorization of a registered serial (see BrokerState). Unregistering does not kick: the
+// backend revokes the device's certificates, which does.
+void Policy::control_register_device(ControlCommand& c) {
+  auto user = required_username(c.args);
+  if (!user) return c.fail(user.error());
+  state_.registered_usernames.insert(*user);
+  c.state_changed = true;
+}
+
+void Policy::control_unregister_device(ControlCommand& c) {
+  auto user = required_username(c.args);
+  if (!user) return c.fail(user.error());
+  state_.registered_usernames.erase(*user);
+  c.state_changed = true;
+}
+
+void Policy::control_list_connected(ControlCommand& c) {
+  std::vector<const ConnectionInfo*> list;
+  list.reserve(connections_.size());
+  for (const auto& [key, info] : connections_) list.push_back(&info);
+  std::sort(list.begin(), list.end(),
+            [](const auto* a, const auto* b) { return a->conn_seq < b->conn_seq; });
+  json clients = json::array();
+  for (const auto* i : list) {
+    clients.push_back({{"clientId", i->client_id},
+                       {"username", i->username},
+                       {"certFingerprint", i->cert.fingerprint},
+                       {"aki", i->cert.aki},
+                       {"issuer", i->cert.issuer},
+                       {"serial", i->cert.serial},
+                       {"notBefore", i->cert.not_before},
+                       {"notAfter", i->cert.not_after},
+                       {"connSeq", i->conn_seq},
+                       {"address", i->address},
+                       {"protocolVersion", i->protocol_version},
+                       {"connectedAtMs", i->connected_at_ms}});
+  }
+  c.response["clients"] = std::move(clients);
+  c.response["epoch"] = epoch_;
+}
+
+Policy::ControlHandler Policy::find_control_command(std::string_view name) {
+  static constexpr std::pair<std::string_view, ControlHandler> kCommands[] = {
+      {"revoke", &Policy::control_revoke},
+      {"unrevoke", &Policy::control_unrevoke},
+      {"disableCa", &Policy::control_disable_ca},
+      {"enableCa", &Policy::control_enable_ca},
+      {"activate", &Policy::control_activate},
+      {"deactivate", &Policy::control_deactivate},
+      {"setState", &Policy::control_set_state},
+      {"registerDevice", &Policy::control_register_device},
+      {"unregisterDevice", &Policy::control_unregister_device},
+      {"listConnected", &Policy::control_list_connected},
+  };
+  for (const auto& [command, handler] : kCommands) {
+    if (command == name) return handler;
+  }
+  return nullptr;
 }
 
 ControlOutcome Policy::handle_control(std::string_view requester_username,
@@ -541,11 +734,6 @@ ControlOutcome Policy::handle_control(std::string_view requester_username,
   out.authorized = true;
   json responses = json::array();
   std::vector<std::string> kicks;
-  auto add_kicks = [&](std::vector<std::string> ids) -> std::size_t {
-    const auto n = ids.size();
-    for (auto& id : ids) kicks.push_back(std::move(id));
-    return n;
-  };
 
   auto doc = json::parse(payload.begin(), payload.end(), nullptr, false);
   if (doc.is_discarded()) {
@@ -562,129 +750,14 @@ ControlOutcome Policy::handle_control(std::string_view requester_username,
         responses.push_back(std::move(r));
         continue;
       }
-      const std::string name = cmd.at("command").get<std::string>();
+      const auto& name = cmd.at("command").get_ref<const std::string&>();
       r["command"] = name;
       if (cmd.contains("id")) r["id"] = cmd.at("id");
-      auto error = [&](const std::string& msg) { r["error"] = msg; };
-
-      if (name == "revoke" || name == "unrevoke") {
-        auto fp = opt_fingerprint(cmd);
-        auto user = opt_string(cmd, "username");
-        if (!fp) {
-          error(fp.error());
-        } else if (!user) {
-          error(user.error());
-        } else if (!*fp && !*user) {
-          error("fingerprint or username required");
-        } else if (name == "revoke") {
-          std::size_t kicked = 0;
-          if (*fp) {
-            state_.revoked_fingerprints.insert(**fp);
-            const std::string f = **fp;
-            kicked += add_kicks(
-                kick_where([&](const ConnectionInfo& c) { return c.cert.fingerprint == f; }));
-          }
-          if (*user) {
-            state_.revoked_usernames.insert(**user);
-            const std::string u = **user;
-            kicked += add_kicks(kick_where([&](const ConnectionInfo& c) {
-              return c.username == u && !(*fp && c.cert.fingerprint == **fp);
-            }));
-          }
-          r["kicked"] = kicked;
-          out.state_changed = true;
-        } else {
-          if (*fp) state_.revoked_fingerprints.erase(**fp);
-          if (*user) state_.revoked_usernames.erase(**user);
-          out.state_changed = true;
-        }
-      } else if (name == "disableCa" || name == "enableCa") {
-        auto aki = opt_string(cmd, "aki");
-        if (!aki) {
-          error(aki.error());
-        } else if (!*aki) {
-          error("aki required");
-        } else {
-          const std::string ca = is_hex_or_colon(**aki) ? normalize_hex(**aki) : **aki;
-          if (name == "disableCa") {
-            state_.disabled_cas.insert(ca);
-            r["kicked"] =
-                add_kicks(kick_where([&](const ConnectionInfo& c) { return ca_disabled(c.cert); }));
-          } else {
-            state_.disabled_cas.erase(ca);
-          }
-          out.state_changed = true;
-        }
-      } else if (name == "activate" || name == "deactivate") {
-        auto fp = opt_fingerprint(cmd);
-        if (!fp) {
-          error(fp.error());
-        } else if (!*fp) {
-          error("fingerprint required");
-        } else if (name == "activate") {
-          state_.activated_fingerprints.insert(**fp);
-          out.state_changed = true;
-        } else {
-          state_.activated_fingerprints.erase(**fp);
-          const std::string f = **fp;
-          r["kicked"] = add_kicks(kick_where([&](const ConnectionInfo& c) {
-            return c.cert.fingerprint == f && !is_service_user(c.username);
-          }));
-          out.state_changed = true;
-        }
-      } else if (name == "setState") {
-        const json& src = cmd.contains("state") ? cmd.at("state") : cmd;
-        auto st = state_from_json(src);
-        if (!st) {
-          error(st.error());
-        } else {
-          state_ = std::move(*st);
-          r["kicked"] = add_kicks(kick_where([&](const ConnectionInfo& c) {
-            return refusal_reason(c.cert, c.username).has_value();
-          }));
-          out.state_changed = true;
-        }
-      } else if (name == "registerDevice" || name == "unregisterDevice") {
-        // Pre-authorization of a registered serial (see BrokerState). Unregistering does not
-        // kick: the backend revokes the device's certificates, which does.
-        auto user = opt_string(cmd, "username");
-        if (!user) {
-          error(user.error());
-        } else if (!*user || (*user)->empty()) {
-          error("username required");
-        } else {
-          if (name == "registerDevice") {
-            state_.registered_usernames.insert(**user);
-          } else {
-            state_.registered_usernames.erase(**user);
-          }
-          out.state_changed = true;
-        }
-      } else if (name == "listConnected") {
-        std::vector<const ConnectionInfo*> list;
-        list.reserve(connections_.size());
-        for (const auto& [key, info] : connections_) list.push_back(&info);
-        std::sort(list.begin(), list.end(),
-                  [](const auto* a, const auto* b) { return a->conn_seq < b->conn_seq; });
-        json clients = json::array();
-        for (const auto* c : list) {
-          clients.push_back({{"clientId", c->client_id},
-                             {"username", c->username},
-                             {"certFingerprint", c->cert.fingerprint},
-                             {"aki", c->cert.aki},
-                             {"issuer", c->cert.issuer},
-                             {"serial", c->cert.serial},
-                             {"notBefore", c->cert.not_before},
-                             {"notAfter", c->cert.not_after},
-                             {"connSeq", c->conn_seq},
-                             {"address", c->address},
-                             {"protocolVersion", c->protocol_version},
-                             {"connectedAtMs", c->connected_at_ms}});
-        }
-        r["clients"] = std::move(clients);
-        r["epoch"] = epoch_;
+      if (auto handler = find_control_command(name)) {
+        ControlCommand c{cmd, r, kicks, out.state_changed};
+        (this->*handler)(c);
       } else {
-        error("unknown command");
+        r["error"] = "unknown command";
       }
       responses.push_back(std::move(r));
     }

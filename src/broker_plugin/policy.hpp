@@ -17,6 +17,8 @@
 
 #include <tl/expected.hpp>
 
+#include "smartproduct/broker/protocol.hpp"
+
 namespace sp::broker_plugin {
 
 /// Hash that accepts std::string and std::string_view alike, so lookups never allocate.
@@ -158,10 +160,11 @@ struct ControlOutcome {
 enum class LogLevel { kInfo, kWarning, kError };
 using LogSink = std::function<void(LogLevel, const std::string&)>;
 
-/// Presence topics.
-inline constexpr std::string_view kPresencePrefix = "$SYS/smartproduct/presence/";
-inline constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
-inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct/v1/response";
+// The protocol's topics, shared with the daemon.
+using broker::kBrokerTopic;
+using broker::kControlResponseTopic;
+using broker::kControlTopic;
+using broker::kPresencePrefix;
 
 /// The plugin's whole decision state for one broker process.
 class Policy {
@@ -205,6 +208,21 @@ class Policy {
   bool gate_open(ConnectionKey key, std::string_view username) const;
   std::vector<std::string> kick_where(const std::function<bool(const ConnectionInfo&)>& pred) const;
   void log(LogLevel level, const std::string& msg) const;
+
+  // Control commands (policy.cpp): one member per command, looked up by name in one table.
+  struct ControlCommand;
+  using ControlHandler = void (Policy::*)(ControlCommand&);
+  static ControlHandler find_control_command(std::string_view name);
+  void control_revoke(ControlCommand& c);
+  void control_unrevoke(ControlCommand& c);
+  void control_disable_ca(ControlCommand& c);
+  void control_enable_ca(ControlCommand& c);
+  void control_activate(ControlCommand& c);
+  void control_deactivate(ControlCommand& c);
+  void control_set_state(ControlCommand& c);
+  void control_register_device(ControlCommand& c);
+  void control_unregister_device(ControlCommand& c);
+  void control_list_connected(ControlCommand& c);
 
   Options options_;
   BrokerState state_;

@@ -114,17 +114,17 @@ std::string on_off(bool b) { return b ? "on" : "off"; }
 
 std::string date_of(std::int64_t epoch_s) { return iso8601_ms(epoch_s * 1000).substr(0, 10); }
 
-void print_ca(const store::CertificateAuthority& ca) {
+void print_ca(const pki::CertificateAuthority& ca) {
   std::cout << fmt::format(
       "{} ({})\n  id                 {}\n  subject            {}\n  fingerprint        {}\n"
       "  valid              {} .. {}\n  auto-registration  {}\n  managed            {}\n",
-      ca.name, store::to_string(ca.status), ca.id, ca.subject, ca.fingerprint,
+      ca.name, pki::to_string(ca.status), ca.id, ca.subject, ca.fingerprint,
       date_of(ca.not_before_s), date_of(ca.not_after_s), on_off(ca.auto_registration),
       ca.managed ? "yes (the platform keeps its key)" : "no");
 }
 
 // A change the broker plugin must learn: the running daemon polls the revision.
-Result<void> changed(CaContext& ctx, const Result<store::CertificateAuthority>& r) {
+Result<void> changed(CaContext& ctx, const Result<pki::CertificateAuthority>& r) {
   if (!r) return tl::unexpected(r.error());
   if (auto b = ctx.bump_broker_state_revision(); !b) return b;
   print_ca(*r);
@@ -177,7 +177,7 @@ void add_list(CLI::App* ca) {
         auto n = ctx.service().device_count(c.id);
         if (!n) return tl::unexpected(n.error());
         std::cout << fmt::format("{:<24} {:<13} {:<8} {:<7} {:>7}  {:<10}  {}\n", c.name,
-                                 store::to_string(c.status), on_off(c.auto_registration),
+                                 pki::to_string(c.status), on_off(c.auto_registration),
                                  c.managed ? "yes" : "no", *n, date_of(c.not_after_s), c.id);
       }
       return {};
@@ -235,7 +235,7 @@ void add_register(CLI::App* ca) {
   });
 }
 
-void add_status(CLI::App* ca, const std::string& name, store::CaStatus status,
+void add_status(CLI::App* ca, const std::string& name, pki::CaStatus status,
                 const std::string& help) {
   auto* cmd = ca->add_subcommand(name, help);
   auto t = add_target_options(cmd);
@@ -286,8 +286,8 @@ void add_ca_command(CLI::App& app) {
   add_list(ca);
   add_registration_code(ca);
   add_register(ca);
-  add_status(ca, "activate", store::CaStatus::kActive, "Activate a CA (its devices may connect)");
-  add_status(ca, "deactivate", store::CaStatus::kInactive,
+  add_status(ca, "activate", pki::CaStatus::kActive, "Activate a CA (its devices may connect)");
+  add_status(ca, "deactivate", pki::CaStatus::kInactive,
              "Deactivate a CA (its devices are refused)");
   add_auto_registration(ca);
   add_deregister(ca);

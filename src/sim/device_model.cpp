@@ -11,7 +11,7 @@ namespace sp::sim {
 using nlohmann::json;
 
 namespace {
-// The seed simulator's fixed sensor fields (seed-behaviour.md §5.3).
+// The seed simulator sends these sensor fields unchanged in every telemetry message.
 constexpr std::string_view kSensorId = "sensor-id";
 constexpr std::string_view kSensor = "nice sensor";
 

@@ -1,7 +1,8 @@
 #pragma once
-// The seed simulator's device behaviour (seed-behaviour.md §13) without any I/O: what a simulated
-// device publishes on each tick, on a shadow delta and on a command message. The MQTT side
-// (run_command.cpp) only moves these messages; tests drive the model with a fixed clock and ids.
+// The seed simulator's device behaviour (telemetry ticks, power modes, shadow and commands) without
+// any I/O: what a simulated device publishes on each tick, on a shadow delta and on a command
+// message. The MQTT side (run_command.cpp) only moves these messages; tests drive the model with a
+// fixed clock and ids.
 
 #include <cstdint>
 #include <functional>

@@ -10,7 +10,7 @@ namespace sp::sim {
 enum class PayloadKind {
   /// ~90 bytes: {"seq":n,"timestamp":ms,"actualTemperature":t,"targetTemperature":t}
   kSmall,
-  /// The seed device's telemetry (seed-behaviour.md §5.3): createdAt, deviceId, actualTemperature,
+  /// The seed device's telemetry fields: createdAt, deviceId, actualTemperature,
   /// targetTemperature, sentAt, timestamp; plus "seq" so a test can match rows to the ack log.
   kSeed,
 };

@@ -5,7 +5,7 @@
 
 namespace sp::sim {
 
-/// The seed simulator's power modes (seed-behaviour.md §13).
+/// The seed simulator's power modes: off, cooling (AC) and heating.
 enum class PowerStatus { kOff, kAc, kHeat };
 
 std::string_view to_string(PowerStatus status);

@@ -1,7 +1,7 @@
 #pragma once
 // The catalog module: the manufacturer's reference catalog of serial/model numbers that may be
-// registered (the seed's Reference table, seed-behaviour.md §4 and §7). Admins manage it through
-// /api/admin/catalog and `smartproductctl catalog import`; the registration module reads it
+// registered (the seed's Reference table, read by its registration service). Admins manage it
+// through /api/admin/catalog and `smartproductctl catalog import`; the registration module reads it
 // through find() and check_claim_code(). No HTTP, no SQL.
 //
 // Claim codes are short, low-entropy secrets printed on a product. They are stored only as an

@@ -1,5 +1,6 @@
 #pragma once
-// REST binding of the devices module (every route needs a token; seed-behaviour.md §3.3 (3)-(7)):
+// REST binding of the devices module (the seed's registration and device routes; every route
+// needs a token):
 //   POST   /api/registration                     {deviceId, deviceName, modelNumber[, claimCode]}
 //   GET    /api/registration                     bare array, by deviceName
 //   GET    /api/devices[?limit=&lastevalkey=]    bare array without paging parameters, else

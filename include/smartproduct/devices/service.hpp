@@ -1,9 +1,9 @@
 #pragma once
-// The devices module: registration of a catalog serial by a user (the seed's registration
-// service), the user's devices, their certificates and the device delete (the seed's device
-// service), with the ownership rules of seed-behaviour.md §20 item 1: a user sees the devices they
-// registered (a deleted registration stays readable as history), admins see all, someone else's
-// device is 403 and an unknown one 404. No HTTP, no SQL.
+// The devices module: registration of a catalog serial by a user (the seed's registration service),
+// the user's devices, their certificates and the device delete (the seed's device service), with
+// ownership rules the seed lacked: a user sees the devices they registered (a deleted registration
+// stays readable as history), admins see all, someone else's device is 403 and an unknown one 404.
+// No HTTP, no SQL.
 //
 // Error names: InvalidRegistration (422), DeviceNotFoundFailure (404, unknown serial/model pair),
 // ClaimCodeRequired (422), InvalidClaimCode (403), TooManyClaimAttempts (429),
@@ -45,35 +45,35 @@ class DeviceService {
 
   /// POST /api/registration: checks the catalog pair and its claim code, then stores a pending
   /// registration of the caller with the catalog entry's details; publishes DeviceRegistered.
-  Result<store::Registration> register_device(const Caller& caller,
+  Result<Registration> register_device(const Caller& caller,
                                               const RegistrationRequest& request);
   /// Seconds until the caller may try a claim code again (0 when not limited); for Retry-After.
   int claim_retry_after_s(const std::string& user_id);
 
   /// The caller's registrations of every status, by device name.
-  Result<std::vector<store::Registration>> registrations(const Caller& caller);
+  Result<std::vector<Registration>> registrations(const Caller& caller);
   /// One page (limit 1..kMaxPageSize) of live devices: the caller's, or everyone's for an admin.
-  Result<store::DevicePage> list_devices(const Caller& caller, int limit,
-                                         std::optional<std::int64_t> after_id);
+  Result<DevicePage> list_devices(const Caller& caller, int limit,
+                                  std::optional<std::int64_t> after_id);
   /// Every live device of list_devices (paged internally).
-  Result<std::vector<store::DeviceSummary>> all_devices(const Caller& caller);
+  Result<std::vector<DeviceSummary>> all_devices(const Caller& caller);
   /// The caller's newest registration of the device (any status); an admin's: the newest of
   /// anyone.
-  Result<store::Registration> device(const Caller& caller, std::string_view device_id);
+  Result<Registration> device(const Caller& caller, std::string_view device_id);
   /// The live registration of a device the caller may control (its owner, or an admin): 404 for an
   /// unknown device, 403 for someone else's, 409 when the caller's registration was deleted. For
   /// the routes that change a device (shadow, commands).
-  Result<store::Registration> controllable(const Caller& caller, std::string_view device_id);
+  Result<Registration> controllable(const Caller& caller, std::string_view device_id);
   /// Soft-deletes the caller's (an admin: anyone's) live registration, revoking the device's
   /// certificates in the same transaction, then publishes DeviceDeleted and CertificatesRevoked.
   Result<void> delete_device(const Caller& caller, std::string_view device_id);
   /// The device's certificates, oldest first: all of them for the live owner or an admin; for a
   /// former owner only those activated for one of their registrations.
-  Result<std::vector<store::DeviceCertificate>> certificates(const Caller& caller,
-                                                             std::string_view device_id);
+  Result<std::vector<DeviceCertificate>> certificates(const Caller& caller,
+                                                      std::string_view device_id);
   /// Revokes one certificate of the device (live owner or admin) and returns it updated; calls
   /// CertificatesRevoked.
-  Result<store::DeviceCertificate> revoke_certificate(const Caller& caller,
+  Result<DeviceCertificate> revoke_certificate(const Caller& caller,
                                                       std::string_view device_id,
                                                       std::string_view fingerprint);
   /// The user id of the device's live registration (events ingest); nullopt when none or on a
@@ -81,16 +81,16 @@ class DeviceService {
   std::optional<std::string> owner_of(std::string_view device_id);
   /// Admins only: newest first, `limit` 1..kMaxPageSize + 1 (the route asks for one extra row to
   /// know whether another page exists), `before_id` pages backwards, empty `device_id` = all.
-  Result<std::vector<store::SecurityEvent>> security_events(const Caller& caller, int limit,
-                                                            std::optional<std::int64_t> before_id,
-                                                            std::string_view device_id);
+  Result<std::vector<SecurityEvent>> security_events(const Caller& caller, int limit,
+                                                     std::optional<std::int64_t> before_id,
+                                                     std::string_view device_id);
 
  private:
   // What the caller may do with a device, from its registrations.
   enum class Access { kNone, kFormerOwner, kOwner, kAdmin };
   struct Resolved {
     Access access = Access::kNone;
-    std::optional<store::Registration> live;
+    std::optional<Registration> live;
   };
   Result<Resolved> resolve(const Caller& caller, std::string_view device_id);
 

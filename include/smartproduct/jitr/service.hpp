@@ -1,9 +1,10 @@
 #pragma once
-// Just-in-time registration (seed-behaviour.md §6, fixed as §20.5 asks): the first connection of
-// an unknown device certificate chained to a registered CA is recorded as PENDING_ACTIVATION and
-// activated only when its CN is a catalog serial with a live registration — whichever comes first,
-// the connection or the registration. Everything else is refused (the connection is closed, the
-// certificate gets no rights) and recorded as a security event.
+// Just-in-time registration (the seed relied on AWS IoT's JITR, which activated any certificate of
+// its CA; here activation needs a registration): the first connection of an unknown device
+// certificate chained to a registered CA is recorded as PENDING_ACTIVATION and activated only when
+// its CN is a catalog serial with a live registration — whichever comes first, the connection or
+// the registration. Everything else is refused (the connection is closed, the certificate gets no
+// rights) and recorded as a security event.
 //
 // Inputs: the broker plugin's presence events (connected / rejected, via the presence module),
 // the devices module's hooks (registered, certificates revoked) and the CA module's hooks. All
@@ -78,6 +79,11 @@ class JitrService {
   /// Start-up: activate pending certificates whose device got registered while we were down.
   void reconcile();
 
+  /// Checks now whether the store's broker_state_revision changed (smartproductctl wrote to it)
+  /// and resends the whole state if so. The worker also does this every revision_poll_interval;
+  /// tests call this (then drain()) instead of waiting for the interval.
+  void check_revision();
+
   /// Blocks until everything queued before this call has been processed (tests, shutdown).
   void drain();
 
@@ -96,8 +102,8 @@ class JitrService {
   void run();
   void evaluate(const presence::ConnectionEvent& event);
   void record_rejection(const presence::ConnectionEvent& event);
-  void refuse(store::DeviceCertificate cert, const char* why, std::string detail);
-  bool activate(store::DeviceCertificate& cert, const store::Registration& registration);
+  void refuse(devices::DeviceCertificate cert, const char* why, std::string detail);
+  bool activate(devices::DeviceCertificate& cert, const devices::Registration& registration);
   void activate_pending(const std::string& device_id);
   void security_event(const std::string& kind, const std::string& device_id,
                       const std::string& fingerprint, const std::string& ca_id, std::string detail);
@@ -105,7 +111,13 @@ class JitrService {
   void poll_revision();
   void flush_activations();
 
+  // Activations sent in one control message at most (the rest in the next): bounds the size of
+  // the message and of the plugin's work for it, while batching still saves the per-message fsync.
   static constexpr std::size_t kMaxActivationBatch = 500;
+  // The security-event rate limiter forgets everything beyond this many (certificate, kind) keys:
+  // a flood of distinct refused certificates must not grow memory without bound; forgetting only
+  // lets one more event per key through.
+  static constexpr std::size_t kMaxRateLimitKeys = 100000;
 
   store::DeviceRepository& devices_;
   store::CaRepository& cas_;

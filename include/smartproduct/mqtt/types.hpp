@@ -44,8 +44,6 @@ bool topic_matches(std::string_view filter, std::string_view topic);
 class TopicRouter {
  public:
   void add(std::string filter, int qos, MessageHandler handler);
-  /// The filters to subscribe to.
-  std::vector<std::string> filters() const;
   struct Route {
     std::string filter;
     int qos;

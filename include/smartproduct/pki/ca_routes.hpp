@@ -22,8 +22,8 @@ namespace sp::pki {
 /// {caId, name, subject, issuer, serial, fingerprint, notBefore, notAfter, status,
 /// autoRegistration, managed, createdAt, updatedAt[, deviceCount][, certificatePem]}; times
 /// ISO-8601 UTC.
-nlohmann::json ca_to_json(const store::CertificateAuthority& ca,
-                          std::optional<std::int64_t> device_count, bool with_pem);
+nlohmann::json ca_to_json(const CertificateAuthority& ca, std::optional<std::int64_t> device_count,
+                          bool with_pem);
 
 /// Registers the routes; `service` and `auth` must outlive the router.
 void add_ca_routes(http::Router& router, CaService& service, const identity::Authenticator& auth);

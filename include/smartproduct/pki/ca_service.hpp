@@ -1,7 +1,8 @@
 #pragma once
 // Registered device certificate authorities: the self-hosted version of AWS IoT's CA registration
-// (seed-behaviour.md §6.1, DESIGN.md §5 "Trust anchors"). No HTTP, no SQL: the REST binding is
-// pki/ca_routes.hpp, the CLI is `smartproductctl ca`, storage is store::CaRepository.
+// (the seed registered its CA with AWS IoT; DESIGN.md §5 "Trust anchors"). No HTTP, no SQL: the
+// REST binding is pki/ca_routes.hpp, the CLI is `smartproductctl ca`, storage is
+// store::CaRepository.
 //
 // A manufacturer proves possession of its CA's key with a verification certificate whose CN is
 // the instance's registration code, signed by that key. Every registered CA (ACTIVE or INACTIVE)
@@ -66,24 +67,23 @@ class CaService {
   };
   /// Validates the CA and the proof of possession, stores it (INACTIVE unless set_active) and
   /// installs it in the capath.
-  Result<store::CertificateAuthority> register_ca(const RegisterRequest& request);
+  Result<CertificateAuthority> register_ca(const RegisterRequest& request);
   /// By name; deregistered ones too when `include_deregistered`.
-  Result<std::vector<store::CertificateAuthority>> list(bool include_deregistered);
+  Result<std::vector<CertificateAuthority>> list(bool include_deregistered);
   /// By id (any status; colons and lowercase accepted) or by the name of a registered CA.
-  Result<store::CertificateAuthority> describe(std::string_view id_or_name);
+  Result<CertificateAuthority> describe(std::string_view id_or_name);
   /// `status`: kActive or kInactive only. 409 CaDeregistered for a deregistered CA.
-  Result<store::CertificateAuthority> update(std::string_view id_or_name,
-                                             std::optional<store::CaStatus> status,
-                                             std::optional<bool> auto_registration);
+  Result<CertificateAuthority> update(std::string_view id_or_name, std::optional<CaStatus> status,
+                                      std::optional<bool> auto_registration);
   /// DEREGISTERED, removed from the capath, refused by the plugin. A managed CA's key files are
   /// renamed to `<name>.<id>.key/.crt` (kept, and the name is free again).
-  Result<store::CertificateAuthority> deregister(std::string_view id_or_name);
+  Result<CertificateAuthority> deregister(std::string_view id_or_name);
   /// Devices with a pending or active certificate from the CA.
   Result<std::int64_t> device_count(std::string_view id);
 
   /// `smartproductctl ca create`: a self-signed manufacturer CA whose key the platform keeps in
   /// managed_ca_dir/<name>.key (0600, + <name>.crt), registered ACTIVE with auto-registration on.
-  Result<store::CertificateAuthority> create_managed(std::string_view name, int days);
+  Result<CertificateAuthority> create_managed(std::string_view name, int days);
   /// Loads a managed CA's certificate and key (to issue device certificates).
   Result<Issuer> managed_issuer(std::string_view name);
 
@@ -91,11 +91,11 @@ class CaService {
   std::filesystem::path managed_key_path(std::string_view name) const;
 
  private:
-  Result<store::CertificateAuthority> resolve(std::string_view id_or_name);
-  Result<store::CertificateAuthority> store_new(store::CertificateAuthority ca);
-  Result<void> install(const store::CertificateAuthority& ca);
+  Result<CertificateAuthority> resolve(std::string_view id_or_name);
+  Result<CertificateAuthority> store_new(CertificateAuthority ca);
+  Result<void> install(const CertificateAuthority& ca);
   Result<void> uninstall(const std::string& id);
-  void notify(const store::CertificateAuthority& ca);
+  void notify(const CertificateAuthority& ca);
 
   store::CaRepository& repo_;
   const Clock& clock_;

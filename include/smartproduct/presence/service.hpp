@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "smartproduct/broker/protocol.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/mqtt/types.hpp"
@@ -17,10 +18,11 @@
 
 namespace sp::presence {
 
-inline constexpr std::string_view kPresencePrefix = "$SYS/smartproduct/presence/";
-inline constexpr std::string_view kBrokerTopic = "$SYS/smartproduct/presence/_broker";
-inline constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
-inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct/v1/response";
+// The broker plugin's topics (defined once, for the plugin and the daemon).
+using broker::kBrokerTopic;
+using broker::kControlResponseTopic;
+using broker::kControlTopic;
+using broker::kPresencePrefix;
 
 class PresenceService {
  public:

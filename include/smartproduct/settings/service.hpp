@@ -1,7 +1,7 @@
 #pragma once
-// The settings module: the seed's Settings rows (routes 1-2 of seed-behaviour.md §3), with real
-// authorisation: a user reads and writes only the row whose settingId is their own user id;
-// admins any row, including "app-config". No HTTP, no SQL.
+// The settings module: the seed's Settings rows (GET/PUT /api/admin/settings/config/{settingId}),
+// with real authorisation: a user reads and writes only the row whose settingId is their own user
+// id; admins any row, including "app-config". No HTTP, no SQL.
 //
 // Error names: Forbidden (403), MissingSetting (404), InvalidSetting (422).
 

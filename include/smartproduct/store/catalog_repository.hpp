@@ -1,6 +1,6 @@
 #pragma once
-// Storage of the catalog module: the seed's Reference table (seed-behaviour.md §4), keyed by
-// (deviceId, modelNumber), plus an optional claim-code hash. Times: epoch ms.
+// Storage of the catalog module: the seed's Reference table, keyed by (deviceId, modelNumber), plus
+// an optional claim-code hash. Times: epoch ms.
 
 #include <cstddef>
 #include <cstdint>

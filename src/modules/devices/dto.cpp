@@ -71,12 +71,12 @@ Result<RegistrationRequest> registration_from_json(const json& body) {
   return r;
 }
 
-json registration_to_json(const store::Registration& r) {
+json registration_to_json(const Registration& r) {
   json j{{"deviceId", r.device_id},
          {"deviceName", r.device_name},
          {"modelNumber", r.model_number},
          {"details", r.details},
-         {"status", std::string(store::to_string(r.status))},
+         {"status", std::string(to_string(r.status))},
          {"userId", r.user_id},
          {"createdAt", iso8601_ms(r.created_at_ms)},
          {"updatedAt", iso8601_ms(r.updated_at_ms)}};
@@ -85,7 +85,7 @@ json registration_to_json(const store::Registration& r) {
   return j;
 }
 
-json device_to_json(const store::DeviceSummary& d) {
+json device_to_json(const DeviceSummary& d) {
   const auto& r = d.registration;
   return json{
       {"thingName", r.device_id},
@@ -94,16 +94,16 @@ json device_to_json(const store::DeviceSummary& d) {
        {{"userId", r.user_id}, {"deviceName", r.device_name}, {"modelNumber", r.model_number}}},
       {"connectivity",
        {{"connected", d.connected}, {"timestamp", d.connectivity_since_ms.value_or(0)}}},
-      {"status", std::string(store::to_string(r.status))}};
+      {"status", std::string(to_string(r.status))}};
 }
 
-json certificate_to_json(const store::DeviceCertificate& c) {
+json certificate_to_json(const DeviceCertificate& c) {
   json j{{"fingerprint", c.fingerprint},
          {"deviceId", c.device_id},
          {"caId", c.ca_id},
          {"issuer", c.issuer},
          {"serial", c.serial},
-         {"status", std::string(store::to_string(c.status))},
+         {"status", std::string(to_string(c.status))},
          {"statusReason", c.status_reason},
          {"firstSeenAt", iso8601_ms(c.first_seen_at_ms)},
          {"lastSeenAt", iso8601_ms(c.last_seen_at_ms)}};
@@ -114,7 +114,7 @@ json certificate_to_json(const store::DeviceCertificate& c) {
   return j;
 }
 
-json security_event_to_json(const store::SecurityEvent& e) {
+json security_event_to_json(const SecurityEvent& e) {
   return json{{"id", e.id},
               {"at", iso8601_ms(e.at_ms)},
               {"kind", e.kind},

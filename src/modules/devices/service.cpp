@@ -105,8 +105,8 @@ int DeviceService::claim_retry_after_s(const std::string& user_id) {
 
 // ---- registration ----
 
-Result<store::Registration> DeviceService::register_device(const Caller& caller,
-                                                           const RegistrationRequest& request) {
+Result<Registration> DeviceService::register_device(const Caller& caller,
+                                                    const RegistrationRequest& request) {
   if (auto v = validate_registration(request); !v) return forward(v);
   auto entry = catalog_.find(request.device_id, request.model_number);
   if (!entry) {
@@ -135,13 +135,13 @@ Result<store::Registration> DeviceService::register_device(const Caller& caller,
       return fail(ErrorKind::kForbidden, "InvalidClaimCode", "The claim code is wrong.");
     }
   }
-  store::Registration reg;
+  Registration reg;
   reg.device_id = request.device_id;
   reg.user_id = caller.user_id;
   reg.device_name = request.device_name;
   reg.model_number = request.model_number;
   reg.details = entry->details;
-  reg.status = store::RegistrationStatus::kPending;
+  reg.status = RegistrationStatus::kPending;
   reg.created_at_ms = now;
   reg.updated_at_ms = now;
   // The partial unique index decides between concurrent registrations of one serial; its
@@ -152,21 +152,21 @@ Result<store::Registration> DeviceService::register_device(const Caller& caller,
   return created;
 }
 
-Result<std::vector<store::Registration>> DeviceService::registrations(const Caller& caller) {
+Result<std::vector<Registration>> DeviceService::registrations(const Caller& caller) {
   return repo_.registrations_of_user(caller.user_id);
 }
 
 // ---- devices ----
 
-Result<store::DevicePage> DeviceService::list_devices(const Caller& caller, int limit,
-                                                      std::optional<std::int64_t> after_id) {
+Result<DevicePage> DeviceService::list_devices(const Caller& caller, int limit,
+                                               std::optional<std::int64_t> after_id) {
   if (limit < 1 || limit > kMaxPageSize) return invalid_limit(kMaxPageSize);
   const auto owner = caller.admin ? std::nullopt : std::optional<std::string>(caller.user_id);
   return repo_.list_devices(owner, limit, after_id);
 }
 
-Result<std::vector<store::DeviceSummary>> DeviceService::all_devices(const Caller& caller) {
-  std::vector<store::DeviceSummary> out;
+Result<std::vector<DeviceSummary>> DeviceService::all_devices(const Caller& caller) {
+  std::vector<DeviceSummary> out;
   std::optional<std::int64_t> after;
   while (true) {
     auto page = list_devices(caller, kMaxPageSize, after);
@@ -197,8 +197,7 @@ Result<DeviceService::Resolved> DeviceService::resolve(const Caller& caller,
   return out;
 }
 
-Result<store::Registration> DeviceService::device(const Caller& caller,
-                                                  std::string_view device_id) {
+Result<Registration> DeviceService::device(const Caller& caller, std::string_view device_id) {
   if (!catalog::valid_device_id(device_id)) return missing_device(device_id);
   auto row = caller.admin ? repo_.latest_registration(device_id)
                           : repo_.latest_registration_of_user(device_id, caller.user_id);
@@ -212,7 +211,7 @@ Result<store::Registration> DeviceService::device(const Caller& caller,
   return missing_device(device_id);
 }
 
-Result<store::Registration> DeviceService::controllable(const Caller& caller,
+Result<Registration> DeviceService::controllable(const Caller& caller,
                                                         std::string_view device_id) {
   auto r = resolve(caller, device_id);
   if (!r) return forward(r);
@@ -255,8 +254,8 @@ Result<void> DeviceService::delete_device(const Caller& caller, std::string_view
 
 // ---- certificates ----
 
-Result<std::vector<store::DeviceCertificate>> DeviceService::certificates(
-    const Caller& caller, std::string_view device_id) {
+Result<std::vector<DeviceCertificate>> DeviceService::certificates(const Caller& caller,
+                                                                   std::string_view device_id) {
   auto r = resolve(caller, device_id);
   if (!r) return forward(r);
   if (!catalog::valid_device_id(device_id)) return missing_device(device_id);
@@ -283,7 +282,7 @@ Result<std::vector<store::DeviceCertificate>> DeviceService::certificates(
     for (const auto& reg : *mine) {
       if (reg.device_id == device_id) ids.push_back(reg.id);
     }
-    std::erase_if(*certs, [&](const store::DeviceCertificate& c) {
+    std::erase_if(*certs, [&](const DeviceCertificate& c) {
       return !c.registration_id ||
              std::find(ids.begin(), ids.end(), *c.registration_id) == ids.end();
     });
@@ -291,9 +290,9 @@ Result<std::vector<store::DeviceCertificate>> DeviceService::certificates(
   return certs;
 }
 
-Result<store::DeviceCertificate> DeviceService::revoke_certificate(const Caller& caller,
-                                                                   std::string_view device_id,
-                                                                   std::string_view fingerprint) {
+Result<DeviceCertificate> DeviceService::revoke_certificate(const Caller& caller,
+                                                            std::string_view device_id,
+                                                            std::string_view fingerprint) {
   auto r = resolve(caller, device_id);
   if (!r) return forward(r);
   if (!catalog::valid_device_id(device_id)) return missing_device(device_id);
@@ -319,7 +318,7 @@ Result<store::DeviceCertificate> DeviceService::revoke_certificate(const Caller&
     return fail(ErrorKind::kConflict, "CertificateAlreadyRevoked",
                 "The certificate \"" + *fp + "\" is already revoked.");
   };
-  if ((*cert)->status == store::CertificateStatus::kRevoked) return already();
+  if ((*cert)->status == CertificateStatus::kRevoked) return already();
   const bool owner = r->live && r->live->user_id == caller.user_id;
   const auto reason = owner ? "revoked_by_owner" : "revoked_by_admin";
   auto revoked = repo_.revoke_certificate(*fp, reason, clock_.now_ms());
@@ -338,7 +337,7 @@ std::optional<std::string> DeviceService::owner_of(std::string_view device_id) {
   return (*live)->user_id;
 }
 
-Result<std::vector<store::SecurityEvent>> DeviceService::security_events(
+Result<std::vector<SecurityEvent>> DeviceService::security_events(
     const Caller& caller, int limit, std::optional<std::int64_t> before_id,
     std::string_view device_id) {
   if (!caller.admin) {

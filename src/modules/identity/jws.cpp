@@ -16,17 +16,16 @@
 #include <mutex>
 
 #include "json_strict.hpp"
+#include "smartproduct/core/openssl_ptr.hpp"
 #include "smartproduct/identity/base64url.hpp"
 
 namespace sp::identity {
 
 namespace detail {
 struct KeyMaterial {
-  explicit KeyMaterial(EVP_PKEY* k) : pkey(k) {}
-  ~KeyMaterial() { EVP_PKEY_free(pkey); }
-  KeyMaterial(const KeyMaterial&) = delete;
-  KeyMaterial& operator=(const KeyMaterial&) = delete;
-  EVP_PKEY* pkey;
+  explicit KeyMaterial(EVP_PKEY* k) : owner(k), pkey(k) {}
+  ossl::PkeyPtr owner;
+  EVP_PKEY* pkey;  // owner.get(), named for the many call sites
 };
 }  // namespace detail
 
@@ -38,36 +37,14 @@ constexpr std::size_t kCoordBytes = 32;  // P-256 field/order size and Ed25519 k
 constexpr std::size_t kSignatureBytes = 64;
 constexpr std::size_t kMaxKidBytes = 128;
 
-struct PkeyDeleter {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-struct PkeyCtxDeleter {
-  void operator()(EVP_PKEY_CTX* p) const { EVP_PKEY_CTX_free(p); }
-};
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* p) const { EVP_MD_CTX_free(p); }
-};
-struct BioDeleter {
-  void operator()(BIO* p) const { BIO_free(p); }
-};
-struct BnDeleter {
-  void operator()(BIGNUM* p) const { BN_clear_free(p); }
-};
-struct SigDeleter {
-  void operator()(ECDSA_SIG* p) const { ECDSA_SIG_free(p); }
-};
-struct ParamBldDeleter {
-  void operator()(OSSL_PARAM_BLD* p) const { OSSL_PARAM_BLD_free(p); }
-};
-struct ParamDeleter {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyDeleter>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxDeleter>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-using BioPtr = std::unique_ptr<BIO, BioDeleter>;
-using BnPtr = std::unique_ptr<BIGNUM, BnDeleter>;
-using SigPtr = std::unique_ptr<ECDSA_SIG, SigDeleter>;
+using ossl::BioPtr;
+using ossl::EcdsaSigPtr;
+using ossl::MdCtxPtr;
+using ossl::PkeyCtxPtr;
+using ossl::PkeyPtr;
+// Every BIGNUM here is cleared when freed: some hold private scalars, and clearing the others
+// costs nothing measurable.
+using BnPtr = ossl::SecretBnPtr;
 
 // Failures leave entries in OpenSSL's per-thread error queue; clear them so a later, unrelated
 // ERR_get_error() in the same thread does not report our stale failure.
@@ -177,7 +154,7 @@ int no_password(char*, int, int, void*) { return -1; }
 Result<PkeyPtr> ec_key_from_raw(const std::string& x, const std::string& y, const std::string* d) {
   ErrClearGuard clear;
   if (x.size() != kCoordBytes || y.size() != kCoordBytes) return invalid_key("bad EC coordinate");
-  std::unique_ptr<OSSL_PARAM_BLD, ParamBldDeleter> bld(OSSL_PARAM_BLD_new());
+  ossl::ParamBldPtr bld(OSSL_PARAM_BLD_new());
   const std::string point = std::string(1, '\x04') + x + y;  // SEC1 uncompressed
   BnPtr priv;
   if (!bld ||
@@ -195,7 +172,7 @@ Result<PkeyPtr> ec_key_from_raw(const std::string& x, const std::string& y, cons
       return invalid_key("param build");
     }
   }
-  std::unique_ptr<OSSL_PARAM, ParamDeleter> params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::ParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
   PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
   EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
@@ -419,7 +396,7 @@ bool VerificationKey::verify_signature(std::string_view signing_input,
                             signing_input.size()) == 1;
   }
   // JWS carries ECDSA as fixed-width R||S (RFC 7518 §3.4); OpenSSL wants DER ECDSA-Sig-Value.
-  SigPtr sig(ECDSA_SIG_new());
+  EcdsaSigPtr sig(ECDSA_SIG_new());
   BnPtr r(BN_bin2bn(uc(signature), kCoordBytes, nullptr));
   BnPtr s(BN_bin2bn(uc(signature.substr(kCoordBytes)), kCoordBytes, nullptr));
   if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return false;
@@ -428,8 +405,7 @@ bool VerificationKey::verify_signature(std::string_view signing_input,
   unsigned char* der = nullptr;
   const int der_len = i2d_ECDSA_SIG(sig.get(), &der);
   if (der_len <= 0) return false;
-  std::unique_ptr<unsigned char, void (*)(unsigned char*)> der_owner(
-      der, [](unsigned char* p) { OPENSSL_free(p); });
+  const ossl::BytesPtr der_owner(der);
   return EVP_DigestVerifyInit_ex(ctx.get(), nullptr, "SHA256", nullptr, nullptr, key_->pkey,
                                  nullptr) == 1 &&
          EVP_DigestVerify(ctx.get(), der, static_cast<std::size_t>(der_len), uc(signing_input),
@@ -479,11 +455,11 @@ VerificationKey SigningKey::verification_key() const {
   } else {
     unsigned char* der = nullptr;
     const int len = i2d_PUBKEY(key_->pkey, &der);
+    const ossl::BytesPtr der_owner(der);
     if (len > 0) {
       const unsigned char* p = der;
       pub = d2i_PUBKEY(nullptr, &p, len);
     }
-    OPENSSL_free(der);
   }
   if (pub == nullptr) throw std::runtime_error("cannot extract public key");  // a bug, not input
   return VerificationKey(std::make_shared<const KeyMaterial>(pub), alg_, kid_);
@@ -520,7 +496,7 @@ Result<std::string> SigningKey::sign(std::string_view signing_input) const {
     return failed();
   }
   const unsigned char* p = uc(der);
-  SigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(len)));
   if (!sig) return failed();
   const BIGNUM* r = nullptr;
   const BIGNUM* s = nullptr;

@@ -4,10 +4,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "smartproduct/broker/protocol.hpp"
+
 namespace sp::jitr {
 namespace {
 
-constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
+using broker::kControlTopic;
 // Our command ids start with this, so answers to others (the presence module's listConnected)
 // are left alone.
 constexpr std::string_view kIdPrefix = "jitr-";

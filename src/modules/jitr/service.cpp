@@ -8,9 +8,9 @@
 
 namespace sp::jitr {
 
+using devices::CertificateStatus;
+using devices::DeviceCertificate;
 using presence::ConnectionEvent;
-using store::CertificateStatus;
-using store::DeviceCertificate;
 
 JitrService::JitrService(store::DeviceRepository& devices, store::CaRepository& cas,
                          catalog::CatalogService& catalog, PluginControl& plugin,
@@ -138,6 +138,10 @@ void JitrService::on_ca_enabled(const std::string& ca_id) {
   post([this] { sync_state(); });
 }
 
+void JitrService::check_revision() {
+  post([this] { poll_revision(); });
+}
+
 void JitrService::on_broker_connected() {
   post([this] { sync_state(); });
 }
@@ -205,18 +209,18 @@ void JitrService::evaluate(const ConnectionEvent& event) {
 
   // 1. The issuing CA must be registered, active and (for a certificate not seen before)
   //    auto-registering.
-  auto ca = cert.ca_id.empty() ? Result<std::optional<store::CertificateAuthority>>{}
+  auto ca = cert.ca_id.empty() ? Result<std::optional<pki::CertificateAuthority>>{}
                                : cas_.find(cert.ca_id);
   if (!ca) {
     counters_.failures++;
     spdlog::error("jitr: {}: {}", event.device_id, ca.error().message);
     return;
   }
-  if (!*ca || (*ca)->status == store::CaStatus::kDeregistered) {
+  if (!*ca || (*ca)->status == pki::CaStatus::kDeregistered) {
     return refuse(std::move(cert), reason::kCaNotRegistered,
                   "issuer " + event.issuer + " is not a registered CA");
   }
-  if ((*ca)->status != store::CaStatus::kActive) {
+  if ((*ca)->status != pki::CaStatus::kActive) {
     return refuse(std::move(cert), reason::kCaInactive, "CA " + (*ca)->name + " is inactive");
   }
   if (!accepted_before && !(*ca)->auto_registration) {
@@ -250,7 +254,7 @@ void JitrService::evaluate(const ConnectionEvent& event) {
     return;
   }
   auto latest = devices_.latest_registration(cert.device_id);
-  if (latest && *latest && (*latest)->status == store::RegistrationStatus::kDeleted) {
+  if (latest && *latest && (*latest)->status == devices::RegistrationStatus::kDeleted) {
     return refuse(std::move(cert), reason::kDeviceDeleted,
                   "device " + cert.device_id + " was deleted and is not registered again");
   }
@@ -268,7 +272,7 @@ void JitrService::evaluate(const ConnectionEvent& event) {
   }
 }
 
-bool JitrService::activate(DeviceCertificate& cert, const store::Registration& registration) {
+bool JitrService::activate(DeviceCertificate& cert, const devices::Registration& registration) {
   const auto now = clock_.now_ms();
   if (auto r = devices_.save_certificate(cert); !r) {
     counters_.failures++;
@@ -304,9 +308,9 @@ void JitrService::activate_pending(const std::string& device_id) {
   }
   for (auto& cert : *pending) {
     // The CA may have been deactivated since the certificate was first seen.
-    auto ca = cert.ca_id.empty() ? Result<std::optional<store::CertificateAuthority>>{}
+    auto ca = cert.ca_id.empty() ? Result<std::optional<pki::CertificateAuthority>>{}
                                  : cas_.find(cert.ca_id);
-    if (!ca || !*ca || (*ca)->status != store::CaStatus::kActive) continue;
+    if (!ca || !*ca || (*ca)->status != pki::CaStatus::kActive) continue;
     if (cert.not_after_s && *cert.not_after_s * 1000 < clock_.now_ms()) continue;
     cert.updated_at_ms = clock_.now_ms();
     activate(cert, **live);
@@ -352,9 +356,9 @@ void JitrService::security_event(const std::string& kind, const std::string& dev
       it != last_security_event_ms_.end() && now - it->second < interval_ms) {
     return;
   }
-  if (last_security_event_ms_.size() > 100000) last_security_event_ms_.clear();
+  if (last_security_event_ms_.size() > kMaxRateLimitKeys) last_security_event_ms_.clear();
   last_security_event_ms_[key] = now;
-  store::SecurityEvent e;
+  devices::SecurityEvent e;
   e.at_ms = now;
   e.kind = kind;
   e.device_id = device_id;

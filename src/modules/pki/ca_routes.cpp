@@ -28,7 +28,7 @@ Result<std::optional<bool>> optional_bool(const json& body, const char* key) {
 }
 
 // One CA with its device count; a failed count is an error (the caller asked for it).
-Response ca_response(CaService& service, int status, const store::CertificateAuthority& ca,
+Response ca_response(CaService& service, int status, const CertificateAuthority& ca,
                      bool with_pem) {
   auto n = service.device_count(ca.id);
   if (!n) return Response::error(n.error());
@@ -89,11 +89,11 @@ Response list(CaService& service, const Request& req) {
 Response patch(CaService& service, const Request& req) {
   auto body = http::parse_json_object(req);
   if (!body) return Response::error(body.error());
-  std::optional<store::CaStatus> status;
+  std::optional<CaStatus> status;
   if (auto it = body->find("status"); it != body->end() && !it->is_null()) {
     if (!it->is_string()) return Response::error(bad_request("status must be a string.").value());
-    status = store::ca_status_from(it->get<std::string>());
-    if (!status || *status == store::CaStatus::kDeregistered) {
+    status = ca_status_from(it->get<std::string>());
+    if (!status || *status == CaStatus::kDeregistered) {
       return Response::error(ErrorKind::kUnprocessable, "InvalidCaStatus",
                              "status must be ACTIVE or INACTIVE.");
     }
@@ -107,7 +107,7 @@ Response patch(CaService& service, const Request& req) {
 
 }  // namespace
 
-json ca_to_json(const store::CertificateAuthority& ca, std::optional<std::int64_t> device_count,
+json ca_to_json(const CertificateAuthority& ca, std::optional<std::int64_t> device_count,
                 bool with_pem) {
   json out{{"caId", ca.id},
            {"name", ca.name},
@@ -117,7 +117,7 @@ json ca_to_json(const store::CertificateAuthority& ca, std::optional<std::int64_
            {"fingerprint", ca.fingerprint},
            {"notBefore", iso8601_ms(ca.not_before_s * 1000)},
            {"notAfter", iso8601_ms(ca.not_after_s * 1000)},
-           {"status", std::string(store::to_string(ca.status))},
+           {"status", std::string(to_string(ca.status))},
            {"autoRegistration", ca.auto_registration},
            {"managed", ca.managed},
            {"createdAt", iso8601_ms(ca.created_at_ms)},

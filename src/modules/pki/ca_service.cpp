@@ -8,8 +8,6 @@ namespace sp::pki {
 namespace {
 
 namespace fs = std::filesystem;
-using store::CaStatus;
-using store::CertificateAuthority;
 
 bool name_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';

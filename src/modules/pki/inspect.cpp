@@ -16,13 +16,6 @@ namespace {
 
 using namespace detail;
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-
-struct CertStackFree {
-  void operator()(STACK_OF(X509) * s) const noexcept { sk_X509_pop_free(s, X509_free); }
-};
-using StackPtr = std::unique_ptr<STACK_OF(X509), CertStackFree>;
-
 std::string name_rfc2253(const X509_NAME* name) {
   BioPtr bio{BIO_new(BIO_s_mem())};
   if (!bio) return {};
@@ -38,10 +31,9 @@ std::string common_name_of(const X509_NAME* name) {
   if (idx < 0) return {};
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx)));
+  const ossl::BytesPtr owner(utf8);
   if (len < 0) return {};
-  std::string out(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-  OPENSSL_free(utf8);
-  return out;
+  return std::string(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
 }
 
 Result<std::int64_t> to_epoch(const ASN1_TIME* t) {
@@ -73,9 +65,8 @@ StorePtr store_from_bundle(std::string_view pem, int& count) {
   if (!store) return store;
   BioPtr bio = mem_bio(pem);
   if (!bio) return StorePtr{};
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store.get(), cert);  // takes its own reference
-    X509_free(cert);
+  while (X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
+    X509_STORE_add_cert(store.get(), cert.get());  // takes its own reference
     ++count;
   }
   openssl_errors();  // the loop ends with a "no start line" error: expected, discard it
@@ -93,12 +84,10 @@ Result<CertInfo> parse_certificate(std::string_view cert_pem) {
   info.common_name = common_name_of(X509_get_subject_name(x));
   info.issuer = name_rfc2253(X509_get_issuer_name(x));
 
-  using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
   BnPtr serial{ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), nullptr)};
-  char* hex = serial ? BN_bn2hex(serial.get()) : nullptr;
-  if (hex == nullptr) return ossl_fail(ErrorKind::kBadRequest, "CertificateInvalid", "bad serial");
-  info.serial_hex = hex;
-  OPENSSL_free(hex);
+  const ossl::CharPtr hex(serial ? BN_bn2hex(serial.get()) : nullptr);
+  if (!hex) return ossl_fail(ErrorKind::kBadRequest, "CertificateInvalid", "bad serial");
+  info.serial_hex = hex.get();
 
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
@@ -175,7 +164,7 @@ Result<void> verify_chain(std::string_view leaf_pem, std::string_view untrusted_
   if (!store || root_count == 0) {
     return fail(ErrorKind::kBadRequest, "CertificateInvalid", "no trusted root certificate given");
   }
-  StackPtr untrusted{sk_X509_new_null()};
+  X509StackPtr untrusted{sk_X509_new_null()};
   if (!untrusted) return ossl_fail(ErrorKind::kInternal, "PkiFailure", "out of memory");
   if (!untrusted_pem.empty()) {
     BioPtr bio = mem_bio(untrusted_pem);

@@ -23,9 +23,6 @@ constexpr std::size_t kRfcMaxCommonName = 64;
 // Clients with slightly slow clocks would otherwise reject a certificate issued a moment ago.
 constexpr long kBackdateSeconds = 300;
 
-using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-
 bool has_control_chars(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
@@ -365,9 +362,9 @@ Result<std::string> sign_csr(const Issuer& issuer, std::string_view csr_pem, int
   if (idx < 0) return fail(ErrorKind::kUnprocessable, "CsrCommonNameMissing", "CSR has no CN");
   unsigned char* utf8 = nullptr;
   int len = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, idx)));
+  const ossl::BytesPtr owner(utf8);
   if (len < 0) return ossl_fail(ErrorKind::kUnprocessable, "CommonNameInvalid", "bad CN encoding");
   std::string cn(reinterpret_cast<char*>(utf8), static_cast<std::size_t>(len));
-  OPENSSL_free(utf8);
   if (cn.find('\0') != std::string::npos) {
     return fail(ErrorKind::kUnprocessable, "CommonNameInvalid", "CN contains a NUL byte");
   }

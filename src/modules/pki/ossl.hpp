@@ -1,5 +1,5 @@
 #pragma once
-// Internal helpers shared by the pki translation units: RAII owners for OpenSSL objects, PEM
+// Internal helpers shared by the pki translation units: the RAII owners for OpenSSL objects, PEM
 // (de)serialisation and error text. Not part of the public interface.
 
 #include <openssl/bio.h>
@@ -10,26 +10,23 @@
 #include <string>
 #include <string_view>
 
+#include "smartproduct/core/openssl_ptr.hpp"
 #include "smartproduct/core/result.hpp"
 
 namespace sp::pki::detail {
 
-template <auto Fn>
-struct Deleter {
-  template <class T>
-  void operator()(T* p) const noexcept {
-    Fn(p);
-  }
-};
-
-using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
-using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
-using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME_free>>;
-using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
-using StorePtr = std::unique_ptr<X509_STORE, Deleter<X509_STORE_free>>;
-using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, Deleter<X509_STORE_CTX_free>>;
+// The owners are the shared ones (smartproduct/core/openssl_ptr.hpp).
+using ossl::BioPtr;
+using ossl::BnPtr;
+using ossl::ExtPtr;
+using ossl::GeneralNamesPtr;
+using ossl::NamePtr;
+using ossl::PkeyPtr;
+using ossl::ReqPtr;
+using ossl::StoreCtxPtr;
+using ossl::StorePtr;
+using ossl::X509Ptr;
+using ossl::X509StackPtr;
 
 /// Drains OpenSSL's thread-local error queue into one line (and clears it).
 std::string openssl_errors();

@@ -25,6 +25,30 @@ namespace {
 
 std::once_flag g_lib_init;
 
+// One wake-up of the socket reads at most this many packets before committing and acknowledging
+// them: large enough that a burst becomes one group commit, small enough that a flood cannot
+// starve the timers (keepalive) and the publish queue on this thread.
+constexpr int kMaxReadsPerWakeup = 1024;
+// libmosquitto's keepalive and retry timers only advance in mosquitto_loop_misc. The keepalive is
+// in seconds, so a quarter second is ample resolution and costs nothing measurable.
+constexpr std::chrono::milliseconds kMiscInterval{250};
+// stop() re-checks outstanding commits this often while it waits for them (bounded by `grace`).
+constexpr std::chrono::milliseconds kStopPollInterval{20};
+
+// The counters of Stats, written on the MQTT thread and read by metrics from any thread.
+struct AtomicStats {
+  std::atomic<uint64_t> received{0};
+  std::atomic<uint64_t> published{0};
+  std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> connection_losses{0};
+  std::atomic<uint64_t> unstored_drops{0};
+
+  Stats snapshot() const {
+    return Stats{received.load(), published.load(), connects.load(), connection_losses.load(),
+                 unstored_drops.load()};
+  }
+};
+
 std::string error_text(int rc) {
   if (rc == MOSQ_ERR_ERRNO) return std::string("system error: ") + std::strerror(errno);
   return mosquitto_strerror(rc);
@@ -62,7 +86,7 @@ struct Client::Impl {
 
   mutable std::mutex status_mutex;
   std::string status_text = "not connected yet";
-  Stats stats;
+  AtomicStats stats;
 
   Impl(ClientConfig c, MessageHandler h) : config(std::move(c)), handler(std::move(h)) {}
 
@@ -85,7 +109,7 @@ struct Client::Impl {
     // "Threaded" tells libmosquitto that someone else drives the socket: queued packets are then
     // written only by mosquitto_loop_write, which is what lets us delay PUBACKs until commit.
     mosquitto_threaded_set(mosq, true);
-    mosquitto_max_inflight_messages_set(mosq, 1000);
+    mosquitto_max_inflight_messages_set(mosq, static_cast<unsigned>(config.max_inflight_messages));
     int rc = mosquitto_tls_set(mosq, config.ca_file.c_str(), nullptr, config.cert.c_str(),
                                config.key.c_str(), nullptr);
     if (rc != MOSQ_ERR_SUCCESS) {
@@ -199,7 +223,7 @@ struct Client::Impl {
   void on_readable() {
     // Drain what is available (bounded) so a burst of messages is handled, committed and
     // acknowledged together.
-    for (int i = 0; i < 1024; ++i) {
+    for (int i = 0; i < kMaxReadsPerWakeup; ++i) {
       int rc = mosquitto_loop_read(mosq, 1);
       if (rc != MOSQ_ERR_SUCCESS) {
         handle_loop_error("read", rc);
@@ -256,7 +280,7 @@ struct Client::Impl {
   }
 
   void start_misc_timer() {
-    misc_timer.expires_after(std::chrono::milliseconds(250));
+    misc_timer.expires_after(kMiscInterval);
     misc_timer.async_wait([this](const boost::system::error_code& ec) {
       if (ec) return;
       if (socket) {
@@ -379,7 +403,7 @@ void Client::stop(std::chrono::milliseconds grace) {
   std::function<void()> try_stop;
   try_stop = [d, deadline, &try_stop, &stopped] {
     if (d->pending_acks > 0 && std::chrono::steady_clock::now() < deadline) {
-      auto t = std::make_shared<asio::steady_timer>(d->io, std::chrono::milliseconds(20));
+      auto t = std::make_shared<asio::steady_timer>(d->io, kStopPollInterval);
       t->async_wait([t, &try_stop](const boost::system::error_code&) { try_stop(); });
       return;
     }
@@ -427,8 +451,8 @@ std::string Client::status() const {
 }
 
 Stats Client::stats() const {
-  // Counters are written on the MQTT thread; a slightly stale read is fine for metrics.
-  return impl_->stats;
+  // Each counter is exact; together they may be a moment apart, which is fine for metrics.
+  return impl_->stats.snapshot();
 }
 
 }  // namespace sp::mqtt

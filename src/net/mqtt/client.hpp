@@ -37,6 +37,10 @@ struct ClientConfig {
   uint32_t session_expiry_s = 86400;
   /// How many unacknowledged QoS 1 messages the broker may send us at once (v5 Receive Maximum).
   int receive_maximum = 1000;
+  /// How many of our own QoS 1 publishes (commands, control messages) may await their PUBACK at
+  /// once; more wait in libmosquitto's queue. Matches receive_maximum: the same broker, the same
+  /// tolerance for in-flight state.
+  int max_inflight_messages = 1000;
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::vector<Subscription> subscriptions;
@@ -46,6 +50,7 @@ struct ClientConfig {
 // received messages are written to the broker only when every outstanding `done` was called; a
 // done(false) makes the client drop the connection unacknowledged so the broker redelivers.
 
+/// A snapshot of the client's counters (each read atomically).
 struct Stats {
   uint64_t received = 0;
   uint64_t published = 0;

@@ -39,12 +39,6 @@ void TopicRouter::add(std::string filter, int qos, MessageHandler handler) {
   routes_.push_back(Route{std::move(filter), qos, std::move(handler)});
 }
 
-std::vector<std::string> TopicRouter::filters() const {
-  std::vector<std::string> out;
-  for (auto& r : routes_) out.push_back(r.filter);
-  return out;
-}
-
 std::vector<std::pair<std::string, int>> TopicRouter::subscriptions() const {
   std::vector<std::pair<std::string, int>> out;
   for (auto& r : routes_) {

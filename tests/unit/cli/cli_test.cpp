@@ -407,11 +407,11 @@ class DeviceCertTest : public InitTest {
     dev_.serial = "SN:0001_a-b";
     ca_pem_ = create_ca("factory").certificate_pem;
   }
-  sp::store::CertificateAuthority create_ca(const std::string& name) {
+  sp::pki::CertificateAuthority create_ca(const std::string& name) {
     auto ctx = CaContext::open(layout().config()).value();
     auto ca = ctx->service().create_managed(name, 365);
     EXPECT_TRUE(ca) << (ca ? "" : ca.error().message);
-    return ca ? *ca : sp::store::CertificateAuthority{};
+    return ca ? *ca : sp::pki::CertificateAuthority{};
   }
   DeviceCertOptions dev_;
   std::string ca_pem_;

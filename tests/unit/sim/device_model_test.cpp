@@ -1,4 +1,5 @@
-// The seed device behaviour of `smartproduct-sim run` (seed-behaviour.md §13, §5.3).
+// The seed device behaviour of `smartproduct-sim run`: telemetry fields, power modes, shadow and
+// commands.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>

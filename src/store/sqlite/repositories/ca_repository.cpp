@@ -6,8 +6,8 @@
 namespace sp::sqlite {
 namespace {
 
-using store::CaStatus;
-using store::CertificateAuthority;
+using pki::CaStatus;
+using pki::CertificateAuthority;
 
 constexpr const char* kColumns =
     "id, name, subject, issuer, serial, fingerprint, not_before, not_after, certificate_pem, "
@@ -25,7 +25,7 @@ Result<CertificateAuthority> read_row(const Statement& s) {
   ca.not_after_s = s.column<std::int64_t>(7);
   ca.certificate_pem = s.column<std::string>(8);
   // The column is CHECKed, so an unknown value means a corrupted file.
-  auto status = store::ca_status_from(s.column<std::string>(9));
+  auto status = pki::ca_status_from(s.column<std::string>(9));
   if (!status) {
     return fail(ErrorKind::kInternal, "CaCorrupted", "A stored CA has an unknown status.");
   }
@@ -102,7 +102,7 @@ class SqliteCaRepository final : public store::CaRepository {
                               "?14)",
                           ca.id, ca.name, ca.subject, ca.issuer, ca.serial, ca.fingerprint,
                           ca.not_before_s, ca.not_after_s, ca.certificate_pem,
-                          store::to_string(ca.status), ca.auto_registration ? 1 : 0,
+                          pki::to_string(ca.status), ca.auto_registration ? 1 : 0,
                           ca.managed ? 1 : 0, ca.created_at_ms, ca.updated_at_ms);
     });
   }
@@ -132,7 +132,7 @@ class SqliteCaRepository final : public store::CaRepository {
       auto e = conn.execute(
           "UPDATE certificate_authorities SET status = ?2, auto_registration = ?3, updated_at = ?4 "
           "WHERE id = ?1",
-          ca.id, store::to_string(ca.status), ca.auto_registration ? 1 : 0, ca.updated_at_ms);
+          ca.id, pki::to_string(ca.status), ca.auto_registration ? 1 : 0, ca.updated_at_ms);
       if (e) updated = conn.changes() > 0;
       return e;
     });

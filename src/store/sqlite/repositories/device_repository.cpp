@@ -6,13 +6,13 @@
 namespace sp::sqlite {
 namespace {
 
-using store::CertificateStatus;
-using store::DeviceCertificate;
-using store::DevicePage;
-using store::DeviceSummary;
-using store::Registration;
-using store::RegistrationStatus;
-using store::SecurityEvent;
+using devices::CertificateStatus;
+using devices::DeviceCertificate;
+using devices::DevicePage;
+using devices::DeviceSummary;
+using devices::Registration;
+using devices::RegistrationStatus;
+using devices::SecurityEvent;
 
 tl::unexpected<Error> corrupted(std::string what) {
   return fail(ErrorKind::kInternal, "DeviceStoreCorrupted", "A stored device record is invalid.",
@@ -40,7 +40,7 @@ Result<Registration> read_registration(const Statement& s) {
   // The column is CHECKed with json_valid(), so a parse failure means a corrupted file.
   r.details = nlohmann::json::parse(s.column<std::string>(5), nullptr, false);
   if (r.details.is_discarded()) return corrupted("registration details are not JSON");
-  auto status = store::registration_status_from(s.column<std::string>(6));
+  auto status = devices::registration_status_from(s.column<std::string>(6));
   if (!status) return corrupted("registration status " + s.column<std::string>(6));
   r.status = *status;
   r.created_at_ms = s.column<std::int64_t>(7);
@@ -59,7 +59,7 @@ Result<DeviceCertificate> read_certificate(const Statement& s) {
   c.serial = s.column<std::string>(4);
   c.not_before_s = s.column<std::optional<std::int64_t>>(5);
   c.not_after_s = s.column<std::optional<std::int64_t>>(6);
-  auto status = store::certificate_status_from(s.column<std::string>(7));
+  auto status = devices::certificate_status_from(s.column<std::string>(7));
   if (!status) return corrupted("certificate status " + s.column<std::string>(7));
   c.status = *status;
   c.status_reason = s.column<std::string>(8);
@@ -127,7 +127,7 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
           "status, created_at, updated_at, activated_at, deleted_at) "
           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
           reg.device_id, reg.user_id, reg.device_name, reg.model_number, details,
-          std::string(store::to_string(reg.status)), reg.created_at_ms, reg.updated_at_ms,
+          std::string(devices::to_string(reg.status)), reg.created_at_ms, reg.updated_at_ms,
           reg.activated_at_ms, reg.deleted_at_ms);
       if (e) id = conn.last_insert_rowid();
       return e;
@@ -298,7 +298,7 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
           "activated_at = excluded.activated_at, revoked_at = excluded.revoked_at, "
           "updated_at = excluded.updated_at",
           c.fingerprint, c.device_id, c.ca_id, c.issuer, c.serial, c.not_before_s, c.not_after_s,
-          std::string(store::to_string(c.status)), c.status_reason, c.registration_id,
+          std::string(devices::to_string(c.status)), c.status_reason, c.registration_id,
           c.first_seen_at_ms, c.last_seen_at_ms, c.activated_at_ms, c.revoked_at_ms,
           c.updated_at_ms);
     });
@@ -363,7 +363,7 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
       sql += " ORDER BY device_id, first_seen_at, fingerprint";
       auto s = conn.prepare(sql);
       if (!s) return forward(s);
-      s->bind(1, std::string(store::to_string(status)));
+      s->bind(1, std::string(devices::to_string(status)));
       if (!device_id.empty()) s->bind(2, device_id);
       return collect<DeviceCertificate>(*s, read_certificate);
     });

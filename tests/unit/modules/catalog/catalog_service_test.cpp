@@ -5,6 +5,7 @@
 
 #include "../../store/main_db.hpp"
 #include "../../store/test_util.hpp"
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/catalog/service.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -12,11 +13,7 @@
 namespace sp::catalog {
 namespace {
 
-class FixedClock final : public Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = 1700000000000;
-};
+using test::FixedClock;
 
 const std::string kPepper(32, 'p');
 
@@ -48,7 +45,7 @@ class CatalogServiceTest : public ::testing::Test {
 TEST_F(CatalogServiceTest, CreateFindDelete) {
   auto created = service_->create(entry("SN-1"));
   ASSERT_TRUE(created) << created.error().message;
-  EXPECT_EQ(created->created_at_ms, clock_.now);
+  EXPECT_EQ(created->created_at_ms, clock_.now_ms());
   auto found = service_->find("SN-1", "25HNB9");
   ASSERT_TRUE(found);
   EXPECT_EQ(found->details["model"], "INFINITY 19");
@@ -155,7 +152,7 @@ TEST_F(CatalogServiceTest, PagesInKeyOrderAndFiltersByModel) {
 
 TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {
   ASSERT_TRUE(service_->create(entry("SN-1")));
-  clock_.now += 1000;
+  clock_.advance(std::chrono::milliseconds(1000));
   std::vector<NewEntry> rows = {entry("SN-1", "25HNB9", "CODE-1"), entry("SN-2")};
   rows[0].details = {{"v", 2}};
   std::size_t last_done = 0;
@@ -170,7 +167,7 @@ TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {
   EXPECT_EQ(last_done, 2u);
   EXPECT_EQ(service_->find("SN-1", "25HNB9")->details["model"], "INFINITY 19");
 
-  clock_.now += 1000;
+  clock_.advance(std::chrono::milliseconds(1000));
   auto replace = service_->import(rows, store::ExistingEntries::kReplace);
   ASSERT_TRUE(replace);
   EXPECT_EQ(replace->replaced, 2u);
@@ -178,7 +175,7 @@ TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {
   auto one = service_->find("SN-1", "25HNB9");
   EXPECT_EQ(one->details["v"], 2);
   EXPECT_EQ(one->created_at_ms, 1700000000000);
-  EXPECT_EQ(one->updated_at_ms, clock_.now);
+  EXPECT_EQ(one->updated_at_ms, clock_.now_ms());
   EXPECT_EQ(service_->check_claim_code("SN-1", "25HNB9", "CODE-1").value(), true);
 
   // An invalid entry fails the whole import before anything is written.

@@ -9,6 +9,7 @@
 
 #include "../../store/main_db.hpp"
 #include "../../store/test_util.hpp"
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/devices/service.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -16,15 +17,11 @@
 namespace sp::devices {
 namespace {
 
+using devices::CertificateStatus;
+using devices::RegistrationStatus;
 using nlohmann::json;
-using store::CertificateStatus;
-using store::RegistrationStatus;
 
-class FixedClock final : public Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = 1700000000000;
-};
+using test::FixedClock;
 
 const std::string kPepper(32, 'p');
 const Caller kAlice{"alice", false};
@@ -70,27 +67,27 @@ class DeviceServiceTest : public ::testing::Test {
     return RegistrationRequest{std::move(id), std::move(name), "25HNB9", std::move(code)};
   }
 
-  store::Registration registered(const Caller& who, const std::string& id,
-                                 const std::string& name = "kitchen") {
+  devices::Registration registered(const Caller& who, const std::string& id,
+                                   const std::string& name = "kitchen") {
     auto r = service_->register_device(who, request(id, name));
     EXPECT_TRUE(r) << r.error().name << ": " << r.error().message;
-    return r ? *r : store::Registration{};
+    return r ? *r : devices::Registration{};
   }
 
   void add_cert(const std::string& fingerprint, const std::string& device,
                 std::optional<std::int64_t> registration_id = std::nullopt) {
-    store::DeviceCertificate c;
+    devices::DeviceCertificate c;
     c.fingerprint = fingerprint;
     c.device_id = device;
     c.ca_id = "CA1";
     c.issuer = "CN=Maker";
     c.serial = "0A";
-    c.first_seen_at_ms = clock_.now;
-    c.last_seen_at_ms = clock_.now;
-    c.updated_at_ms = clock_.now;
+    c.first_seen_at_ms = clock_.now_ms();
+    c.last_seen_at_ms = clock_.now_ms();
+    c.updated_at_ms = clock_.now_ms();
     ASSERT_TRUE(repo_->save_certificate(c));
     if (registration_id) {
-      ASSERT_TRUE(repo_->activate_certificate(fingerprint, *registration_id, clock_.now));
+      ASSERT_TRUE(repo_->activate_certificate(fingerprint, *registration_id, clock_.now_ms()));
     }
   }
 
@@ -195,7 +192,7 @@ TEST_F(DeviceServiceTest, ClaimCodeRequiredWrongRightAndRateLimited) {
   EXPECT_TRUE(service_->register_device(kAlice, request("SN-2", "n", "WHATEVER")));
 
   for (int i = 1; i < kMaxClaimFailures; ++i) {
-    clock_.now += 1000;
+    clock_.advance(std::chrono::milliseconds(1000));
     expect_error(service_->register_device(kAlice, request("LOCKED-1", "n", "WRONG")),
                  ErrorKind::kForbidden, "InvalidClaimCode");
   }
@@ -209,7 +206,7 @@ TEST_F(DeviceServiceTest, ClaimCodeRequiredWrongRightAndRateLimited) {
   // Entries without a claim code are not limited.
   EXPECT_TRUE(service_->register_device(kAlice, request("SN-3")));
 
-  clock_.now += static_cast<std::int64_t>(wait) * 1000;
+  clock_.advance(std::chrono::milliseconds(static_cast<std::int64_t>(wait) * 1000));
   auto ok = service_->register_device(kAlice, request("LOCKED-1", "n", "LOCKED-CODE"));
   ASSERT_TRUE(ok) << ok.error().name;
   EXPECT_EQ(ok->status, RegistrationStatus::kPending);
@@ -324,12 +321,12 @@ TEST_F(DeviceServiceTest, CertificatesVisibleToOwnerAdminAndFormerOwnerHistoryOn
   add_cert(fp('A'), "SN-1", a.id);
   ASSERT_TRUE(service_->delete_device(kAlice, "SN-1"));
   auto b = registered(kBob, "SN-1");
-  clock_.now += 1000;
+  clock_.advance(std::chrono::milliseconds(1000));
   add_cert(fp('B'), "SN-1", b.id);
-  clock_.now += 1000;
+  clock_.advance(std::chrono::milliseconds(1000));
   add_cert(fp('C'), "SN-1");  // seen, not activated yet
 
-  const auto fps = [](const std::vector<store::DeviceCertificate>& certs) {
+  const auto fps = [](const std::vector<devices::DeviceCertificate>& certs) {
     std::vector<std::string> out;
     for (const auto& c : certs) out.push_back(c.fingerprint);
     return out;
@@ -381,7 +378,7 @@ TEST_F(DeviceServiceTest, RevokeCertificateRules) {
   EXPECT_EQ(c->fingerprint, fp('A'));
   EXPECT_EQ(c->status, CertificateStatus::kRevoked);
   EXPECT_EQ(c->status_reason, "revoked_by_owner");
-  EXPECT_EQ(c->revoked_at_ms, clock_.now);
+  EXPECT_EQ(c->revoked_at_ms, clock_.now_ms());
   ASSERT_EQ(published_revoked().size(), 1u);
   EXPECT_EQ(published_revoked()[0], (std::vector<std::string>{fp('A')}));
   expect_error(service_->revoke_certificate(kAlice, "SN-1", fp('A')), ErrorKind::kConflict,
@@ -399,8 +396,8 @@ TEST_F(DeviceServiceTest, RevokeCertificateRules) {
 }
 
 TEST_F(DeviceServiceTest, SecurityEventsAreForAdmins) {
-  store::SecurityEvent e;
-  e.at_ms = clock_.now;
+  devices::SecurityEvent e;
+  e.at_ms = clock_.now_ms();
   e.kind = "device_not_in_catalog";
   e.device_id = "SN-X";
   ASSERT_TRUE(repo_->add_security_event(e));

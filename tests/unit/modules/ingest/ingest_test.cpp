@@ -7,15 +7,16 @@
 
 #include <map>
 
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/events/service.hpp"
 #include "smartproduct/telemetry/service.hpp"
 
 namespace {
 
-class FixedClock final : public sp::Clock {
- public:
-  int64_t now_ms() const override { return 1795819081000; }
-};
+using sp::test::FixedClock;
+
+// The server receives every message a second after the device timestamp the tests use.
+constexpr std::int64_t kReceivedAtMs = 1795819081000;
 
 class FakeTelemetryRepository final : public sp::store::TelemetryRepository {
  public:
@@ -74,7 +75,7 @@ struct Acks {
 
 TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
@@ -90,7 +91,7 @@ TEST(TelemetryIngest, StoresValidMessageWithTopicDeviceAndTimes) {
 
 TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 64}, repo, clock, bus);
   Acks acks;
@@ -113,7 +114,7 @@ TEST(TelemetryIngest, RejectsAndCountsBadInputButAcknowledges) {
 
 TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
@@ -123,7 +124,7 @@ TEST(TelemetryIngest, PayloadNamingItsOwnDeviceIsAccepted) {
 
 TEST(TelemetryIngest, RedeliveryIsADuplicate) {
   FakeTelemetryRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
@@ -137,7 +138,7 @@ TEST(TelemetryIngest, RedeliveryIsADuplicate) {
 TEST(TelemetryIngest, StoreFailureIsNotAcknowledged) {
   FakeTelemetryRepository repo;
   repo.fail = true;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::telemetry::TelemetryService svc({"smartproduct/telemetry", 1024}, repo, clock, bus);
   Acks acks;
@@ -162,7 +163,7 @@ TEST(DedupKey, GrowsWithTimeAndSeparatesPayloads) {
 
 TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
   FakeEventRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock, bus,
                                [](const std::string&) { return std::optional<std::string>("u1"); });
@@ -190,7 +191,7 @@ TEST(EventIngest, StoresSeedFieldsAndFillsMissingTimestamp) {
 
 TEST(EventIngest, InvalidTypesAndFieldsAreRejected) {
   FakeEventRepository repo;
-  FixedClock clock;
+  FixedClock clock{kReceivedAtMs};
   sp::EventBus bus;
   sp::events::EventService svc({"smartproduct/event", 1024}, repo, clock, bus);
   Acks acks;

@@ -12,6 +12,8 @@
 
 #include "../../store/main_db.hpp"
 #include "../../store/test_util.hpp"
+#include "fakes/fixed_clock.hpp"
+#include "fakes/recording_publisher.hpp"
 #include "smartproduct/jitr/service.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -19,52 +21,44 @@
 namespace sp::jitr {
 namespace {
 
+using devices::CertificateStatus;
+using devices::RegistrationStatus;
 using presence::ConnectionEvent;
-using store::CertificateStatus;
-using store::RegistrationStatus;
 
-class FixedClock final : public Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  std::atomic<int64_t> now = 1800000000000;
-};
+using test::FixedClock;
+using test::RecordingPublisher;
 
-class RecordingPublisher final : public mqtt::Publisher {
- public:
-  void publish(std::string topic, std::string payload, int, bool) override {
-    std::lock_guard lock(mutex);
-    EXPECT_EQ(topic, "$CONTROL/smartproduct/v1");
-    auto j = nlohmann::json::parse(payload);
-    for (auto& c : j["commands"]) commands.push_back(c);
+// The control commands sent to the plugin, in order (every publish must go to its control topic).
+std::vector<nlohmann::json> commands(const RecordingPublisher& publisher) {
+  std::vector<nlohmann::json> out;
+  for (const auto& p : publisher.published()) {
+    EXPECT_EQ(p.topic, "$CONTROL/smartproduct/v1");
+    auto j = nlohmann::json::parse(p.payload);
+    for (auto& c : j["commands"]) out.push_back(c);
   }
-  // "activate:FP" strings of every command except setState, in order.
-  std::vector<std::string> simple() {
-    std::lock_guard lock(mutex);
-    std::vector<std::string> out;
-    for (auto& c : commands) {
-      const std::string name = c["command"];
-      if (name == "setState") continue;
-      for (const char* field : {"fingerprint", "username", "aki"}) {
-        if (c.contains(field)) out.push_back(name + ":" + c[field].get<std::string>());
-      }
+  return out;
+}
+
+// "activate:FP" strings of every command except setState, in order.
+std::vector<std::string> simple(const RecordingPublisher& publisher) {
+  std::vector<std::string> out;
+  for (auto& c : commands(publisher)) {
+    const std::string name = c["command"];
+    if (name == "setState") continue;
+    for (const char* field : {"fingerprint", "username", "aki"}) {
+      if (c.contains(field)) out.push_back(name + ":" + c[field].get<std::string>());
     }
-    return out;
   }
-  std::vector<nlohmann::json> set_states() {
-    std::lock_guard lock(mutex);
-    std::vector<nlohmann::json> out;
-    for (auto& c : commands) {
-      if (c["command"] == "setState") out.push_back(c["state"]);
-    }
-    return out;
+  return out;
+}
+
+std::vector<nlohmann::json> set_states(const RecordingPublisher& publisher) {
+  std::vector<nlohmann::json> out;
+  for (auto& c : commands(publisher)) {
+    if (c["command"] == "setState") out.push_back(c["state"]);
   }
-  void clear() {
-    std::lock_guard lock(mutex);
-    commands.clear();
-  }
-  std::mutex mutex;
-  std::vector<nlohmann::json> commands;
-};
+  return out;
+}
 
 std::string fingerprint(char c) { return std::string(64, c); }
 
@@ -79,7 +73,7 @@ class JitrServiceTest : public ::testing::Test {
     catalog_ = std::make_unique<catalog::CatalogService>(
         *catalog_repo_, clock_, identity::CodeHasher(std::string(32, 'p')));
     plugin_ = std::make_unique<PluginControl>(publisher_);
-    add_ca("CA01", store::CaStatus::kActive, true);
+    add_ca("CA01", pki::CaStatus::kActive, true);
     for (auto serial : {"SN-1", "SN-2", "SN-3"}) {
       ASSERT_TRUE(catalog_->create({serial, "25HNB9", nlohmann::json::object(), std::nullopt}));
     }
@@ -89,14 +83,15 @@ class JitrServiceTest : public ::testing::Test {
     service_.reset();
     if (db_) db_->close();
   }
-  void start(std::chrono::milliseconds poll = std::chrono::milliseconds(3600000)) {
+  void start() {
     service_.reset();
     JitrConfig c;
-    c.revision_poll_interval = poll;
+    // The periodic revision poll never fires during a test: tests call check_revision().
+    c.revision_poll_interval = std::chrono::hours(1);
     service_ = std::make_unique<JitrService>(*devices_, *cas_, *catalog_, *plugin_, clock_, c);
   }
-  void add_ca(std::string id, store::CaStatus status, bool auto_registration) {
-    store::CertificateAuthority ca;
+  void add_ca(std::string id, pki::CaStatus status, bool auto_registration) {
+    pki::CertificateAuthority ca;
     ca.id = id;
     ca.name = "ca-" + id;
     ca.subject = "CN=" + id;
@@ -108,16 +103,16 @@ class JitrServiceTest : public ::testing::Test {
     ca.certificate_pem = "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n";
     ca.status = status;
     ca.auto_registration = auto_registration;
-    ca.created_at_ms = ca.updated_at_ms = clock_.now;
+    ca.created_at_ms = ca.updated_at_ms = clock_.now_ms();
     ASSERT_TRUE(cas_->insert(ca));
   }
-  store::Registration registration(const std::string& serial, const std::string& user) {
-    store::Registration r;
+  devices::Registration registration(const std::string& serial, const std::string& user) {
+    devices::Registration r;
     r.device_id = serial;
     r.user_id = user;
     r.device_name = "name-" + serial;
     r.model_number = "25HNB9";
-    r.created_at_ms = r.updated_at_ms = clock_.now;
+    r.created_at_ms = r.updated_at_ms = clock_.now_ms();
     auto created = devices_->create_registration(r);
     EXPECT_TRUE(created) << created.error().message;
     return *created;
@@ -136,19 +131,19 @@ class JitrServiceTest : public ::testing::Test {
     service_->on_presence(e);
     service_->drain();
   }
-  std::optional<store::DeviceCertificate> cert(char fp) {
+  std::optional<devices::DeviceCertificate> cert(char fp) {
     auto c = devices_->certificate(fingerprint(fp));
     EXPECT_TRUE(c);
     return *c;
   }
-  std::vector<store::SecurityEvent> security_events() {
+  std::vector<devices::SecurityEvent> security_events() {
     auto e = devices_->security_events(100, std::nullopt, "");
     EXPECT_TRUE(e);
     return *e;
   }
 
   sqlite::test::TempDir dir_;
-  FixedClock clock_;
+  FixedClock clock_{1800000000000};
   RecordingPublisher publisher_;
   std::shared_ptr<sqlite::Database> db_;
   std::unique_ptr<store::DeviceRepository> devices_;
@@ -161,7 +156,7 @@ class JitrServiceTest : public ::testing::Test {
 
 TEST_F(JitrServiceTest, RegisteredDeviceIsActivatedAtItsFirstConnection) {
   auto reg = registration("SN-1", "user-a");
-  clock_.now += 5000;
+  clock_.advance(std::chrono::milliseconds(5000));
   connect("SN-1", 'A');
   auto c = cert('A');
   ASSERT_TRUE(c);
@@ -172,13 +167,13 @@ TEST_F(JitrServiceTest, RegisteredDeviceIsActivatedAtItsFirstConnection) {
   auto live = devices_->live_registration("SN-1");
   ASSERT_TRUE(live && *live);
   EXPECT_EQ((*live)->status, RegistrationStatus::kComplete);
-  EXPECT_EQ((*live)->activated_at_ms, clock_.now.load());
-  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"activate:" + fingerprint('A')});
+  EXPECT_EQ((*live)->activated_at_ms, clock_.now_ms());
+  EXPECT_EQ(simple(publisher_), std::vector<std::string>{"activate:" + fingerprint('A')});
   EXPECT_EQ(service_->counters().activated, 1u);
 
   // The same connection reported again (redelivery, resync) changes nothing.
   connect("SN-1", 'A');
-  EXPECT_EQ(publisher_.simple().size(), 1u);
+  EXPECT_EQ(simple(publisher_).size(), 1u);
   EXPECT_TRUE(security_events().empty());
 }
 
@@ -186,7 +181,7 @@ TEST_F(JitrServiceTest, DeviceConnectingBeforeRegistrationWaitsAndIsActivatedByI
   connect("SN-2", 'B');
   ASSERT_TRUE(cert('B'));
   EXPECT_EQ(cert('B')->status, CertificateStatus::kPendingActivation);
-  EXPECT_TRUE(publisher_.simple().empty());  // stays connected, without rights
+  EXPECT_TRUE(simple(publisher_).empty());  // stays connected, without rights
 
   auto reg = registration("SN-2", "user-b");
   service_->on_registered("SN-2");
@@ -194,7 +189,7 @@ TEST_F(JitrServiceTest, DeviceConnectingBeforeRegistrationWaitsAndIsActivatedByI
   EXPECT_EQ(cert('B')->status, CertificateStatus::kActive);
   EXPECT_EQ((*devices_->live_registration("SN-2"))->status, RegistrationStatus::kComplete);
   // The serial is pre-authorized at the broker (for its next certificates) and this one activated.
-  EXPECT_EQ(publisher_.simple(),
+  EXPECT_EQ(simple(publisher_),
             (std::vector<std::string>{"registerDevice:SN-2", "activate:" + fingerprint('B')}));
 }
 
@@ -202,16 +197,16 @@ TEST_F(JitrServiceTest, SerialOutsideTheCatalogIsRefusedWithOneSecurityEvent) {
   connect("NOPE-1", 'C');
   EXPECT_EQ(cert('C')->status, CertificateStatus::kRefused);
   EXPECT_EQ(cert('C')->status_reason, reason::kNotInCatalog);
-  EXPECT_EQ(publisher_.simple(), std::vector<std::string>{"deactivate:" + fingerprint('C')});
+  EXPECT_EQ(simple(publisher_), std::vector<std::string>{"deactivate:" + fingerprint('C')});
   // The device retries: kicked again, but the event is recorded once per interval.
   connect("NOPE-1", 'C');
-  EXPECT_EQ(publisher_.simple().size(), 2u);
+  EXPECT_EQ(simple(publisher_).size(), 2u);
   auto events = security_events();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, reason::kNotInCatalog);
   EXPECT_EQ(events[0].device_id, "NOPE-1");
   EXPECT_EQ(events[0].cert_fingerprint, fingerprint('C'));
-  clock_.now += 601 * 1000;
+  clock_.advance(std::chrono::milliseconds(601 * 1000));
   connect("NOPE-1", 'C');
   EXPECT_EQ(security_events().size(), 2u);
 
@@ -226,11 +221,11 @@ TEST_F(JitrServiceTest, UnknownInactiveAndNonAutoRegisteringCasAreRefused) {
   connect("SN-1", 'D', "FFFF");
   EXPECT_EQ(cert('D')->status_reason, reason::kCaNotRegistered);
 
-  add_ca("CA02", store::CaStatus::kInactive, true);
+  add_ca("CA02", pki::CaStatus::kInactive, true);
   connect("SN-1", 'E', "CA02");
   EXPECT_EQ(cert('E')->status_reason, reason::kCaInactive);
 
-  add_ca("CA03", store::CaStatus::kActive, false);
+  add_ca("CA03", pki::CaStatus::kActive, false);
   connect("SN-1", 'F', "CA03");
   EXPECT_EQ(cert('F')->status_reason, reason::kAutoRegistrationDisabled);
   EXPECT_EQ(security_events().size(), 3u);
@@ -249,15 +244,15 @@ TEST_F(JitrServiceTest, DeletedDeviceIsRefusedUntilRegisteredAgain) {
   auto first = registration("SN-3", "user-a");
   connect("SN-3", 'G');
   ASSERT_EQ(cert('G')->status, CertificateStatus::kActive);
-  auto revoked = devices_->delete_registration(first.id, clock_.now);
+  auto revoked = devices_->delete_registration(first.id, clock_.now_ms());
   ASSERT_TRUE(revoked);
   EXPECT_EQ(*revoked, std::vector<std::string>{fingerprint('G')});
   service_->on_certificates_revoked(*revoked);
   service_->drain();
-  EXPECT_EQ(publisher_.simple().back(), "revoke:" + fingerprint('G'));
+  EXPECT_EQ(simple(publisher_).back(), "revoke:" + fingerprint('G'));
   service_->on_deleted("SN-3");
   service_->drain();
-  EXPECT_EQ(publisher_.simple().back(), "unregisterDevice:SN-3");
+  EXPECT_EQ(simple(publisher_).back(), "unregisterDevice:SN-3");
 
   // A new certificate for the deleted serial is refused ...
   connect("SN-3", 'H');
@@ -273,7 +268,7 @@ TEST_F(JitrServiceTest, DeletedDeviceIsRefusedUntilRegisteredAgain) {
   // The revoked certificate stays revoked even if the broker reports it again.
   connect("SN-3", 'G');
   EXPECT_EQ(cert('G')->status, CertificateStatus::kRevoked);
-  EXPECT_EQ(publisher_.simple().back(), "revoke:" + fingerprint('G'));
+  EXPECT_EQ(simple(publisher_).back(), "revoke:" + fingerprint('G'));
 }
 
 TEST_F(JitrServiceTest, BrokerRejectionsBecomeSecurityEvents) {
@@ -305,11 +300,11 @@ TEST_F(JitrServiceTest, ReconcileActivatesCertificatesRegisteredWhileTheDaemonWa
 TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
   registration("SN-1", "user-a");
   connect("SN-1", 'K');
-  add_ca("CA02", store::CaStatus::kInactive, true);
-  start(std::chrono::milliseconds(20));
+  add_ca("CA02", pki::CaStatus::kInactive, true);
+  start();
   service_->on_broker_connected();
   service_->drain();
-  auto states = publisher_.set_states();
+  auto states = set_states(publisher_);
   ASSERT_EQ(states.size(), 1u);
   EXPECT_EQ(states[0]["activatedFingerprints"], nlohmann::json::array({fingerprint('K')}));
   // The id and the subject DN (for device certificates without an AKI).
@@ -318,12 +313,16 @@ TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
   EXPECT_EQ(states[0]["registeredUsernames"], nlohmann::json::array({"SN-1"}));
   EXPECT_EQ(states[0]["autoActivateCas"], nlohmann::json::array({"CA01"}));
 
+  // Nothing changed: a revision check sends nothing.
+  service_->check_revision();
+  service_->drain();
+  EXPECT_EQ(set_states(publisher_).size(), 1u);
+
   // smartproductctl changed something: the daemon notices the revision and resends.
   ASSERT_TRUE(cas_->bump_broker_state_revision());
-  for (int i = 0; i < 200 && publisher_.set_states().size() < 2; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_EQ(publisher_.set_states().size(), 2u);
+  service_->check_revision();
+  service_->drain();
+  EXPECT_EQ(set_states(publisher_).size(), 2u);
 }
 
 TEST(PluginControl, AnswersWithErrorsAreCountedAndOthersIgnored) {

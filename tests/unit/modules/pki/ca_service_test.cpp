@@ -13,6 +13,7 @@
 
 #include "../../store/main_db.hpp"
 #include "../../store/test_util.hpp"
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/pki/ca_routes.hpp"
 #include "smartproduct/pki/ca_service.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -22,15 +23,9 @@ namespace sp::pki {
 namespace {
 
 namespace fs = std::filesystem;
-using store::CaStatus;
+using pki::CaStatus;
 
-class FixedClock final : public Clock {
- public:
-  int64_t now_ms() const override { return now; }
-  int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
-};
+using test::FixedClock;
 
 std::vector<fs::path> hash_links(const fs::path& dir) {
   std::vector<fs::path> out;
@@ -74,7 +69,8 @@ class CaServiceTest : public ::testing::Test {
   fs::path ca_file(const std::string& id) const { return dir_ / "device-cas" / (id + ".pem"); }
 
   sqlite::test::TempDir dir_;
-  FixedClock clock_;
+  // Starts at the real time: the test certificates are issued valid around it.
+  FixedClock clock_{test::system_now_ms()};
   std::shared_ptr<sqlite::Database> db_;
   std::unique_ptr<store::CaRepository> repo_;
   std::unique_ptr<CaService> service_;
@@ -100,7 +96,7 @@ TEST_F(CaServiceTest, RegisterWithProofOfPossessionStoresInactiveAndInstalls) {
   EXPECT_FALSE(row->managed);
   EXPECT_EQ(row->fingerprint, info.sha256_fingerprint);
   EXPECT_EQ(row->subject, info.subject);
-  EXPECT_EQ(row->created_at_ms, clock_.now);
+  EXPECT_EQ(row->created_at_ms, clock_.now_ms());
   // Trusted at TLS level (file + hash link), refused by the plugin (INACTIVE).
   ASSERT_TRUE(fs::exists(ca_file(row->id)));
   EXPECT_EQ(read_file(ca_file(row->id).string()).value(), ca.cert_pem);
@@ -180,7 +176,7 @@ TEST_F(CaServiceTest, InvalidCaCertificates) {
 
   // Expired (as seen by the clock).
   r = request(ca);
-  clock_.now += 400LL * 86400 * 1000;
+  clock_.advance(std::chrono::milliseconds(400LL * 86400 * 1000));
   e = service_->register_ca(r);
   ASSERT_FALSE(e);
   EXPECT_EQ(e.error().name, "InvalidCaCertificate");
@@ -233,7 +229,7 @@ TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   // Only auto-registration: the broker is told too (it pre-authorizes registered devices of
   // auto-registering CAs); an update that changes nothing tells nobody.
   published().clear();
-  clock_.now += 5000;
+  clock_.advance(std::chrono::milliseconds(5000));
   ASSERT_TRUE(service_->update(row.id, std::nullopt, false));
   EXPECT_EQ(published(), std::vector<std::string>{"enabled " + row.id});
   published().clear();
@@ -250,7 +246,7 @@ TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   auto described = service_->describe(colons);
   ASSERT_TRUE(described) << colons;
   EXPECT_FALSE(described->auto_registration);
-  EXPECT_EQ(described->updated_at_ms, clock_.now);
+  EXPECT_EQ(described->updated_at_ms, clock_.now_ms());
 
   ASSERT_TRUE(service_->update(row.id, CaStatus::kInactive, std::nullopt));
   EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row.id});

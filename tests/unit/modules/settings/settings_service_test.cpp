@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "fakes/fixed_clock.hpp"
 #include "smartproduct/api/openapi.hpp"
 #include "smartproduct/settings/service.hpp"
 
@@ -36,10 +37,7 @@ class FakeSettings : public store::SettingsRepository {
   std::map<std::string, store::SettingRow> rows_;
 };
 
-class FixedClock : public Clock {
- public:
-  int64_t now_ms() const override { return 1700000000123; }
-};
+using test::FixedClock;
 
 TEST(ValidateUserSetting, AcceptsSubsetsAndNormalizes) {
   auto ok = validate_user_setting(
@@ -72,7 +70,7 @@ class SettingsServiceTest : public ::testing::Test {
     repo_.rows_["app-config"] = store::SettingRow{"app-config", json{{"idp", "x"}}, 1, 1};
   }
   FakeSettings repo_;
-  FixedClock clock_;
+  FixedClock clock_{1700000000123};
   SettingsService service_;
 };
 

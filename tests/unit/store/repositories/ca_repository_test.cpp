@@ -12,8 +12,8 @@
 namespace sp::sqlite {
 namespace {
 
-using store::CaStatus;
-using store::CertificateAuthority;
+using pki::CaStatus;
+using pki::CertificateAuthority;
 
 CertificateAuthority make_ca(std::string id, std::string name, std::string fingerprint,
                              CaStatus status = CaStatus::kInactive) {
@@ -211,9 +211,9 @@ TEST_F(CaRepositoryTest, RegistrationCodeIsStableRandomHex) {
 
 TEST_F(CaRepositoryTest, StatusNamesRoundTrip) {
   for (auto s : {CaStatus::kActive, CaStatus::kInactive, CaStatus::kDeregistered}) {
-    EXPECT_EQ(store::ca_status_from(store::to_string(s)), s);
+    EXPECT_EQ(pki::ca_status_from(pki::to_string(s)), s);
   }
-  EXPECT_FALSE(store::ca_status_from("active"));
+  EXPECT_FALSE(pki::ca_status_from("active"));
 }
 
 }  // namespace

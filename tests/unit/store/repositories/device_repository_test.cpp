@@ -15,10 +15,10 @@
 namespace sp::sqlite {
 namespace {
 
-using store::CertificateStatus;
-using store::DeviceCertificate;
-using store::Registration;
-using store::RegistrationStatus;
+using devices::CertificateStatus;
+using devices::DeviceCertificate;
+using devices::Registration;
+using devices::RegistrationStatus;
 
 class DeviceRepositoryTest : public ::testing::Test {
  protected:
@@ -93,16 +93,16 @@ class DeviceRepositoryTest : public ::testing::Test {
 TEST_F(DeviceRepositoryTest, StatusNamesRoundTrip) {
   for (auto s : {RegistrationStatus::kPending, RegistrationStatus::kComplete,
                  RegistrationStatus::kDeleted}) {
-    EXPECT_EQ(store::registration_status_from(store::to_string(s)), s);
+    EXPECT_EQ(devices::registration_status_from(devices::to_string(s)), s);
   }
   for (auto s : {CertificateStatus::kPendingActivation, CertificateStatus::kActive,
                  CertificateStatus::kRevoked, CertificateStatus::kRefused}) {
-    EXPECT_EQ(store::certificate_status_from(store::to_string(s)), s);
+    EXPECT_EQ(devices::certificate_status_from(devices::to_string(s)), s);
   }
-  EXPECT_EQ(store::to_string(RegistrationStatus::kComplete), "complete");
-  EXPECT_EQ(store::to_string(CertificateStatus::kPendingActivation), "PENDING_ACTIVATION");
-  EXPECT_FALSE(store::registration_status_from("Pending"));
-  EXPECT_FALSE(store::certificate_status_from("active"));
+  EXPECT_EQ(devices::to_string(RegistrationStatus::kComplete), "complete");
+  EXPECT_EQ(devices::to_string(CertificateStatus::kPendingActivation), "PENDING_ACTIVATION");
+  EXPECT_FALSE(devices::registration_status_from("Pending"));
+  EXPECT_FALSE(devices::certificate_status_from("active"));
 }
 
 TEST_F(DeviceRepositoryTest, CreateAndFindRegistrations) {
@@ -360,7 +360,7 @@ TEST_F(DeviceRepositoryTest, RevokeAndStatusQueries) {
 
 TEST_F(DeviceRepositoryTest, SecurityEventsNewestFirstWithPagingAndFilter) {
   for (int i = 0; i < 5; ++i) {
-    store::SecurityEvent e;
+    devices::SecurityEvent e;
     e.at_ms = 1000 + i;
     e.kind = i % 2 ? "revoked" : "device_not_in_catalog";
     e.device_id = i % 2 ? "SN-odd" : "SN-even";

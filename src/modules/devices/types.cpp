@@ -1,10 +1,10 @@
-// The status names of include/smartproduct/store/device_repository.hpp. Kept out of
-// device_repository.cpp (and out of sp_store_repositories) so that the devices service and the
-// JITR module can name statuses without linking the SQLite layer.
+// The status names of the devices module's records (devices/types.hpp), in their own small
+// library so that the SQLite repositories and the JITR module can name statuses without linking
+// the devices service.
 
-#include "smartproduct/store/device_repository.hpp"
+#include "smartproduct/devices/types.hpp"
 
-namespace sp::store {
+namespace sp::devices {
 
 std::string_view to_string(RegistrationStatus status) {
   switch (status) {
@@ -47,4 +47,4 @@ std::optional<CertificateStatus> certificate_status_from(std::string_view text) 
   return std::nullopt;
 }
 
-}  // namespace sp::store
+}  // namespace sp::devices
