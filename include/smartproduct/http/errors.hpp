@@ -40,14 +40,12 @@ struct Code {
   X(AccountDisabled, kUnauthenticated, "This account is disabled.")                               \
   X(BadRequest, kBadRequest, "The request is malformed.")                                         \
   X(CaAlreadyRegistered, kConflict, "This CA is already registered.")                             \
-  X(CaCorrupted, kInternal, "A stored CA is invalid.")                                            \
   X(CaDeregistered, kConflict, "The CA is deregistered.")                                         \
   X(CaFileWriteFailed, kUnavailable, "Cannot install the CA certificate.")                        \
   X(CaNameTaken, kConflict, "Another registered CA has this name.")                               \
   X(CaNotFound, kNotFound, "No such certificate authority.")                                      \
   X(CaNotManaged, kUnprocessable, "The platform does not hold the key of this CA.")               \
   X(CannotModifySelf, kConflict, "You cannot disable or demote your own account.")                \
-  X(CatalogCorrupted, kInternal, "A stored catalog entry is invalid.")                            \
   X(CatalogEntryExists, kConflict, "The catalog already has this entry.")                         \
   X(CatalogEntryNotFound, kNotFound, "No such catalog entry.")                                    \
   X(CertificateAlreadyRevoked, kConflict, "The certificate is already revoked.")                  \
@@ -124,9 +122,7 @@ struct Code {
   X(PkiFailure, kInternal, "A certificate operation failed.")                                     \
   X(RegistrationCodeMismatch, kUnprocessable,                                                     \
     "The verification certificate's common name must be the registration code.")                  \
-  X(RegistrationCodeMissing, kInternal, "The instance has no CA registration code.")              \
   X(RegistrationNotLive, kConflict, "The registration was deleted.")                              \
-  X(SettingCorrupted, kInternal, "The stored setting is invalid.")                                \
   X(SigningFailed, kInternal, "Signing failed.")                                                  \
   X(SigningKeyMissing, kUnavailable, "No signing key is configured.")                             \
   X(StoreUnavailable, kUnavailable, "The database is busy or not available; try again.")          \
