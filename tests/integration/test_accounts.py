@@ -97,6 +97,8 @@ class Api:
         status, _, doc = inst.request("GET", "/api/openapi.json")
         assert status == 200
         self.spec = OpenApi(doc)
+        # name -> status of the error catalogue the document lists (one status per name).
+        self.catalogue = {e["name"]: e["status"] for e in doc["x-error-catalogue"]}
 
     def __call__(self, method, path, body=None, token=None, headers=None, check=True):
         status, hdrs, data = self.inst.request(method, path, body, headers, token)
@@ -104,6 +106,8 @@ class Api:
             assert isinstance(data, dict) and {"code", "error", "message"} <= data.keys(), \
                 f"{method} {path} {status}: error body is not the JSON error shape: {data!r}"
             assert data["code"] == status
+            assert self.catalogue.get(data["error"]) == status, \
+                f"{method} {path}: {data['error']} {status} is not in the error catalogue as such"
         if check:
             self.spec.check(method, path, status, hdrs, data)
         return status, hdrs, data
@@ -443,7 +447,7 @@ def test_tamper_suite_all_401_with_json(api, inst):
     status, _, body = api("GET", "/api/auth/me", token=good)
     assert status == 401 and body["error"] == "AccountDisabled"
     status, _, body = api("POST", "/api/auth/login", {"email": "victim@example.com", "password": PASSWORD})
-    assert status == 403 and body["error"] == "AccountDisabled"
+    assert status == 401 and body["error"] == "AccountDisabled"
 
 
 def test_settings_idor_and_validation(api):

@@ -296,6 +296,7 @@ def test_ownership_matrix(api, users, catalog):
     assert status == 200 and isinstance(page["Items"], list)
     assert api("GET", "/api/admin/security-events?limit=0", token=admin)[0] == 422
     assert api("GET", "/api/admin/security-events?before=x", token=admin)[0] == 400
+    assert api("GET", "/api/admin/security-events?lastevalkey=garbage!", token=admin)[0] == 400
     assert api("GET", "/api/admin/security-events?deviceId=bad%20id", token=admin)[0] == 422
 
     # An admin deletes someone else's device.

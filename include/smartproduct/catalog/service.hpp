@@ -34,8 +34,6 @@ inline constexpr std::size_t kMinClaimCodeLength = 4;
 inline constexpr std::size_t kMaxClaimCodeLength = 128;
 /// Largest serialized `details` object.
 inline constexpr std::size_t kMaxDetailsBytes = 16 * 1024;
-inline constexpr int kDefaultPageSize = 20;
-inline constexpr int kMaxPageSize = 100;
 
 /// An entry as an admin supplies it (the claim code in clear, before hashing).
 struct NewEntry {
@@ -100,9 +98,5 @@ class CatalogService {
 /// {"deviceId","modelNumber","details","hasClaimCode","createdAt","updatedAt"}; never the claim
 /// code or its hash.
 nlohmann::json to_json(const store::CatalogEntry& entry);
-
-/// Opaque page cursor (base64url JSON) and its inverse (nullopt when malformed).
-std::string encode_cursor(const store::CatalogKey& key);
-std::optional<store::CatalogKey> decode_cursor(std::string_view text);
 
 }  // namespace sp::catalog

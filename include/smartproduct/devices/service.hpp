@@ -52,9 +52,10 @@ class DeviceService {
 
   /// The caller's registrations of every status, by device name.
   Result<std::vector<Registration>> registrations(const Caller& caller);
-  /// One page (limit 1..kMaxPageSize) of live devices: the caller's, or everyone's for an admin.
+  /// One page (limit 1..http::kMaxPageLimit) of live devices: the caller's, or everyone's for an
+  /// admin.
   Result<DevicePage> list_devices(const Caller& caller, int limit,
-                                  std::optional<std::int64_t> after_id);
+                                         std::optional<std::int64_t> after_id);
   /// Every live device of list_devices (paged internally).
   Result<std::vector<DeviceSummary>> all_devices(const Caller& caller);
   /// The caller's newest registration of the device (any status); an admin's: the newest of
@@ -79,11 +80,12 @@ class DeviceService {
   /// The user id of the device's live registration (events ingest); nullopt when none or on a
   /// storage error.
   std::optional<std::string> owner_of(std::string_view device_id);
-  /// Admins only: newest first, `limit` 1..kMaxPageSize + 1 (the route asks for one extra row to
-  /// know whether another page exists), `before_id` pages backwards, empty `device_id` = all.
+  /// Admins only: newest first, `limit` 1..http::kMaxPageLimit + 1 (the route asks for one extra
+  /// row to know whether another page exists), `before_id` pages backwards, empty `device_id` =
+  /// all.
   Result<std::vector<SecurityEvent>> security_events(const Caller& caller, int limit,
-                                                     std::optional<std::int64_t> before_id,
-                                                     std::string_view device_id);
+                                                            std::optional<std::int64_t> before_id,
+                                                            std::string_view device_id);
 
  private:
   // What the caller may do with a device, from its registrations.

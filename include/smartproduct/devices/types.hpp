@@ -19,8 +19,6 @@ namespace sp::devices {
 
 inline constexpr std::size_t kMaxDeviceNameLength = 128;
 inline constexpr std::size_t kMaxClaimCodeLength = 128;
-inline constexpr int kDefaultPageSize = 20;
-inline constexpr int kMaxPageSize = 100;
 
 // --- records (stored by store::DeviceRepository) -------------------------------------------------
 
@@ -128,10 +126,5 @@ nlohmann::json device_to_json(const DeviceSummary& device);
 nlohmann::json certificate_to_json(const DeviceCertificate& certificate);
 /// {id, at, kind, deviceId, certFingerprint, caId, detail}.
 nlohmann::json security_event_to_json(const SecurityEvent& event);
-
-/// Opaque cursor of GET /api/devices (base64url JSON of the registration id) and its inverse
-/// (nullopt when malformed).
-std::string encode_device_cursor(std::int64_t after_id);
-std::optional<std::int64_t> decode_device_cursor(std::string_view text);
 
 }  // namespace sp::devices

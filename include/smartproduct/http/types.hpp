@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "smartproduct/core/result.hpp"
+#include "smartproduct/http/errors.hpp"
 
 namespace sp::http {
 
@@ -49,7 +50,14 @@ struct Response {
 
   static Response json(int status, const nlohmann::json& body);
   /// The error body of DESIGN.md §7: {"code": <status>, "error": <name>, "message": <text>}.
+  /// A name in the error catalogue (smartproduct/http/errors.hpp) always goes out with the
+  /// catalogue's status, whatever kind the error carries; a store failure never goes out as such:
+  /// it becomes StoreUnavailable or InternalError (errors::from_store).
   static Response error(const Error& error);
+  /// The catalogue entry with `message` (its default message when empty).
+  static Response error(const errors::Code& code, std::string message = {});
+  /// Prefer the overload above: names given here are checked against the catalogue by
+  /// tests/unit/net/http/check_error_catalogue.py only.
   static Response error(ErrorKind kind, std::string name, std::string message);
   void set_header(std::string name, std::string value);
 };
@@ -57,10 +65,6 @@ struct Response {
 /// Parses the request body as a JSON object. Fails with 400 (not JSON / not an object) or 415
 /// mapped to 400 when the content type is not JSON.
 Result<nlohmann::json> parse_json_object(const Request& request);
-
-/// The `limit` query parameter of a list route: `default_size` when absent or empty, else an
-/// integer 1..max_size; anything else is 422 InvalidLimit.
-Result<int> page_limit(const Request& request, int default_size, int max_size);
 
 /// A route handler. Handlers run on the worker pool, never on an I/O thread, so they may block on
 /// SQLite or a password hash. They must not throw; an escaping exception becomes a 500.

@@ -21,9 +21,9 @@ class DeviceRepository {
 
   // --- registrations ---
 
-  /// Inserts `r` (id ignored) and returns it with its id. kConflict "DeviceRegisteredFailure"
-  /// when the device already has a live (not deleted) registration (unique index: concurrent
-  /// registrations of one serial cannot both win).
+  /// Inserts `r` (id ignored) and returns it with its id. store::Failure::kConflict when the device
+  /// already has a live (not deleted) registration (unique index: concurrent registrations of one
+  /// serial cannot both win).
   virtual Result<devices::Registration> create_registration(devices::Registration r) = 0;
   /// The device's live (pending or complete) registration.
   virtual Result<std::optional<devices::Registration>> live_registration(
@@ -44,8 +44,8 @@ class DeviceRepository {
                                                    std::optional<std::int64_t> after_id) = 0;
   /// One transaction: the live registration `registration_id` becomes deleted (updated_at,
   /// deleted_at = now) and every PENDING_ACTIVATION or ACTIVE certificate of its device becomes
-  /// REVOKED (reason "device_deleted"). Returns the fingerprints revoked; kNotFound
-  /// "MissingDevice" when the registration is not live any more.
+  /// REVOKED (reason "device_deleted"). Returns the fingerprints revoked;
+  /// store::Failure::kNotFound when the registration is not live any more.
   virtual Result<std::vector<std::string>> delete_registration(std::int64_t registration_id,
                                                                std::int64_t now_ms) = 0;
 
@@ -61,7 +61,7 @@ class DeviceRepository {
   virtual Result<void> save_certificate(const devices::DeviceCertificate& cert) = 0;
   /// One transaction (JITR's activation): the certificate becomes ACTIVE (activated_at, reason
   /// cleared, registration_id set) and the registration, if pending, becomes complete with
-  /// activated_at = now. kConflict "RegistrationNotLive" (nothing changed) when the registration
+  /// activated_at = now. store::Failure::kConflict (nothing changed) when the registration
   /// is deleted by then.
   virtual Result<void> activate_certificate(std::string_view fingerprint,
                                             std::int64_t registration_id, std::int64_t now_ms) = 0;

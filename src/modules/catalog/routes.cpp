@@ -1,6 +1,6 @@
 #include "smartproduct/catalog/routes.hpp"
 
-#include <charconv>
+#include "smartproduct/http/paging.hpp"
 
 namespace sp::catalog {
 namespace {
@@ -8,38 +8,36 @@ namespace {
 using http::Request;
 using http::Response;
 
-Result<int> page_limit(const Request& req) {
-  return http::page_limit(req, kDefaultPageSize, kMaxPageSize);
+// The catalog resumes after a (serial, model) key: {"d": serial, "m": model}.
+std::optional<store::CatalogKey> catalog_key(const nlohmann::json& key) {
+  const auto d = key.find("d");
+  const auto m = key.find("m");
+  if (d == key.end() || !d->is_string() || m == key.end() || !m->is_string()) return std::nullopt;
+  return store::CatalogKey{d->get<std::string>(), m->get<std::string>()};
+}
+
+nlohmann::json catalog_key_json(const store::CatalogKey& key) {
+  return {{"d", key.device_id}, {"m", key.model_number}};
 }
 
 Response list(CatalogService& service, const Request& req) {
-  auto limit = page_limit(req);
-  if (!limit) return Response::error(limit.error());
-  std::optional<store::CatalogKey> after;
-  // The seed's console sends the literal "null" for "no cursor".
-  if (auto c = req.query_param("lastevalkey"); c && !c->empty() && *c != "null") {
-    after = decode_cursor(*c);
-    if (!after) {
-      return Response::error(ErrorKind::kBadRequest, "InvalidCursor",
-                             "lastevalkey is not a valid cursor.");
-    }
-  }
+  auto page = http::parse_page<store::CatalogKey>(req, catalog_key);
+  if (!page) return Response::error(page.error());
   std::optional<std::string> model;
   if (auto m = req.query_param("modelNumber"); m && !m->empty()) model = std::string(*m);
-  auto page = service.list(*limit, model, after);
-  if (!page) return Response::error(page.error());
+  auto rows = service.list(page->limit, model, page->after);
+  if (!rows) return Response::error(rows.error());
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& e : page->items) items.push_back(to_json(e));
-  nlohmann::json out{{"Items", std::move(items)}, {"Count", page->items.size()}};
-  if (page->next) out["LastEvaluatedKey"] = encode_cursor(*page->next);
-  return Response::json(200, out);
+  for (const auto& e : rows->items) items.push_back(to_json(e));
+  std::optional<nlohmann::json> next;
+  if (rows->next) next = catalog_key_json(*rows->next);
+  return Response::json(200, http::page_json(std::move(items), next));
 }
 
 Result<std::string> model_query(const Request& req) {
   auto m = req.query_param("modelNumber");
   if (!m || m->empty()) {
-    return fail(ErrorKind::kUnprocessable, "InvalidCatalogEntry",
-                "modelNumber is required (?modelNumber=).");
+    return fail(errors::kInvalidCatalogEntry, "modelNumber is required (?modelNumber=).");
   }
   return std::string(*m);
 }

@@ -2,7 +2,8 @@
 
 #include <algorithm>
 
-#include "smartproduct/identity/base64url.hpp"
+#include "smartproduct/http/errors.hpp"
+#include "smartproduct/http/page_limits.hpp"
 
 namespace sp::catalog {
 namespace {
@@ -18,13 +19,13 @@ bool alnum(char c) {
 }
 
 tl::unexpected<Error> invalid(std::string message) {
-  return fail(ErrorKind::kUnprocessable, "InvalidCatalogEntry", std::move(message));
+  return fail(errors::kInvalidCatalogEntry, std::move(message));
 }
 
 tl::unexpected<Error> not_found(std::string_view device_id, std::string_view model_number) {
-  return fail(ErrorKind::kNotFound, "CatalogEntryNotFound",
-              "No catalog entry for serial number \"" + std::string(device_id) +
-                  "\" and model number \"" + std::string(model_number) + "\".");
+  return fail(errors::kCatalogEntryNotFound, "No catalog entry for serial number \"" +
+                                                 std::string(device_id) + "\" and model number \"" +
+                                                 std::string(model_number) + "\".");
 }
 
 // The account part of the HMAC: ':' may occur in both fields, '\n' in neither, so the pair is
@@ -138,9 +139,9 @@ Result<bool> CatalogService::check_claim_code(std::string_view device_id,
 Result<store::CatalogPage> CatalogService::list(int limit,
                                                 const std::optional<std::string>& model_number,
                                                 const std::optional<store::CatalogKey>& after) {
-  if (limit < 1 || limit > kMaxPageSize) {
-    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
-                "limit must be an integer from 1 to " + std::to_string(kMaxPageSize) + ".");
+  if (!http::valid_page_limit(limit)) {
+    return fail(errors::kInvalidLimit,
+                "limit must be an integer from 1 to " + std::to_string(http::kMaxPageLimit) + ".");
   }
   if (model_number && !valid_model_number(*model_number)) {
     return invalid("modelNumber must be 1 to 64 characters from A-Z a-z 0-9 - _ . , : / @ #.");
@@ -154,9 +155,9 @@ Result<store::CatalogEntry> CatalogService::create(const NewEntry& entry) {
   auto inserted = repo_.insert(row);
   if (!inserted) return tl::unexpected(inserted.error());
   if (!*inserted) {
-    return fail(ErrorKind::kConflict, "CatalogEntryExists",
-                "The catalog already has serial number \"" + entry.device_id +
-                    "\" with model number \"" + entry.model_number + "\".");
+    return fail(errors::kCatalogEntryExists, "The catalog already has serial number \"" +
+                                                 entry.device_id + "\" with model number \"" +
+                                                 entry.model_number + "\".");
   }
   return row;
 }
@@ -188,21 +189,6 @@ json to_json(const store::CatalogEntry& e) {
               {"hasClaimCode", e.claim_code_hash.has_value()},
               {"createdAt", iso8601_ms(e.created_at_ms)},
               {"updatedAt", iso8601_ms(e.updated_at_ms)}};
-}
-
-std::string encode_cursor(const store::CatalogKey& key) {
-  return identity::base64url_encode(json{{"d", key.device_id}, {"m", key.model_number}}.dump());
-}
-
-std::optional<store::CatalogKey> decode_cursor(std::string_view text) {
-  auto raw = identity::base64url_decode(text);
-  if (!raw) return std::nullopt;
-  const auto j = json::parse(*raw, nullptr, false);
-  if (!j.is_object() || !j.contains("d") || !j["d"].is_string() || !j.contains("m") ||
-      !j["m"].is_string()) {
-    return std::nullopt;
-  }
-  return store::CatalogKey{j["d"].get<std::string>(), j["m"].get<std::string>()};
 }
 
 }  // namespace sp::catalog

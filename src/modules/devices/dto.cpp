@@ -3,7 +3,7 @@
 #include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/devices/types.hpp"
-#include "smartproduct/identity/base64url.hpp"
+#include "smartproduct/http/errors.hpp"
 
 namespace sp::devices {
 namespace {
@@ -11,7 +11,7 @@ namespace {
 using nlohmann::json;
 
 tl::unexpected<Error> invalid(std::string message) {
-  return fail(ErrorKind::kUnprocessable, "InvalidRegistration", std::move(message));
+  return fail(errors::kInvalidRegistration, std::move(message));
 }
 
 bool alnum(char c) {
@@ -50,7 +50,7 @@ Result<void> validate_registration(const RegistrationRequest& r) {
 
 Result<RegistrationRequest> registration_from_json(const json& body) {
   if (!body.is_object()) {
-    return fail(ErrorKind::kBadRequest, "BadRequest", "The body must be a JSON object.");
+    return fail(errors::kBadRequest, "The body must be a JSON object.");
   }
   RegistrationRequest r;
   const auto text = [&](const char* key, std::string& out) -> Result<void> {
@@ -122,20 +122,6 @@ json security_event_to_json(const SecurityEvent& e) {
               {"certFingerprint", e.cert_fingerprint},
               {"caId", e.ca_id},
               {"detail", e.detail}};
-}
-
-std::string encode_device_cursor(std::int64_t after_id) {
-  return identity::base64url_encode(json{{"r", after_id}}.dump());
-}
-
-std::optional<std::int64_t> decode_device_cursor(std::string_view text) {
-  auto raw = identity::base64url_decode(text);
-  if (!raw) return std::nullopt;
-  const auto j = json::parse(*raw, nullptr, false);
-  if (!j.is_object() || !j.contains("r") || !j["r"].is_number_integer()) return std::nullopt;
-  const auto id = j["r"].get<std::int64_t>();
-  if (id < 0) return std::nullopt;
-  return id;
 }
 
 }  // namespace sp::devices

@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "smartproduct/http/paging.hpp"
+
 namespace sp::devices {
 namespace {
 
@@ -13,19 +15,26 @@ using nlohmann::json;
 
 Caller caller_of(const Principal& p) { return Caller{p.user_id, p.is_admin()}; }
 
-Result<int> page_limit(const Request& req) {
-  return http::page_limit(req, kDefaultPageSize, kMaxPageSize);
+// GET /api/devices resumes after a registration id: {"r": id}.
+std::optional<std::int64_t> device_key(const json& key) {
+  const auto it = key.find("r");
+  if (it == key.end() || !it->is_number_integer()) return std::nullopt;
+  const auto id = it->get<std::int64_t>();
+  if (id < 0) return std::nullopt;
+  return id;
 }
 
-tl::unexpected<Error> invalid_cursor(const char* name) {
-  return fail(ErrorKind::kBadRequest, "InvalidCursor",
-              std::string(name) + " is not a valid cursor.");
+// The security events resume before an event id: {"b": id}.
+std::optional<std::int64_t> event_key(const json& key) {
+  const auto it = key.find("b");
+  if (it == key.end() || !it->is_number_integer()) return std::nullopt;
+  const auto id = it->get<std::int64_t>();
+  if (id < 1) return std::nullopt;
+  return id;
 }
 
 Response list_devices(DeviceService& service, const Request& req, const Caller& caller) {
-  const auto limit_param = req.query_param("limit");
-  const auto key_param = req.query_param("lastevalkey");
-  if (!limit_param && !key_param) {
+  if (!req.query_param("limit") && !req.query_param(http::kCursorParam)) {
     // The seed's shape: a bare array of every device (the seed paged it wrongly, §3.3 (5)).
     auto all = service.all_devices(caller);
     if (!all) return Response::error(all.error());
@@ -33,51 +42,48 @@ Response list_devices(DeviceService& service, const Request& req, const Caller& 
     for (const auto& d : *all) items.push_back(device_to_json(d));
     return Response::json(200, items);
   }
-  auto limit = page_limit(req);
-  if (!limit) return Response::error(limit.error());
-  std::optional<std::int64_t> after;
-  // The seed's console sends the literal "null" for "no cursor".
-  if (key_param && !key_param->empty() && *key_param != "null") {
-    after = decode_device_cursor(*key_param);
-    if (!after) return Response::error(invalid_cursor("lastevalkey").value());
-  }
-  auto page = service.list_devices(caller, *limit, after);
+  auto page = http::parse_page<std::int64_t>(req, device_key);
   if (!page) return Response::error(page.error());
+  auto rows = service.list_devices(caller, page->limit, page->after);
+  if (!rows) return Response::error(rows.error());
   json items = json::array();
-  for (const auto& d : page->items) items.push_back(device_to_json(d));
-  json out{{"Items", std::move(items)}, {"Count", page->items.size()}};
-  if (page->next_after_id) out["LastEvaluatedKey"] = encode_device_cursor(*page->next_after_id);
-  return Response::json(200, out);
+  for (const auto& d : rows->items) items.push_back(device_to_json(d));
+  std::optional<json> next;
+  if (rows->next_after_id) next = json{{"r", *rows->next_after_id}};
+  return Response::json(200, http::page_json(std::move(items), next));
 }
 
+// Pages with the common helper ({Items, Count, LastEvaluatedKey?} and `lastevalkey`). The console
+// still sends `before` (a plain event id) and reads `next`: both stay until it moves over.
 Response security_events(DeviceService& service, const Request& req, const Caller& caller) {
-  auto limit = page_limit(req);
-  if (!limit) return Response::error(limit.error());
-  std::optional<std::int64_t> before;
+  auto page = http::parse_page<std::int64_t>(req, event_key);
+  if (!page) return Response::error(page.error());
+  std::optional<std::int64_t> before = page->after;
   if (auto b = req.query_param("before"); b && !b->empty()) {
     std::int64_t v = 0;
     const auto [p, ec] = std::from_chars(b->data(), b->data() + b->size(), v);
     if (ec != std::errc() || p != b->data() + b->size() || v < 1) {
-      return Response::error(invalid_cursor("before").value());
+      return Response::error(http::invalid_cursor("before").value());
     }
     before = v;
   }
   std::string device_id;
   if (auto d = req.query_param("deviceId"); d && !d->empty()) {
     if (!catalog::valid_device_id(*d)) {
-      return Response::error(ErrorKind::kUnprocessable, "InvalidDeviceId",
-                             "deviceId must be 1 to 128 characters from A-Z a-z 0-9 : _ -.");
+      return Response::error(errors::kInvalidDeviceId);
     }
     device_id = std::string(*d);
   }
   // One row more than the page tells whether another page exists.
-  auto rows = service.security_events(caller, *limit + 1, before, device_id);
+  auto rows = service.security_events(caller, page->limit + 1, before, device_id);
   if (!rows) return Response::error(rows.error());
-  const bool more = static_cast<int>(rows->size()) > *limit;
-  if (more) rows->resize(static_cast<std::size_t>(*limit));
+  const bool more = static_cast<int>(rows->size()) > page->limit;
+  if (more) rows->resize(static_cast<std::size_t>(page->limit));
   json items = json::array();
   for (const auto& e : *rows) items.push_back(security_event_to_json(e));
-  json out{{"Items", std::move(items)}};
+  std::optional<json> next;
+  if (more) next = json{{"b", rows->back().id}};
+  json out = http::page_json(std::move(items), next);
   if (more) out["next"] = rows->back().id;
   return Response::json(200, out);
 }

@@ -3,42 +3,54 @@
 #include <algorithm>
 #include <cctype>
 
+#include "smartproduct/http/errors.hpp"
+#include "smartproduct/http/page_limits.hpp"
+
 namespace sp::devices {
 namespace {
 
+// Passes a failed step on. A store failure (busy, closed, corrupt, ...) becomes the catalogue's
+// StoreUnavailable / InternalError with the store's cause kept in the logged-only detail.
 template <class T>
 tl::unexpected<Error> forward(const Result<T>& r) {
-  return tl::unexpected<Error>(r.error());
+  return tl::unexpected<Error>(errors::from_store(r.error()));
+}
+
+// A repository's answer with its store failure, if any, mapped as forward() does.
+template <class T>
+Result<T> mapped(Result<T> r) {
+  if (!r) return forward(r);
+  return r;
 }
 
 constexpr std::int64_t kClaimWindowMs =
     std::chrono::duration_cast<std::chrono::milliseconds>(kClaimWindow).count();
 
 tl::unexpected<Error> missing_device(std::string_view device_id) {
-  return fail(ErrorKind::kNotFound, "MissingDevice",
+  return fail(errors::kMissingDevice,
               "The device \"" + std::string(device_id) + "\" does not exist.");
 }
 
 tl::unexpected<Error> access_denied(std::string_view device_id) {
-  return fail(ErrorKind::kForbidden, "DeviceAccessDenied",
+  return fail(errors::kDeviceAccessDenied,
               "The device \"" + std::string(device_id) + "\" is registered to another user.");
 }
 
 tl::unexpected<Error> already_deleted(std::string_view device_id) {
-  return fail(ErrorKind::kConflict, "DeviceAlreadyDeleted",
+  return fail(errors::kDeviceAlreadyDeleted,
               "The device \"" + std::string(device_id) +
                   "\" is deleted; its registration is read-only history.");
 }
 
 tl::unexpected<Error> certificate_not_found(std::string_view fingerprint) {
-  return fail(
-      ErrorKind::kNotFound, "CertificateNotFound",
-      "The certificate \"" + std::string(fingerprint) + "\" does not belong to the device.");
+  return fail(errors::kCertificateNotFound, "The certificate \"" + std::string(fingerprint) +
+                                                "\" does not belong to the device.");
 }
 
-tl::unexpected<Error> invalid_limit(int max) {
-  return fail(ErrorKind::kUnprocessable, "InvalidLimit",
-              "limit must be an integer from 1 to " + std::to_string(max) + ".");
+// The route validated the client's limit already: this guards other callers.
+tl::unexpected<Error> invalid_limit() {
+  return fail(errors::kInvalidLimit,
+              "limit must be an integer from 1 to " + std::to_string(http::kMaxPageLimit) + ".");
 }
 
 // SHA-256 fingerprints are stored as 64 uppercase hex digits; accept either case in a URL.
@@ -111,7 +123,7 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
   auto entry = catalog_.find(request.device_id, request.model_number);
   if (!entry) {
     if (entry.error().kind != ErrorKind::kNotFound) return forward(entry);
-    return fail(ErrorKind::kNotFound, "DeviceNotFoundFailure",
+    return fail(errors::kDeviceNotFoundFailure,
                 "Manufacturer info cannot be found for serial number \"" + request.device_id +
                     "\" and model number \"" + request.model_number +
                     "\". Please add a model number/serial number that is supported by the "
@@ -120,11 +132,11 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
   const auto now = clock_.now_ms();
   if (entry->claim_code_hash) {
     if (!request.claim_code) {
-      return fail(ErrorKind::kUnprocessable, "ClaimCodeRequired",
+      return fail(errors::kClaimCodeRequired,
                   "This device needs the claim code printed on it (claimCode).");
     }
     if (claim_blocked(caller.user_id, now)) {
-      return fail(ErrorKind::kRateLimited, "TooManyClaimAttempts",
+      return fail(errors::kTooManyClaimAttempts,
                   "Too many wrong claim codes; please wait and try again.");
     }
     auto ok =
@@ -132,7 +144,7 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
     if (!ok) return forward(ok);
     if (!*ok) {
       claim_failed(caller.user_id, now);
-      return fail(ErrorKind::kForbidden, "InvalidClaimCode", "The claim code is wrong.");
+      return fail(errors::kInvalidClaimCode, "The claim code is wrong.");
     }
   }
   Registration reg;
@@ -145,31 +157,39 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
   reg.created_at_ms = now;
   reg.updated_at_ms = now;
   // The partial unique index decides between concurrent registrations of one serial; its
-  // conflict is already the seed's DeviceRegisteredFailure (409).
+  // conflict is the seed's DeviceRegisteredFailure (409).
   auto created = repo_.create_registration(std::move(reg));
-  if (!created) return forward(created);
+  if (!created) {
+    if (store::failure_of(created.error()) == store::Failure::kConflict) {
+      return fail(
+          errors::kDeviceRegisteredFailure,
+          "Device with serial number \"" + request.device_id + "\" has been already registered.",
+          created.error().detail);
+    }
+    return forward(created);
+  }
   bus_.publish(DeviceRegistered{created->device_id, created->user_id});
   return created;
 }
 
 Result<std::vector<Registration>> DeviceService::registrations(const Caller& caller) {
-  return repo_.registrations_of_user(caller.user_id);
+  return mapped(repo_.registrations_of_user(caller.user_id));
 }
 
 // ---- devices ----
 
 Result<DevicePage> DeviceService::list_devices(const Caller& caller, int limit,
-                                               std::optional<std::int64_t> after_id) {
-  if (limit < 1 || limit > kMaxPageSize) return invalid_limit(kMaxPageSize);
+                                                      std::optional<std::int64_t> after_id) {
+  if (!http::valid_page_limit(limit)) return invalid_limit();
   const auto owner = caller.admin ? std::nullopt : std::optional<std::string>(caller.user_id);
-  return repo_.list_devices(owner, limit, after_id);
+  return mapped(repo_.list_devices(owner, limit, after_id));
 }
 
 Result<std::vector<DeviceSummary>> DeviceService::all_devices(const Caller& caller) {
   std::vector<DeviceSummary> out;
   std::optional<std::int64_t> after;
   while (true) {
-    auto page = list_devices(caller, kMaxPageSize, after);
+    auto page = list_devices(caller, http::kMaxPageLimit, after);
     if (!page) return forward(page);
     std::move(page->items.begin(), page->items.end(), std::back_inserter(out));
     if (!page->next_after_id) return out;
@@ -315,7 +335,7 @@ Result<DeviceCertificate> DeviceService::revoke_certificate(const Caller& caller
   if (!cert) return forward(cert);
   if (!*cert || (*cert)->device_id != device_id) return certificate_not_found(*fp);
   const auto already = [&] {
-    return fail(ErrorKind::kConflict, "CertificateAlreadyRevoked",
+    return fail(errors::kCertificateAlreadyRevoked,
                 "The certificate \"" + *fp + "\" is already revoked.");
   };
   if ((*cert)->status == CertificateStatus::kRevoked) return already();
@@ -341,10 +361,11 @@ Result<std::vector<SecurityEvent>> DeviceService::security_events(
     const Caller& caller, int limit, std::optional<std::int64_t> before_id,
     std::string_view device_id) {
   if (!caller.admin) {
-    return fail(ErrorKind::kForbidden, "Forbidden", "This route is for administrators.");
+    return fail(errors::kForbidden, "This route is for administrators.");
   }
-  if (limit < 1 || limit > kMaxPageSize + 1) return invalid_limit(kMaxPageSize);
-  return repo_.security_events(limit, before_id, device_id);
+  // One row more than a page tells the route whether another page exists.
+  if (limit < 1 || limit > http::kMaxPageLimit + 1) return invalid_limit();
+  return mapped(repo_.security_events(limit, before_id, device_id));
 }
 
 }  // namespace sp::devices

@@ -3,11 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <memory>
 
 #include "smartproduct/core/clock.hpp"
-#include "smartproduct/identity/base64url.hpp"
+#include "smartproduct/http/paging.hpp"
 
 namespace sp::identity {
 namespace {
@@ -16,15 +15,12 @@ using http::Request;
 using http::Response;
 using nlohmann::json;
 
-constexpr int kDefaultPageSize = 20;
-constexpr int kMaxPageSize = 100;
-
 // Reads an optional string member: absent → nullopt; present but not a string → 400.
 Result<std::optional<std::string>> optional_string(const json& body, const char* key) {
   const auto it = body.find(key);
   if (it == body.end() || it->is_null()) return std::optional<std::string>{};
   if (!it->is_string()) {
-    return fail(ErrorKind::kBadRequest, "InvalidField", std::string(key) + " must be a string.");
+    return fail(errors::kInvalidField, std::string(key) + " must be a string.");
   }
   return std::optional<std::string>(it->get<std::string>());
 }
@@ -34,7 +30,7 @@ Result<std::string> required_string(const json& body, const char* key) {
   auto v = optional_string(body, key);
   if (!v) return tl::unexpected(v.error());
   if (!*v) {
-    return fail(ErrorKind::kUnprocessable, "MissingField", std::string(key) + " is required.");
+    return fail(errors::kMissingField, std::string(key) + " is required.");
   }
   return std::move(**v);
 }
@@ -74,35 +70,21 @@ Response error_response(const Error& e) {
   return r;  // a 5xx is logged by the HTTP dispatcher, with its request id
 }
 
-std::string encode_user_cursor(const store::UserCursor& c) {
-  const std::string raw = json{{"c", c.created_at}, {"i", c.id}}.dump();
-  return base64url_encode(raw);
-}
-
-std::optional<store::UserCursor> decode_user_cursor(std::string_view text) {
-  auto raw = base64url_decode(text);
-  if (!raw) return std::nullopt;
-  const auto j = json::parse(*raw, nullptr, false);
-  if (!j.is_object() || !j.contains("c") || !j["c"].is_number_integer() || !j.contains("i") ||
-      !j["i"].is_string()) {
+// The users list resumes after (createdAt, id): {"c": createdAt, "i": id}.
+std::optional<store::UserCursor> user_key(const json& key) {
+  const auto c = key.find("c");
+  const auto i = key.find("i");
+  if (c == key.end() || !c->is_number_integer() || i == key.end() || !i->is_string()) {
     return std::nullopt;
   }
-  return store::UserCursor{j["c"].get<std::int64_t>(), j["i"].get<std::string>()};
+  return store::UserCursor{c->get<std::int64_t>(), i->get<std::string>()};
 }
 
-Result<int> page_limit(const Request& req) {
-  return http::page_limit(req, kDefaultPageSize, kMaxPageSize);
-}
-
-// The seed's console sends the literal "null" for "no cursor".
-std::optional<std::string_view> cursor_param(const Request& req) {
-  const auto v = req.query_param("lastevalkey");
-  if (!v || v->empty() || *v == "null") return std::nullopt;
-  return v;
-}
-
-tl::unexpected<Error> bad_cursor() {
-  return fail(ErrorKind::kBadRequest, "InvalidCursor", "lastevalkey is not a valid cursor.");
+// The audit log resumes before an entry id: {"b": id}.
+std::optional<std::int64_t> audit_key(const json& key) {
+  const auto b = key.find("b");
+  if (b == key.end() || !b->is_number_integer() || b->get<std::int64_t>() < 1) return std::nullopt;
+  return b->get<std::int64_t>();
 }
 
 class Routes {
@@ -242,8 +224,8 @@ class Routes {
     auto token = presented_refresh_token(req, *body, error);
     if (!error.name.empty()) return error_response(error);
     if (!token) {
-      return error_response(Error{ErrorKind::kUnauthenticated, "InvalidRefreshToken",
-                                  "The session has expired; please log in again.", ""});
+      return error_response(
+          errors::kInvalidRefreshToken.error("The session has expired; please log in again."));
     }
     if (d_.refresh_keys) d_.refresh_keys();
     auto t = d_.identity->refresh(*token);
@@ -340,20 +322,15 @@ class Routes {
   }
 
   Response list_users(Request& req) const {
-    auto limit = page_limit(req);
-    if (!limit) return error_response(limit.error());
-    std::optional<store::UserCursor> after;
-    if (auto c = cursor_param(req)) {
-      after = decode_user_cursor(*c);
-      if (!after) return error_response(bad_cursor().value());
-    }
-    auto page = d_.accounts->list(*limit, after);
+    auto page = http::parse_page<store::UserCursor>(req, user_key);
     if (!page) return error_response(page.error());
+    auto rows = d_.accounts->list(page->limit, page->after);
+    if (!rows) return error_response(rows.error());
     json items = json::array();
-    for (const auto& u : page->items) items.push_back(user_json(u));
-    json out{{"Items", items}, {"Count", items.size()}};
-    if (page->next) out["LastEvaluatedKey"] = encode_user_cursor(*page->next);
-    return Response::json(200, out);
+    for (const auto& u : rows->items) items.push_back(user_json(u));
+    std::optional<json> next;
+    if (rows->next) next = json{{"c", rows->next->created_at}, {"i", rows->next->id}};
+    return Response::json(200, http::page_json(std::move(items), next));
   }
 
   Response get_user(Request& req) const {
@@ -368,8 +345,7 @@ class Routes {
     AccountPatch patch;
     if (auto it = body->find("enabled"); it != body->end()) {
       if (!it->is_boolean()) {
-        return error_response(
-            Error{ErrorKind::kBadRequest, "InvalidField", "enabled must be true or false.", ""});
+        return error_response(errors::kInvalidField.error("enabled must be true or false."));
       }
       patch.enabled = it->get<bool>();
     }
@@ -378,13 +354,12 @@ class Routes {
     if (*role) {
       patch.role = parse_role(**role);
       if (!patch.role) {
-        return error_response(
-            Error{ErrorKind::kUnprocessable, "InvalidRole", "role must be admin or user.", ""});
+        return error_response(errors::kInvalidRole.error("role must be admin or user."));
       }
     }
     if (!patch.enabled && !patch.role) {
-      return error_response(Error{ErrorKind::kUnprocessable, "EmptyPatch",
-                                  "Send enabled (true/false) or role (admin/user).", ""});
+      return error_response(
+          errors::kEmptyPatch.error("Send enabled (true/false) or role (admin/user)."));
     }
     auto u = d_.accounts->patch(who.user_id, req.param("id"), patch);
     if (!u) return error_response(u.error());
@@ -401,21 +376,13 @@ class Routes {
   }
 
   Response audit(Request& req) const {
-    auto limit = page_limit(req);
-    if (!limit) return error_response(limit.error());
-    std::optional<std::int64_t> before;
-    if (auto c = cursor_param(req)) {
-      std::int64_t id = 0;
-      const auto [p, ec] = std::from_chars(c->data(), c->data() + c->size(), id);
-      if (ec != std::errc() || p != c->data() + c->size() || id < 1) {
-        return error_response(bad_cursor().value());
-      }
-      before = id;
-    }
-    auto page = d_.accounts->audit_log(*limit, before);
+    // The cursor used to be the bare entry id; it is opaque like every other list's now.
+    auto page = http::parse_page<std::int64_t>(req, audit_key);
     if (!page) return error_response(page.error());
+    auto rows = d_.accounts->audit_log(page->limit, page->after);
+    if (!rows) return error_response(rows.error());
     json items = json::array();
-    for (const auto& a : page->items) {
+    for (const auto& a : rows->items) {
       json details = json::object();
       if (!a.entry.detail.empty()) {
         details = json::parse(a.entry.detail, nullptr, false);
@@ -429,9 +396,9 @@ class Routes {
                        {"details", details},
                        {"createdAt", iso_seconds(a.entry.at)}});
     }
-    json out{{"Items", items}, {"Count", items.size()}};
-    if (page->next) out["LastEvaluatedKey"] = std::to_string(*page->next);
-    return Response::json(200, out);
+    std::optional<json> next;
+    if (rows->next) next = json{{"b", *rows->next}};
+    return Response::json(200, http::page_json(std::move(items), next));
   }
 
   const IdentityRoutesDeps& deps() const { return d_; }

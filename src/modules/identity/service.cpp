@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "smartproduct/http/errors.hpp"
+
 namespace sp::identity {
 namespace {
 
@@ -11,21 +13,19 @@ constexpr std::size_t kMaxCodeBytes = 16;
 
 tl::unexpected<Error> invalid_credentials() {
   // One answer for unknown email and wrong password, so login does not reveal accounts.
-  return fail(ErrorKind::kUnauthenticated, "InvalidCredentials", "Email or password is wrong.");
+  return fail(errors::kInvalidCredentials, "Email or password is wrong.");
 }
 
 tl::unexpected<Error> invalid_refresh() {
-  return fail(ErrorKind::kUnauthenticated, "InvalidRefreshToken",
-              "The session has expired; please log in again.");
+  return fail(errors::kInvalidRefreshToken, "The session has expired; please log in again.");
 }
 
 tl::unexpected<Error> invalid_code() {
-  return fail(ErrorKind::kUnprocessable, "InvalidCode", "The code is wrong or has expired.");
+  return fail(errors::kInvalidCode, "The code is wrong or has expired.");
 }
 
 tl::unexpected<Error> too_many_attempts() {
-  return fail(ErrorKind::kRateLimited, "TooManyAttempts",
-              "Too many attempts; please wait and try again.");
+  return fail(errors::kTooManyAttempts, "Too many attempts; please wait and try again.");
 }
 
 // Counts code points and checks UTF-8 well-formedness (no overlongs, surrogates, > U+10FFFF).
@@ -114,7 +114,7 @@ std::optional<std::string> normalize_email(std::string_view email) {
 Result<void> check_password_policy(std::string_view password, std::string_view normalized_email,
                                    std::size_t min_length) {
   const auto bad = [](std::string message) {
-    return fail(ErrorKind::kUnprocessable, "InvalidPassword", std::move(message));
+    return fail(errors::kInvalidPassword, std::move(message));
   };
   if (password.size() > kMaxPasswordBytes) return bad("The password is too long.");
   const auto length = utf8_length(password);
@@ -192,7 +192,7 @@ Result<void> IdentityService::consume_code(const User& user, CodePurpose purpose
 Result<SignUpResult> IdentityService::sign_up(std::string_view email, std::string_view password) {
   const auto normalized = normalize_email(email);
   if (!normalized) {
-    return fail(ErrorKind::kUnprocessable, "InvalidEmail", "The email address is not valid.");
+    return fail(errors::kInvalidEmail, "The email address is not valid.");
   }
   if (auto r = check_password_policy(password, *normalized, config_.min_password_length); !r) {
     return forward(r);
@@ -200,7 +200,7 @@ Result<SignUpResult> IdentityService::sign_up(std::string_view email, std::strin
   auto existing = repo_.find_user_by_email(*normalized);
   if (!existing) return forward(existing);
   if (*existing) {
-    return fail(ErrorKind::kConflict, "UserAlreadyExists", "An account with this email exists.");
+    return fail(errors::kUserAlreadyExists, "An account with this email exists.");
   }
   auto hash = hasher_.hash(password);
   if (!hash) return forward(hash);
@@ -292,10 +292,10 @@ Result<AuthTokens> IdentityService::login(std::string_view email, std::string_vi
   User user = **found;
   // Disabled/unverified are revealed only to someone who knows the password.
   if (!user.enabled) {
-    return fail(ErrorKind::kForbidden, "AccountDisabled", "This account is disabled.");
+    return fail(errors::kAccountDisabled, "This account is disabled.");
   }
   if (config_.require_verified_email && !user.email_verified) {
-    return fail(ErrorKind::kForbidden, "EmailNotVerified", "Please verify your email first.");
+    return fail(errors::kEmailNotVerified, "Please verify your email first.");
   }
   (void)repo_.clear_login_failures(account_key);
   // The address counter is left to expire: clearing it would let one valid account reset the

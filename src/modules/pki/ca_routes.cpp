@@ -1,6 +1,7 @@
 #include "smartproduct/pki/ca_routes.hpp"
 
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/http/paging.hpp"
 
 namespace sp::pki {
 namespace {
@@ -10,7 +11,7 @@ using http::Response;
 using nlohmann::json;
 
 tl::unexpected<Error> bad_request(std::string message) {
-  return fail(ErrorKind::kBadRequest, "InvalidRequest", std::move(message));
+  return fail(errors::kInvalidRequest, std::move(message));
 }
 
 Result<std::string> required_string(const json& body, const char* key) {
@@ -49,7 +50,7 @@ Response register_ca(CaService& service, const Request& req) {
     if (!it->is_string()) return Response::error(bad_request("name must be a string.").value());
     r.name = it->get<std::string>();
     if (r.name.empty()) {
-      return Response::error(ErrorKind::kUnprocessable, "InvalidCaName",
+      return Response::error(errors::kInvalidCaName,
                              "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.");
     }
   }
@@ -70,8 +71,7 @@ Response list(CaService& service, const Request& req) {
     if (*v == "true") {
       include = true;
     } else if (*v != "false") {
-      return Response::error(ErrorKind::kUnprocessable, "InvalidQuery",
-                             "includeDeregistered must be true or false.");
+      return Response::error(errors::kInvalidQuery, "includeDeregistered must be true or false.");
     }
   }
   auto cas = service.list(include);
@@ -82,8 +82,8 @@ Response list(CaService& service, const Request& req) {
     if (!n) return Response::error(n.error());
     items.push_back(ca_to_json(ca, *n, false));
   }
-  const auto count = items.size();
-  return Response::json(200, json{{"Items", std::move(items)}, {"Count", count}});
+  // Not paged (an instance has a handful of CAs), but in the shape of every other list.
+  return Response::json(200, http::page_json(std::move(items), std::nullopt));
 }
 
 Response patch(CaService& service, const Request& req) {
@@ -94,8 +94,7 @@ Response patch(CaService& service, const Request& req) {
     if (!it->is_string()) return Response::error(bad_request("status must be a string.").value());
     status = ca_status_from(it->get<std::string>());
     if (!status || *status == CaStatus::kDeregistered) {
-      return Response::error(ErrorKind::kUnprocessable, "InvalidCaStatus",
-                             "status must be ACTIVE or INACTIVE.");
+      return Response::error(errors::kInvalidCaStatus, "status must be ACTIVE or INACTIVE.");
     }
   }
   auto autoreg = optional_bool(*body, "autoRegistration");

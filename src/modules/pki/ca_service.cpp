@@ -4,6 +4,8 @@
 #include <cctype>
 #include <system_error>
 
+#include "smartproduct/http/errors.hpp"
+
 namespace sp::pki {
 namespace {
 
@@ -20,11 +22,11 @@ bool is_hex(std::string_view s) {
 }
 
 tl::unexpected<Error> invalid_ca(std::string message) {
-  return fail(ErrorKind::kUnprocessable, "InvalidCaCertificate", std::move(message));
+  return fail(errors::kInvalidCaCertificate, std::move(message));
 }
 
 tl::unexpected<Error> not_found(std::string_view id_or_name) {
-  return fail(ErrorKind::kNotFound, "CaNotFound",
+  return fail(errors::kCaNotFound,
               "No certificate authority with id or name \"" + std::string(id_or_name) + "\".");
 }
 
@@ -97,12 +99,11 @@ Result<std::string> CaService::registration_code() { return repo_.registration_c
 
 Result<CertificateAuthority> CaService::register_ca(const RegisterRequest& req) {
   if (req.ca_pem.size() > kMaxCaPemBytes || req.verification_pem.size() > kMaxCaPemBytes) {
-    return fail(ErrorKind::kPayloadTooLarge, "CertificateTooLarge",
+    return fail(errors::kCertificateTooLarge,
                 "A certificate must not exceed " + std::to_string(kMaxCaPemBytes) + " bytes.");
   }
   if (!req.name.empty() && !valid_ca_name(req.name)) {
-    return fail(ErrorKind::kUnprocessable, "InvalidCaName",
-                "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.");
+    return fail(errors::kInvalidCaName, "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.");
   }
   auto ca = parse_single(req.ca_pem, "caCertificate", "InvalidCaCertificate");
   if (!ca) return tl::unexpected(ca.error());
@@ -127,12 +128,12 @@ Result<CertificateAuthority> CaService::register_ca(const RegisterRequest& req) 
   auto code = repo_.registration_code();
   if (!code) return tl::unexpected(code.error());
   if (verification->second.common_name != *code) {
-    return fail(ErrorKind::kUnprocessable, "RegistrationCodeMismatch",
+    return fail(errors::kRegistrationCodeMismatch,
                 "The verification certificate's common name must be the registration code "
                 "(GET /api/admin/cas/registration-code).");
   }
   if (!verify_signed_by(verification->first, ca_pem)) {
-    return fail(ErrorKind::kUnprocessable, "VerificationSignatureInvalid",
+    return fail(errors::kVerificationSignatureInvalid,
                 "The verification certificate is not signed by the CA certificate's key.");
   }
 
@@ -172,9 +173,8 @@ Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
   auto existing = repo_.find(row.id);
   if (!existing) return tl::unexpected(existing.error());
   if (*existing && (*existing)->status != CaStatus::kDeregistered) {
-    return fail(
-        ErrorKind::kConflict, "CaAlreadyRegistered",
-        "This CA is already registered as \"" + (*existing)->name + "\" (id " + row.id + ").");
+    return fail(errors::kCaAlreadyRegistered, "This CA is already registered as \"" +
+                                                  (*existing)->name + "\" (id " + row.id + ").");
   }
   const std::int64_t now = clock_.now_ms();
   row.created_at_ms = now;
@@ -197,16 +197,16 @@ Result<void> CaService::install(const CertificateAuthority& ca) {
   std::error_code ec;
   fs::create_directories(config_.ca_dir, ec);
   if (ec) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed", "Cannot install the CA certificate.",
+    return fail(errors::kCaFileWriteFailed, "Cannot install the CA certificate.",
                 "create " + config_.ca_dir.string() + ": " + ec.message());
   }
   const auto file = config_.ca_dir / (ca.id + ".pem");
   if (auto r = write_cert_file(file.string(), ca.certificate_pem); !r) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed", "Cannot install the CA certificate.",
+    return fail(errors::kCaFileWriteFailed, "Cannot install the CA certificate.",
                 file.string() + ": " + r.error().message);
   }
   if (auto r = rehash_directory(config_.ca_dir.string()); !r) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed", "Cannot install the CA certificate.",
+    return fail(errors::kCaFileWriteFailed, "Cannot install the CA certificate.",
                 "rehash " + config_.ca_dir.string() + ": " + r.error().message);
   }
   return {};
@@ -216,12 +216,10 @@ Result<void> CaService::uninstall(const std::string& id) {
   std::error_code ec;
   fs::remove(config_.ca_dir / (id + ".pem"), ec);
   if (ec) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed", "Cannot remove the CA certificate.",
-                ec.message());
+    return fail(errors::kCaFileWriteFailed, "Cannot remove the CA certificate.", ec.message());
   }
   if (auto r = rehash_directory(config_.ca_dir.string()); !r) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed", "Cannot remove the CA certificate.",
-                r.error().message);
+    return fail(errors::kCaFileWriteFailed, "Cannot remove the CA certificate.", r.error().message);
   }
   return {};
 }
@@ -262,13 +260,13 @@ Result<CertificateAuthority> CaService::update(std::string_view id_or_name,
                                                std::optional<CaStatus> status,
                                                std::optional<bool> auto_registration) {
   if (status && *status == CaStatus::kDeregistered) {
-    return fail(ErrorKind::kUnprocessable, "InvalidCaStatus",
+    return fail(errors::kInvalidCaStatus,
                 "status must be ACTIVE or INACTIVE (deregister with DELETE).");
   }
   auto ca = resolve(id_or_name);
   if (!ca) return ca;
   if (ca->status == CaStatus::kDeregistered) {
-    return fail(ErrorKind::kConflict, "CaDeregistered",
+    return fail(errors::kCaDeregistered,
                 "The CA \"" + ca->name + "\" is deregistered; register it again to use it.");
   }
   const CaStatus before = ca->status;
@@ -289,8 +287,7 @@ Result<CertificateAuthority> CaService::deregister(std::string_view id_or_name) 
   auto ca = resolve(id_or_name);
   if (!ca) return ca;
   if (ca->status == CaStatus::kDeregistered) {
-    return fail(ErrorKind::kConflict, "CaDeregistered",
-                "The CA \"" + ca->name + "\" is already deregistered.");
+    return fail(errors::kCaDeregistered, "The CA \"" + ca->name + "\" is already deregistered.");
   }
   ca->status = CaStatus::kDeregistered;
   ca->updated_at_ms = clock_.now_ms();
@@ -320,20 +317,19 @@ Result<std::int64_t> CaService::device_count(std::string_view id) {
 
 Result<CertificateAuthority> CaService::create_managed(std::string_view name, int days) {
   if (!valid_ca_name(name)) {
-    return fail(ErrorKind::kUnprocessable, "InvalidCaName",
-                "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.");
+    return fail(errors::kInvalidCaName, "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.");
   }
   auto taken = repo_.find_by_name(name);
   if (!taken) return tl::unexpected(taken.error());
   if (*taken) {
-    return fail(ErrorKind::kConflict, "CaNameTaken",
+    return fail(errors::kCaNameTaken,
                 "Another registered CA is named \"" + std::string(name) + "\".");
   }
   const auto key_path = managed_key_path(name);
   const auto cert_path = managed_cert_path(name);
   std::error_code ec;
   if (fs::exists(key_path, ec) || fs::exists(cert_path, ec)) {
-    return fail(ErrorKind::kConflict, "ManagedCaExists",
+    return fail(errors::kManagedCaExists,
                 key_path.string() +
                     " already exists but no registered CA has this name; move it "
                     "away or choose another name.");
@@ -343,7 +339,7 @@ Result<CertificateAuthority> CaService::create_managed(std::string_view name, in
     fs::permissions(config_.managed_ca_dir, fs::perms::owner_all, ec);
   }
   if (ec) {
-    return fail(ErrorKind::kUnavailable, "CaFileWriteFailed",
+    return fail(errors::kCaFileWriteFailed,
                 "cannot create " + config_.managed_ca_dir.string() + ": " + ec.message());
   }
   auto ck = create_root_ca(std::string(name), days);
@@ -382,7 +378,7 @@ Result<Issuer> CaService::managed_issuer(std::string_view name) {
   auto ca = resolve(name);
   if (!ca) return tl::unexpected(ca.error());
   if (!ca->managed || ca->status == CaStatus::kDeregistered) {
-    return fail(ErrorKind::kUnprocessable, "CaNotManaged",
+    return fail(errors::kCaNotManaged,
                 "The platform does not hold the key of CA \"" + ca->name +
                     "\" (only CAs made with `smartproductctl ca create` can issue here).");
   }
@@ -392,9 +388,9 @@ Result<Issuer> CaService::managed_issuer(std::string_view name) {
   if (!key) return tl::unexpected(key.error());
   auto info = parse_certificate(*cert);
   if (!info || info->sha256_fingerprint != ca->fingerprint) {
-    return fail(ErrorKind::kConflict, "ManagedCaMismatch",
-                managed_cert_path(ca->name).string() + " is not the registered certificate of \"" +
-                    ca->name + "\".");
+    return fail(errors::kManagedCaMismatch, managed_cert_path(ca->name).string() +
+                                                " is not the registered certificate of \"" +
+                                                ca->name + "\".");
   }
   if (auto r = check_key_matches(*cert, *key); !r) return tl::unexpected(r.error());
   return Issuer{std::move(*cert), std::move(*key)};

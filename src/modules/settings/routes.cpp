@@ -21,7 +21,7 @@ void add_settings_routes(http::Router& router, SettingsService& service,
                auto body = http::parse_json_object(req);
                // Authorisation first: someone else's row is 403 whatever the body says.
                if (!who.is_admin() && who.user_id != req.param("settingId")) {
-                 return http::Response::error(ErrorKind::kForbidden, "Forbidden",
+                 return http::Response::error(errors::kForbidden,
                                               "You may only access your own settings.");
                }
                if (!body) return http::Response::error(body.error());

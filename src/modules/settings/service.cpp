@@ -2,11 +2,13 @@
 
 #include <set>
 
+#include "smartproduct/http/errors.hpp"
+
 namespace sp::settings {
 namespace {
 
 tl::unexpected<Error> invalid(std::string message) {
-  return fail(ErrorKind::kUnprocessable, "InvalidSetting", std::move(message));
+  return fail(errors::kInvalidSetting, std::move(message));
 }
 
 }  // namespace
@@ -48,12 +50,11 @@ namespace {
 // which ids exist (always 403 for someone else's id).
 Result<void> authorize(const Caller& caller, std::string_view setting_id) {
   if (caller.admin || (!caller.user_id.empty() && caller.user_id == setting_id)) return {};
-  return fail(ErrorKind::kForbidden, "Forbidden", "You may only access your own settings.");
+  return fail(errors::kForbidden, "You may only access your own settings.");
 }
 
 tl::unexpected<Error> missing(std::string_view id) {
-  return fail(ErrorKind::kNotFound, "MissingSetting",
-              "The setting " + std::string(id) + " does not exist.");
+  return fail(errors::kMissingSetting, "The setting " + std::string(id) + " does not exist.");
 }
 
 }  // namespace

@@ -88,12 +88,15 @@ class ShadowModule final : public Module {
   }
 
   void report_metrics(std::vector<MetricSample>& out) const override {
-    add_counter(out, "smartproduct_shadow_requests_total", "Shadow requests from devices, by result",
-                static_cast<double>(accepted_.load()), "result=\"accepted\"");
-    add_counter(out, "smartproduct_shadow_requests_total", "Shadow requests from devices, by result",
-                static_cast<double>(rejected_.load()), "result=\"rejected\"");
-    add_counter(out, "smartproduct_shadow_requests_total", "Shadow requests from devices, by result",
-                static_cast<double>(refused_.load()), "result=\"refused\"");
+    add_counter(out, "smartproduct_shadow_requests_total",
+                "Shadow requests from devices, by result", static_cast<double>(accepted_.load()),
+                "result=\"accepted\"");
+    add_counter(out, "smartproduct_shadow_requests_total",
+                "Shadow requests from devices, by result", static_cast<double>(rejected_.load()),
+                "result=\"rejected\"");
+    add_counter(out, "smartproduct_shadow_requests_total",
+                "Shadow requests from devices, by result", static_cast<double>(refused_.load()),
+                "result=\"refused\"");
   }
 
  private:

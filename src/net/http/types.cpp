@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <stdexcept>
 
 #include "smartproduct/http/types.hpp"
@@ -55,11 +54,19 @@ Response Response::json(int status, const nlohmann::json& body) {
 }
 
 Response Response::error(const Error& error) {
-  const int status = http_status(error.kind);
+  // A store failure that reached a route unmapped: never send the store's own words.
+  if (store::failure_of(error)) return Response::error(errors::from_store(error));
+  // The catalogue, not the kind a call site happened to pick, decides the status of a name.
+  const auto* code = errors::find(error.name);
+  const int status = code != nullptr ? code->status() : http_status(error.kind);
   auto response =
       json(status, {{"code", status}, {"error", error.name}, {"message", error.message}});
   if (status >= 500) response.cause = error.detail.empty() ? error.name : error.detail;
   return response;
+}
+
+Response Response::error(const errors::Code& code, std::string message) {
+  return error(code.error(std::move(message)));
 }
 
 Response Response::error(ErrorKind kind, std::string name, std::string message) {
@@ -78,18 +85,6 @@ void Response::set_header(std::string name, std::string value) {
   headers.emplace_back(std::move(name), std::move(value));
 }
 
-Result<int> page_limit(const Request& request, int default_size, int max_size) {
-  const auto v = request.query_param("limit");
-  if (!v || v->empty()) return default_size;
-  int n = 0;
-  const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || p != v->data() + v->size() || n < 1 || n > max_size) {
-    return fail(ErrorKind::kUnprocessable, "InvalidLimit",
-                "limit must be an integer from 1 to " + std::to_string(max_size) + ".");
-  }
-  return n;
-}
-
 Result<nlohmann::json> parse_json_object(const Request& request) {
   if (auto type = request.header("content-type")) {
     std::string_view media = trim(type->substr(0, type->find(';')));
@@ -97,16 +92,15 @@ Result<nlohmann::json> parse_json_object(const Request& request) {
                          (media.size() > 5 && iequals(media.substr(media.size() - 5), "+json"));
     // Refusing other types also keeps cross-site form posts (text/plain, form-urlencoded) out.
     if (!is_json) {
-      return fail(ErrorKind::kBadRequest, "UnsupportedMediaType",
-                  "Content-Type must be application/json");
+      return fail(errors::kUnsupportedMediaType);
     }
   }
   auto parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded()) {
-    return fail(ErrorKind::kBadRequest, "InvalidJson", "the request body is not valid JSON");
+    return fail(errors::kInvalidJson);
   }
   if (!parsed.is_object()) {
-    return fail(ErrorKind::kBadRequest, "InvalidJson", "the request body must be a JSON object");
+    return fail(errors::kInvalidJson, "the request body must be a JSON object");
   }
   return parsed;
 }

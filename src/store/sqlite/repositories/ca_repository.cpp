@@ -1,5 +1,6 @@
 #include "smartproduct/store/ca_repository.hpp"
 
+#include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -27,7 +28,7 @@ Result<CertificateAuthority> read_row(const Statement& s) {
   // The column is CHECKed, so an unknown value means a corrupted file.
   auto status = pki::ca_status_from(s.column<std::string>(9));
   if (!status) {
-    return fail(ErrorKind::kInternal, "CaCorrupted", "A stored CA has an unknown status.");
+    return store::fail(store::Failure::kCorrupt, "a stored CA has an unknown status", ca.id);
   }
   ca.status = *status;
   ca.auto_registration = s.column<bool>(10);
@@ -182,8 +183,7 @@ class SqliteCaRepository final : public store::CaRepository {
                                              "ca_registration_code");
       if (!v) return forward(v);
       if (!*v || (*v)->empty()) {
-        return fail(ErrorKind::kInternal, "RegistrationCodeMissing",
-                    "The instance has no CA registration code.");
+        return store::fail(store::Failure::kInternal, "the instance has no CA registration code");
       }
       return std::move(**v);
     });

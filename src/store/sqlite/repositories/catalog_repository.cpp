@@ -1,5 +1,6 @@
 #include "smartproduct/store/catalog_repository.hpp"
 
+#include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -20,8 +21,8 @@ Result<CatalogEntry> read_row(const Statement& s) {
   // The column is CHECKed with json_valid(), so a parse failure means a corrupted file.
   e.details = nlohmann::json::parse(s.column<std::string>(2), nullptr, false);
   if (e.details.is_discarded()) {
-    return fail(ErrorKind::kInternal, "CatalogCorrupted",
-                "A stored catalog entry is not valid JSON.");
+    return store::fail(store::Failure::kCorrupt, "a stored catalog entry is not valid JSON",
+                       e.device_id + " / " + e.model_number);
   }
   e.claim_code_hash = s.column<std::optional<std::string>>(3);
   e.created_at_ms = s.column<std::int64_t>(4);

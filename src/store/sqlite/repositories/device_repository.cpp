@@ -1,5 +1,6 @@
 #include "smartproduct/store/device_repository.hpp"
 
+#include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -15,8 +16,8 @@ using devices::RegistrationStatus;
 using devices::SecurityEvent;
 
 tl::unexpected<Error> corrupted(std::string what) {
-  return fail(ErrorKind::kInternal, "DeviceStoreCorrupted", "A stored device record is invalid.",
-              std::move(what));
+  return store::fail(store::Failure::kCorrupt, "a stored device record is invalid",
+                     std::move(what));
 }
 
 constexpr const char* kRegistrationColumns =
@@ -137,10 +138,9 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
       // device has a live registration (possibly committed a moment ago by a concurrent request).
       if (is_constraint_violation(r.error()) &&
           r.error().detail.find("UNIQUE") != std::string::npos) {
-        return fail(
-            ErrorKind::kConflict, "DeviceRegisteredFailure",
-            "Device with serial number \"" + reg.device_id + "\" has been already registered.",
-            r.error().detail);
+        return store::fail(store::Failure::kConflict,
+                           "device " + reg.device_id + " already has a live registration",
+                           r.error().detail);
       }
       return forward(r);
     }
@@ -177,7 +177,7 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
   Result<DevicePage> list_devices(const std::optional<std::string>& user_id, int limit,
                                   std::optional<std::int64_t> after_id) override {
     if (limit < 1) {
-      return fail(ErrorKind::kInternal, "InvalidLimit", "A page needs at least one row.");
+      return store::fail(store::Failure::kInvalidArgument, "a page needs at least one row");
     }
     return db_->read([&](Connection& conn) -> Result<DevicePage> {
       std::string sql = std::string("SELECT ") + kRegistrationColumns +
@@ -224,8 +224,8 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
           registration_id);
       if (!device) return forward(device);
       if (!*device) {
-        return fail(ErrorKind::kNotFound, "MissingDevice",
-                    "The registration does not exist or is already deleted.");
+        return store::fail(store::Failure::kNotFound,
+                           "the registration does not exist or is already deleted");
       }
       if (auto e = conn.execute(
               "UPDATE registrations SET status = 'deleted', updated_at = ?2, deleted_at = ?2 "
@@ -306,36 +306,36 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
 
   Result<void> activate_certificate(std::string_view fingerprint, std::int64_t registration_id,
                                     std::int64_t now_ms) override {
-    return db_->write([fp = std::string(fingerprint), registration_id,
-                       now_ms](Connection& conn) -> Result<void> {
-      // Checked inside the write transaction: a delete committed before this job cannot be
-      // overtaken, and one queued after it sees the certificate ACTIVE and revokes it.
-      auto status = conn.query_value<std::string>("SELECT status FROM registrations WHERE id = ?1",
-                                                  registration_id);
-      if (!status) return forward(status);
-      if (!*status || **status == "deleted") {
-        return fail(ErrorKind::kConflict, "RegistrationNotLive", "The registration was deleted.");
-      }
-      // Re-activating an ACTIVE certificate of the same registration keeps its activated_at
-      // (JITR may run twice for one connection, e.g. at start-up reconciliation).
-      if (auto e = conn.execute(
-              "UPDATE device_certificates SET "
-              "activated_at = CASE WHEN status = 'ACTIVE' AND registration_id = ?2 "
-              "  THEN activated_at ELSE ?3 END, "
-              "status = 'ACTIVE', status_reason = '', registration_id = ?2, revoked_at = NULL, "
-              "updated_at = ?3 WHERE fingerprint = ?1",
-              fp, registration_id, now_ms);
-          !e) {
-        return e;
-      }
-      if (conn.changes() == 0) {
-        return fail(ErrorKind::kNotFound, "CertificateNotFound", "The certificate is unknown.");
-      }
-      return conn.execute(
-          "UPDATE registrations SET status = 'complete', activated_at = ?2, updated_at = ?2 "
-          "WHERE id = ?1 AND status = 'pending'",
-          registration_id, now_ms);
-    });
+    return db_->write(
+        [fp = std::string(fingerprint), registration_id, now_ms](Connection& conn) -> Result<void> {
+          // Checked inside the write transaction: a delete committed before this job cannot be
+          // overtaken, and one queued after it sees the certificate ACTIVE and revokes it.
+          auto status = conn.query_value<std::string>(
+              "SELECT status FROM registrations WHERE id = ?1", registration_id);
+          if (!status) return forward(status);
+          if (!*status || **status == "deleted") {
+            return store::fail(store::Failure::kConflict, "the registration was deleted");
+          }
+          // Re-activating an ACTIVE certificate of the same registration keeps its activated_at
+          // (JITR may run twice for one connection, e.g. at start-up reconciliation).
+          if (auto e = conn.execute(
+                  "UPDATE device_certificates SET "
+                  "activated_at = CASE WHEN status = 'ACTIVE' AND registration_id = ?2 "
+                  "  THEN activated_at ELSE ?3 END, "
+                  "status = 'ACTIVE', status_reason = '', registration_id = ?2, revoked_at = NULL, "
+                  "updated_at = ?3 WHERE fingerprint = ?1",
+                  fp, registration_id, now_ms);
+              !e) {
+            return e;
+          }
+          if (conn.changes() == 0) {
+            return store::fail(store::Failure::kNotFound, "the certificate is unknown");
+          }
+          return conn.execute(
+              "UPDATE registrations SET status = 'complete', activated_at = ?2, updated_at = ?2 "
+              "WHERE id = ?1 AND status = 'pending'",
+              registration_id, now_ms);
+        });
   }
 
   Result<bool> revoke_certificate(std::string_view fingerprint, std::string_view reason,

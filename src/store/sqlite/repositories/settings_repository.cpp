@@ -1,5 +1,6 @@
 #include "smartproduct/store/settings_repository.hpp"
 
+#include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -21,7 +22,8 @@ Result<std::optional<SettingRow>> select_row(Connection& conn, std::string_view 
   // The column is CHECKed with json_valid(), so a parse failure means a corrupted file.
   out.setting = nlohmann::json::parse(s->column<std::string>(1), nullptr, false);
   if (out.setting.is_discarded()) {
-    return fail(ErrorKind::kInternal, "SettingCorrupted", "The stored setting is not valid JSON.");
+    return store::fail(store::Failure::kCorrupt, "a stored setting is not valid JSON",
+                       out.setting_id);
   }
   out.created_at_ms = s->column<std::int64_t>(2);
   out.updated_at_ms = s->column<std::int64_t>(3);

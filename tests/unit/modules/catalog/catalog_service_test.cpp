@@ -121,8 +121,6 @@ TEST_F(CatalogServiceTest, PagesInKeyOrderAndFiltersByModel) {
     for (const auto& e : page->items) seen.push_back(e.device_id);
     after = page->next;
     ++pages;
-    // Round trip through the opaque cursor, as a client would.
-    if (after) after = decode_cursor(encode_cursor(*after));
   } while (after);
   EXPECT_EQ(pages, 3);
   ASSERT_EQ(seen.size(), 25u);
@@ -147,7 +145,6 @@ TEST_F(CatalogServiceTest, PagesInKeyOrderAndFiltersByModel) {
   EXPECT_EQ(service_->list(0, std::nullopt, std::nullopt).error().kind, ErrorKind::kUnprocessable);
   EXPECT_EQ(service_->list(101, std::nullopt, std::nullopt).error().kind,
             ErrorKind::kUnprocessable);
-  EXPECT_FALSE(decode_cursor("not a cursor"));
 }
 
 TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {

@@ -198,7 +198,8 @@ TEST_F(IdentityServiceTest, UnverifiedAndDisabledAccounts) {
   repo_.users_.at(id).enabled = false;
   auto disabled = service_->login("jon@example.com", kPassword, "a");
   ASSERT_FALSE(disabled.has_value());
-  expect_error(disabled.error(), ErrorKind::kForbidden, "AccountDisabled");
+  // 401 like a disabled account's token (one status per name): the client drops the session.
+  expect_error(disabled.error(), ErrorKind::kUnauthenticated, "AccountDisabled");
   auto r = service_->refresh(tokens->refresh_token);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().name, "InvalidRefreshToken");

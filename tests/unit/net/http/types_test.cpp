@@ -101,23 +101,5 @@ TEST(ParseTarget, RefusesEncodedSeparatorsAndBadTargets) {
   }
 }
 
-TEST(PageLimit, DefaultBoundsAndGarbage) {
-  Request request;
-  EXPECT_EQ(page_limit(request, 20, 100).value(), 20);
-  for (auto [text, want] : {std::pair{"", 20}, {"1", 1}, {"100", 100}}) {
-    request.query["limit"] = text;
-    auto r = page_limit(request, 20, 100);
-    ASSERT_TRUE(r) << text;
-    EXPECT_EQ(*r, want);
-  }
-  for (const char* bad : {"0", "101", "-1", "10x", "x", "1.5", "99999999999"}) {
-    request.query["limit"] = bad;
-    auto r = page_limit(request, 20, 100);
-    ASSERT_FALSE(r) << bad;
-    EXPECT_EQ(r.error().kind, ErrorKind::kUnprocessable);
-    EXPECT_EQ(r.error().name, "InvalidLimit");
-  }
-}
-
 }  // namespace
 }  // namespace sp::http

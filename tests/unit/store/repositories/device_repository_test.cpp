@@ -9,6 +9,7 @@
 
 #include "../main_db.hpp"
 #include "../test_util.hpp"
+#include "smartproduct/store/failure.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 
@@ -127,15 +128,15 @@ TEST_F(DeviceRepositoryTest, CreateAndFindRegistrations) {
   EXPECT_FALSE(*of_bob);
 }
 
-TEST_F(DeviceRepositoryTest, SecondLiveRegistrationIsAConflictWithTheSeedMessage) {
+// The store reports a typed conflict; the seed's DeviceRegisteredFailure text is the service's.
+TEST_F(DeviceRepositoryTest, SecondLiveRegistrationIsATypedConflict) {
   create(reg("SN-1", "alice"));
   for (const char* user : {"alice", "bob"}) {
     auto dup = repo_->create_registration(reg("SN-1", user));
     ASSERT_FALSE(dup);
     EXPECT_EQ(dup.error().kind, ErrorKind::kConflict);
-    EXPECT_EQ(dup.error().name, "DeviceRegisteredFailure");
-    EXPECT_EQ(dup.error().message,
-              "Device with serial number \"SN-1\" has been already registered.");
+    EXPECT_EQ(store::failure_of(dup.error()), store::Failure::kConflict);
+    EXPECT_NE(dup.error().detail.find("UNIQUE"), std::string::npos) << dup.error().detail;
   }
 }
 
@@ -147,7 +148,7 @@ TEST_F(DeviceRepositoryTest, DeleteKeepsHistoryAndAllowsReRegistration) {
   auto again = repo_->delete_registration(a.id, 3000);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().kind, ErrorKind::kNotFound);
-  EXPECT_EQ(again.error().name, "MissingDevice");
+  EXPECT_EQ(store::failure_of(again.error()), store::Failure::kNotFound);
 
   EXPECT_FALSE(*repo_->live_registration("SN-1"));
   auto old = repo_->latest_registration("SN-1");
@@ -292,7 +293,7 @@ TEST_F(DeviceRepositoryTest, ActivateRefusesADeletedRegistrationAndChangesNothin
   auto r = repo_->activate_certificate("FP1", a.id, 2500);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::kConflict);
-  EXPECT_EQ(r.error().name, "RegistrationNotLive");
+  EXPECT_EQ(store::failure_of(r.error()), store::Failure::kConflict);
   EXPECT_EQ(status_of("FP1"), CertificateStatus::kPendingActivation);
   EXPECT_FALSE((*repo_->certificate("FP1"))->registration_id);
   EXPECT_EQ((*repo_->latest_registration("SN-1"))->status, RegistrationStatus::kDeleted);
