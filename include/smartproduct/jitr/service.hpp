@@ -26,6 +26,7 @@
 
 #include "smartproduct/catalog/service.hpp"
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/jitr/plugin_control.hpp"
 #include "smartproduct/presence/types.hpp"
 #include "smartproduct/store/ca_repository.hpp"
@@ -56,9 +57,10 @@ inline constexpr const char* kExpired = "certificate_expired";
 
 class JitrService {
  public:
+  /// Everything must outlive the service. Publishes jitr/events.hpp on `bus`.
   JitrService(store::DeviceRepository& devices, store::CaRepository& cas,
               catalog::CatalogService& catalog, PluginControl& plugin, const Clock& clock,
-              JitrConfig config);
+              EventBus& bus, JitrConfig config);
   /// Stops the worker after the queued work is done.
   ~JitrService();
   JitrService(const JitrService&) = delete;
@@ -124,6 +126,7 @@ class JitrService {
   catalog::CatalogService& catalog_;
   PluginControl& plugin_;
   const Clock& clock_;
+  EventBus& bus_;
   JitrConfig config_;
   Counters counters_;
 

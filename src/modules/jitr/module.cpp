@@ -74,7 +74,8 @@ class JitrModule final : public Module {
     JitrConfig jc;
     jc.enabled = settings_.enabled;
     jc.security_event_interval = std::chrono::seconds(settings_.security_event_interval_s);
-    jitr_ = std::make_unique<JitrService>(devices, *ca_repo_, catalog, *plugin_, ctx.clock, jc);
+    jitr_ = std::make_unique<JitrService>(devices, *ca_repo_, catalog, *plugin_, ctx.clock, ctx.bus,
+                                          jc);
 
     // A dropped event (a flood) is repaired from the store: the whole state goes to the plugin and
     // pending certificates are re-evaluated.

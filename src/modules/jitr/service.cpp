@@ -1,5 +1,7 @@
 #include "smartproduct/jitr/service.hpp"
 
+#include "smartproduct/jitr/events.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
@@ -14,12 +16,13 @@ using presence::ConnectionEvent;
 
 JitrService::JitrService(store::DeviceRepository& devices, store::CaRepository& cas,
                          catalog::CatalogService& catalog, PluginControl& plugin,
-                         const Clock& clock, JitrConfig config)
+                         const Clock& clock, EventBus& bus, JitrConfig config)
     : devices_(devices),
       cas_(cas),
       catalog_(catalog),
       plugin_(plugin),
       clock_(clock),
+      bus_(bus),
       config_(config),
       worker_([this] { run(); }) {}
 
@@ -290,6 +293,7 @@ bool JitrService::activate(DeviceCertificate& cert, const devices::Registration&
   pending_activations_.push_back(cert.fingerprint);
   if (pending_activations_.size() >= kMaxActivationBatch) flush_activations();
   counters_.activated++;
+  bus_.publish(CertificateActivated{cert.device_id, cert.fingerprint, registration.user_id});
   spdlog::info("jitr: certificate {} of {} activated (registration {} of user {})",
                cert.fingerprint.substr(0, 16), cert.device_id, registration.id,
                registration.user_id);

@@ -14,6 +14,7 @@
 #include "../../store/test_util.hpp"
 #include "fakes/fixed_clock.hpp"
 #include "fakes/recording_publisher.hpp"
+#include "smartproduct/jitr/events.hpp"
 #include "smartproduct/jitr/service.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -65,6 +66,10 @@ std::string fingerprint(char c) { return std::string(64, c); }
 class JitrServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    bus_.lane("test").on<CertificateActivated>([this](const CertificateActivated& e) {
+      activated_.push_back(e.device_id + "/" + e.fingerprint + "/" + e.user_id);
+    });
+    bus_.start();
     db_ = sqlite::test::open_main_database(dir_);
     ASSERT_TRUE(db_);
     devices_ = sqlite::make_device_repository(db_);
@@ -88,7 +93,8 @@ class JitrServiceTest : public ::testing::Test {
     JitrConfig c;
     // The periodic revision poll never fires during a test: tests call check_revision().
     c.revision_poll_interval = std::chrono::hours(1);
-    service_ = std::make_unique<JitrService>(*devices_, *cas_, *catalog_, *plugin_, clock_, c);
+    service_ =
+        std::make_unique<JitrService>(*devices_, *cas_, *catalog_, *plugin_, clock_, bus_, c);
   }
   void add_ca(std::string id, pki::CaStatus status, bool auto_registration) {
     pki::CertificateAuthority ca;
@@ -151,6 +157,13 @@ class JitrServiceTest : public ::testing::Test {
   std::unique_ptr<store::CatalogRepository> catalog_repo_;
   std::unique_ptr<catalog::CatalogService> catalog_;
   std::unique_ptr<PluginControl> plugin_;
+  // What JITR published on the bus (delivered on the lane's thread: drain first).
+  std::vector<std::string> published_activations() {
+    bus_.drain();
+    return activated_;
+  }
+  std::vector<std::string> activated_;
+  EventBus bus_;  // after what its handler writes to, before the service that publishes on it
   std::unique_ptr<JitrService> service_;
 };
 
@@ -170,10 +183,13 @@ TEST_F(JitrServiceTest, RegisteredDeviceIsActivatedAtItsFirstConnection) {
   EXPECT_EQ((*live)->activated_at_ms, clock_.now_ms());
   EXPECT_EQ(simple(publisher_), std::vector<std::string>{"activate:" + fingerprint('A')});
   EXPECT_EQ(service_->counters().activated, 1u);
+  EXPECT_EQ(published_activations(),
+            std::vector<std::string>{"SN-1/" + fingerprint('A') + "/user-a"});
 
   // The same connection reported again (redelivery, resync) changes nothing.
   connect("SN-1", 'A');
   EXPECT_EQ(simple(publisher_).size(), 1u);
+  EXPECT_EQ(published_activations().size(), 1u);
   EXPECT_TRUE(security_events().empty());
 }
 
