@@ -330,7 +330,8 @@ Result<std::string> Init::render_toml() {
   return toml;
 }
 
-Result<void> Init::privileged_setup() {
+Result<void> give_broker_files_to_mosquitto(const InstanceLayout& layout,
+                                            std::vector<std::string>& warnings) {
   const passwd* pw = ::getpwnam(kMosquittoUser);
   if (pw == nullptr) return {};
   const uid_t uid = pw->pw_uid;
@@ -343,14 +344,14 @@ Result<void> Init::privileged_setup() {
     }
     return {};
   };
-  if (auto r = chown_one(l_.broker()); !r) return r;
-  for (auto it = fs::recursive_directory_iterator(l_.broker(), ec);
+  if (auto r = chown_one(layout.broker()); !r) return r;
+  for (auto it = fs::recursive_directory_iterator(layout.broker(), ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (auto r = chown_one(it->path()); !r) return r;
   }
-  if (ec) return io_error("cannot walk", l_.broker(), ec);
+  if (ec) return io_error("cannot walk", layout.broker(), ec);
   // mosquitto, after dropping to its user, must traverse DIR to reach DIR/broker.
-  for (const fs::path& p : {l_.dir, l_.broker()}) {
+  for (const fs::path& p : {layout.dir, layout.broker()}) {
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0 &&
         ::chmod(p.c_str(), (st.st_mode & 07777) | S_IXOTH) != 0) {
@@ -358,16 +359,22 @@ Result<void> Init::privileged_setup() {
                   "cannot chmod o+x " + p.string() + ": " + std::strerror(errno));
     }
   }
-  for (fs::path p = l_.dir.parent_path(); !p.empty(); p = p.parent_path()) {
+  for (fs::path p = layout.dir.parent_path(); !p.empty(); p = p.parent_path()) {
     struct stat st {};
     if (::stat(p.c_str(), &st) == 0 && (st.st_mode & S_IXOTH) == 0) {
-      rep_.warnings.push_back(p.string() +
-                              " is not traversable by others: mosquitto (user mosquitto) cannot "
-                              "reach the broker files; use another --dir or chmod o+x " +
-                              p.string());
+      warnings.push_back(p.string() +
+                         " is not traversable by others: mosquitto (user mosquitto) cannot "
+                         "reach the broker files; use another --dir or chmod o+x " +
+                         p.string());
     }
     if (p == p.root_path()) break;
   }
+  return {};
+}
+
+Result<void> Init::privileged_setup() {
+  if (::getpwnam(kMosquittoUser) == nullptr) return {};
+  if (auto r = give_broker_files_to_mosquitto(l_, rep_.warnings); !r) return r;
   rep_.privileged_setup = true;
   return {};
 }
@@ -571,6 +578,10 @@ void add_init_command(CLI::App& app) {
     }
     print_init_report(*report, std::cout);
   });
+}
+
+Result<void> grant_broker_access(const InstanceLayout& layout, std::vector<std::string>& warnings) {
+  return give_broker_files_to_mosquitto(layout, warnings);
 }
 
 }  // namespace sp::cli

@@ -52,6 +52,11 @@ Result<InitReport> run_init(const InitOptions& options);
 /// Human-readable summary with the next step.
 void print_init_report(const InitReport& report, std::ostream& out);
 
+/// When run as root and the `mosquitto` user exists: gives the broker's files to that user and
+/// makes DIR and DIR/broker traversable (mosquitto drops to it); parents that are not traversable
+/// are reported in `warnings`. Used by init and by restore.
+Result<void> grant_broker_access(const InstanceLayout& layout, std::vector<std::string>& warnings);
+
 /// Registers the `init` subcommand.
 void add_init_command(CLI::App& app);
 

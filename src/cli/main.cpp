@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "backup_command.hpp"
 #include "ca_command.hpp"
 #include "catalog_command.hpp"
 #include "device_cert_command.hpp"
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   sp::cli::add_keys_command(app);
   sp::cli::add_catalog_command(app);
   sp::cli::add_ca_command(app);
+  sp::cli::add_backup_commands(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
