@@ -467,15 +467,13 @@ Result<void> run_restore(const RestoreOptions& options, std::ostream& out) {
 }
 
 void add_backup_commands(CLI::App& app) {
-  auto backup_opts = std::make_shared<std::pair<std::string, std::string>>();  // dir, config
   auto backup_out = std::make_shared<std::string>();
   auto* backup = app.add_subcommand(
       "backup", "Write a consistent archive of an instance (safe while the daemon runs)");
-  backup->add_option("--dir", backup_opts->first, "instance directory");
-  backup->add_option("--config", backup_opts->second, "smartproduct.toml of the instance");
+  auto where = add_instance_options(backup);
   backup->add_option("--out", *backup_out, "archive to write (.tar.gz)")->required();
-  backup->callback([backup_opts, backup_out] {
-    BackupOptions o{resolve_instance_dir(backup_opts->first, backup_opts->second), *backup_out};
+  backup->callback([where, backup_out] {
+    BackupOptions o{where->instance_dir(), *backup_out};
     auto r = run_backup(o);
     if (!r) {
       std::cerr << "smartproductctl backup: error: " << message_of(r.error()) << "\n";
@@ -491,10 +489,11 @@ void add_backup_commands(CLI::App& app) {
       app.add_subcommand("restore", "Restore a backup archive into a new instance directory");
   restore->add_option("archive", *restore_archive, "archive written by `smartproductctl backup`")
       ->required();
-  restore->add_option("--dir", *restore_dir, "new instance directory (must not exist or be empty)")
-      ->required();
+  restore->add_option("--dir", *restore_dir,
+                      "new instance directory (must not exist or be empty; required)");
   restore->callback([restore_archive, restore_dir] {
-    auto r = run_restore({*restore_archive, *restore_dir}, std::cout);
+    std::string dir = restore_dir->empty() ? root_instance_options().dir : *restore_dir;
+    auto r = run_restore({*restore_archive, dir}, std::cout);
     if (!r) {
       std::cerr << "smartproductctl restore: error: " << message_of(r.error()) << "\n";
       throw CLI::RuntimeError(1);

@@ -16,11 +16,6 @@ namespace sp::cli {
 
 namespace fs = std::filesystem;
 
-fs::path instance_config_file(const std::string& dir_option, const std::string& config_option) {
-  if (!config_option.empty()) return config_option;
-  return resolve_instance_dir(dir_option, "") / "smartproduct.toml";
-}
-
 struct CaContext::Impl {
   config::DaemonConfig config;
   std::unique_ptr<sqlite::Store> store;
@@ -86,23 +81,14 @@ const config::DaemonConfig& CaContext::config() const { return impl_->config; }
 
 namespace {
 
-struct Target {
-  std::string dir;
-  std::string config;
-};
+using Target = InstanceSelection;
 
-std::shared_ptr<Target> add_target_options(CLI::App* cmd) {
-  auto t = std::make_shared<Target>();
-  cmd->add_option("--dir", t->dir,
-                  "Instance directory (default: dir of --config, $SP_INSTANCE_DIR, or .)");
-  cmd->add_option("--config", t->config, "The instance's smartproduct.toml (alternative to --dir)");
-  return t;
-}
+std::shared_ptr<Target> add_target_options(CLI::App* cmd) { return add_instance_options(cmd); }
 
 // Runs `body` on the opened instance; errors go to stderr with the command's name, exit status 1.
 void run_on_instance(const std::string& name, const Target& target,
                      const std::function<Result<void>(CaContext&)>& body) {
-  auto ctx = CaContext::open(instance_config_file(target.dir, target.config));
+  auto ctx = CaContext::open(target.config_file());
   Result<void> r = ctx ? body(**ctx) : Result<void>(tl::unexpected(ctx.error()));
   if (!r) {
     std::cerr << "smartproductctl ca " << name << ": error: " << r.error().message << "\n";

@@ -21,11 +21,6 @@ class App;
 
 namespace sp::cli {
 
-/// The smartproduct.toml a command works on: `--config` if given, else DIR/smartproduct.toml of
-/// the instance directory (resolve_instance_dir()).
-std::filesystem::path instance_config_file(const std::string& dir_option,
-                                           const std::string& config_option);
-
 /// An instance's store and CA service, open for the duration of one command.
 class CaContext {
  public:

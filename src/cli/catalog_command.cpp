@@ -133,14 +133,15 @@ void add_catalog_command(CLI::App& app) {
       "import",
       "Import entries from CSV (header deviceId,modelNumber,details[,claimCode]) or JSON lines. "
       "Exit status: 0 all rows imported or skipped, 2 bad rows were left out, 1 nothing imported");
-  imp->add_option("--config", o->config, "smartproduct.toml of the instance")->required();
+  auto where = add_instance_options(imp);
   imp->add_flag("--all-or-nothing", o->all_or_nothing,
                 "Import nothing when any row is bad (default: import the good rows)");
   imp->add_flag("--replace", o->replace,
                 "Update entries that already exist (default: skip and count them)");
   imp->add_option("--max-errors", o->max_errors, "Bad rows listed one by one (default 20)");
   imp->add_option("file", o->file, "FILE.csv, FILE.jsonl, or - for standard input")->required();
-  imp->callback([o] {
+  imp->callback([o, where] {
+    o->config = where->config_file().string();
     o->progress = ::isatty(STDERR_FILENO) == 1;
     auto r = run_catalog_import(*o, std::cin, std::cout, std::cerr);
     if (!r) {

@@ -128,16 +128,12 @@ void add_device_cert_command(CLI::App& app) {
   auto* group = app.add_subcommand("device-cert", "Device certificates");
   group->require_subcommand(1);
   auto opts = std::make_shared<DeviceCertOptions>();
-  auto dir = std::make_shared<std::string>();
-  auto config = std::make_shared<std::string>();
   auto* issue = group->add_subcommand(
       "issue", "Issue a device certificate from a managed CA (smartproductctl ca create)");
   issue->add_option("--serial", opts->serial, "Device serial number (becomes the CN)")->required();
   issue->add_option("--out", opts->out_dir, "Output directory for SERIAL.crt and SERIAL.key")
       ->required();
-  issue->add_option("--dir", *dir,
-                    "Instance directory (default: dir of --config, $SP_INSTANCE_DIR, or .)");
-  issue->add_option("--config", *config, "The instance's smartproduct.toml (alternative to --dir)");
+  auto where = add_instance_options(issue);
   issue->add_option("--days", opts->days, "Validity in days")
       ->default_val(kDeviceCertDefaultDays)
       ->check(CLI::Range(pki::kMinValidityDays, pki::kMaxValidityDays));
@@ -145,9 +141,9 @@ void add_device_cert_command(CLI::App& app) {
   issue->add_option("--ca", opts->ca, "Managed CA name (default: the only managed CA)");
   issue->add_option("--csr", opts->csr,
                     "Sign this CSR (PEM; its CN must be --serial) instead of generating a key");
-  issue->callback([opts, dir, config] {
-    opts->instance_dir = resolve_instance_dir(*dir, *config);
-    opts->config = *config;
+  issue->callback([opts, where] {
+    opts->instance_dir = where->instance_dir();
+    opts->config = where->config_file().string();
     auto r = issue_device_cert(*opts);
     if (!r) {
       std::cerr << "smartproductctl device-cert issue: error: " << r.error().message << "\n";

@@ -549,7 +549,7 @@ void print_init_report(const InitReport& report, std::ostream& out) {
 void add_init_command(CLI::App& app) {
   auto opts = std::make_shared<InitOptions>();
   auto* cmd = app.add_subcommand("init", "Create a development instance (PKI, broker, config)");
-  cmd->add_option("--dir", opts->dir, "Instance directory (created if needed)")->required();
+  cmd->add_option("--dir", opts->dir, "Instance directory (created if needed; required)");
   cmd->add_option("--http-port", opts->http_port, "HTTPS port of the daemon")
       ->default_val(8443)
       ->check(CLI::Range(1, 65535));
@@ -571,6 +571,11 @@ void add_init_command(CLI::App& app) {
       ->check(CLI::IsMember({"on", "off"}))
       ->default_str("on");
   cmd->callback([opts] {
+    if (opts->dir.empty()) opts->dir = root_instance_options().dir;
+    if (opts->dir.empty()) {
+      std::cerr << "smartproductctl init: error: --dir DIR is required (the instance to create)\n";
+      throw CLI::RuntimeError(2);
+    }
     auto report = run_init(*opts);
     if (!report) {
       std::cerr << "smartproductctl init: error: " << report.error().message << "\n";

@@ -23,18 +23,55 @@ Result<InstanceLayout> make_layout(const std::filesystem::path& dir) {
   return InstanceLayout{normal};
 }
 
-std::filesystem::path resolve_instance_dir(const std::string& dir_option,
-                                           const std::string& config_option) {
-  if (!dir_option.empty()) return dir_option;
-  if (!config_option.empty()) {
-    auto parent = std::filesystem::path(config_option).parent_path();
-    return parent.empty() ? std::filesystem::path(".") : parent;
-  }
-  if (const char* env = std::getenv("SP_INSTANCE_DIR"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  return ".";
+namespace {
+InstanceSelection& root_selection() {
+  static InstanceSelection root;
+  return root;
 }
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+}  // namespace
+
+std::filesystem::path InstanceSelection::config_file() const {
+  const InstanceSelection& root = root_selection();
+  for (const InstanceSelection* s : {this, &root}) {
+    if (!s->config.empty()) return s->config;
+    if (!s->dir.empty()) return std::filesystem::path(s->dir) / "smartproduct.toml";
+  }
+  if (auto env = env_or_empty("SMARTPRODUCT_CONFIG"); !env.empty()) return env;
+  if (auto env = env_or_empty("SP_INSTANCE_DIR"); !env.empty()) {
+    return std::filesystem::path(env) / "smartproduct.toml";
+  }
+  return kSystemConfigFile;
+}
+
+std::filesystem::path InstanceSelection::instance_dir() const {
+  auto parent = config_file().parent_path();
+  return parent.empty() ? std::filesystem::path(".") : parent;
+}
+
+namespace {
+void add_options(CLI::App* cmd, InstanceSelection& target) {
+  cmd->add_option("--config", target.config,
+                  "The instance's smartproduct.toml (default: $SMARTPRODUCT_CONFIG, "
+                  "$SP_INSTANCE_DIR/smartproduct.toml, /etc/smartproduct/smartproduct.toml)");
+  cmd->add_option("--dir", target.dir,
+                  "The instance directory (same as --config DIR/smartproduct.toml)");
+}
+}  // namespace
+
+std::shared_ptr<InstanceSelection> add_instance_options(CLI::App* cmd) {
+  auto selection = std::make_shared<InstanceSelection>();
+  add_options(cmd, *selection);
+  return selection;
+}
+
+void add_root_instance_options(CLI::App& app) { add_options(&app, root_selection()); }
+
+const InstanceSelection& root_instance_options() { return root_selection(); }
 
 Result<config::DaemonConfig> load_instance_config(const std::string& file) {
   auto loaded = config::load_daemon_config(file);

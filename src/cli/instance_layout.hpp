@@ -2,7 +2,9 @@
 // Where a smartproduct instance directory (created by `smartproductctl init --dir DIR`) keeps its
 // files. Shared by every command that works on an instance.
 
+#include <CLI/CLI.hpp>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "smartproduct/core/config.hpp"
@@ -44,10 +46,29 @@ struct InstanceLayout {
 /// control characters: they would break (or inject lines into) generated config files.
 Result<InstanceLayout> make_layout(const std::filesystem::path& dir);
 
-/// The instance directory used by commands that take one: `--dir` if given, else the directory of
-/// `--config`, else $SP_INSTANCE_DIR, else the current directory.
-std::filesystem::path resolve_instance_dir(const std::string& dir_option,
-                                           const std::string& config_option);
+/// Where a command's instance is: the one rule every subcommand follows.
+///   1. --config FILE, or --dir DIR (meaning DIR/smartproduct.toml), given after the subcommand;
+///   2. the same options given before the subcommand (`smartproductctl --config F user list`);
+///   3. $SMARTPRODUCT_CONFIG;
+///   4. $SP_INSTANCE_DIR/smartproduct.toml (development instances);
+///   5. /etc/smartproduct/smartproduct.toml (the packaged service).
+/// The instance directory is the directory of that file.
+inline constexpr const char* kSystemConfigFile = "/etc/smartproduct/smartproduct.toml";
+
+struct InstanceSelection {
+  std::string dir;     ///< --dir
+  std::string config;  ///< --config
+  /// This selection, else the root's, else the environment, else kSystemConfigFile.
+  std::filesystem::path config_file() const;
+  std::filesystem::path instance_dir() const;
+};
+
+/// Adds --dir and --config to a subcommand; the values are read when its callback runs.
+std::shared_ptr<InstanceSelection> add_instance_options(CLI::App* cmd);
+/// Adds --dir and --config to the root app (accepted before the subcommand).
+void add_root_instance_options(CLI::App& app);
+/// What was given before the subcommand (for init and restore, whose --dir names a new instance).
+const InstanceSelection& root_instance_options();
 
 /// Loads an instance's smartproduct.toml (for commands taking --config); every problem the loader
 /// reports becomes one line of the error message.

@@ -67,20 +67,18 @@ Result<void> run_keys_list(const std::string& config, std::ostream& out) {
 void add_keys_command(CLI::App& app) {
   auto* keys = app.add_subcommand("keys", "Manage the access-token signing keys");
   keys->require_subcommand(1);
-  auto rotate_config = std::make_shared<std::string>();
   auto* rotate = keys->add_subcommand("rotate", "Generate a new signing key and make it active");
-  rotate->add_option("--config", *rotate_config, "smartproduct.toml of the instance")->required();
-  rotate->callback([rotate_config] {
-    if (auto r = run_keys_rotate(*rotate_config, std::cout); !r) {
+  auto rotate_where = add_instance_options(rotate);
+  rotate->callback([rotate_where] {
+    if (auto r = run_keys_rotate(rotate_where->config_file().string(), std::cout); !r) {
       std::cerr << "smartproductctl keys rotate: error: " << r.error().message << "\n";
       throw CLI::RuntimeError(1);
     }
   });
-  auto list_config = std::make_shared<std::string>();
   auto* list = keys->add_subcommand("list", "Show the signing keys and until when they verify");
-  list->add_option("--config", *list_config, "smartproduct.toml of the instance")->required();
-  list->callback([list_config] {
-    if (auto r = run_keys_list(*list_config, std::cout); !r) {
+  auto list_where = add_instance_options(list);
+  list->callback([list_where] {
+    if (auto r = run_keys_list(list_where->config_file().string(), std::cout); !r) {
       std::cerr << "smartproductctl keys list: error: " << r.error().message << "\n";
       throw CLI::RuntimeError(1);
     }

@@ -8,6 +8,7 @@
 #include "catalog_command.hpp"
 #include "device_cert_command.hpp"
 #include "init_command.hpp"
+#include "instance_layout.hpp"
 #include "keys_command.hpp"
 #include "user_command.hpp"
 
@@ -15,6 +16,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Operate a smartproduct instance", "smartproductctl"};
   app.set_version_flag("--version", std::string("smartproductctl ") + SP_VERSION);
   app.require_subcommand(1);
+  // --config/--dir are accepted before or after the subcommand (instance_layout.hpp has the rule).
+  app.fallthrough();
+  sp::cli::add_root_instance_options(app);
   sp::cli::add_init_command(app);
   sp::cli::add_device_cert_command(app);
   sp::cli::add_user_command(app);

@@ -91,7 +91,7 @@ void add_user_command(CLI::App& app) {
   auto add = std::make_shared<UserAddOptions>();
   auto password_stdin = std::make_shared<bool>(false);
   auto* cmd = user->add_subcommand("add", "Create a verified account (e.g. the first admin)");
-  cmd->add_option("--config", add->config, "smartproduct.toml of the instance")->required();
+  auto add_where = add_instance_options(cmd);
   cmd->add_option("--email", add->email, "Email address (the sign-in name)")->required();
   cmd->add_option("--name", add->name, "Display name");
   cmd->add_option("--phone", add->phone, "Phone number for SMS alerts (E.164, e.g. +15551234567)");
@@ -99,18 +99,18 @@ void add_user_command(CLI::App& app) {
   cmd->add_flag("--password-stdin", *password_stdin,
                 "Read the password from standard input (required: never on the command line)")
       ->required();
-  cmd->callback([add] {
+  cmd->callback([add, add_where] {
+    add->config = add_where->config_file().string();
     if (auto r = run_user_add(*add, std::cin, std::cout); !r) {
       std::cerr << "smartproductctl user add: error: " << r.error().message << "\n";
       throw CLI::RuntimeError(1);
     }
   });
 
-  auto list_config = std::make_shared<std::string>();
   auto* list = user->add_subcommand("list", "List accounts");
-  list->add_option("--config", *list_config, "smartproduct.toml of the instance")->required();
-  list->callback([list_config] {
-    if (auto r = run_user_list(*list_config, std::cout); !r) {
+  auto list_where = add_instance_options(list);
+  list->callback([list_where] {
+    if (auto r = run_user_list(list_where->config_file().string(), std::cout); !r) {
       std::cerr << "smartproductctl user list: error: " << r.error().message << "\n";
       throw CLI::RuntimeError(1);
     }

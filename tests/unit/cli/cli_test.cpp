@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
+#include <algorithm>
+
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <CLI/CLI.hpp>
 
 #include <toml++/toml.h>
 #include <array>
@@ -139,13 +142,35 @@ TEST(TextTemplate, SetsTomlValueInSectionKeepingComment) {
   EXPECT_NE(t.find("# c"), std::string::npos);
 }
 
-TEST(InstanceDir, ResolutionOrder) {
-  EXPECT_EQ(resolve_instance_dir("/x", "/y/smartproduct.toml"), fs::path("/x"));
-  EXPECT_EQ(resolve_instance_dir("", "/y/smartproduct.toml"), fs::path("/y"));
-  ::setenv("SP_INSTANCE_DIR", "/z", 1);
-  EXPECT_EQ(resolve_instance_dir("", ""), fs::path("/z"));
+TEST(InstanceDir, OneRuleForEveryCommand) {
+  ::unsetenv("SMARTPRODUCT_CONFIG");
   ::unsetenv("SP_INSTANCE_DIR");
-  EXPECT_EQ(resolve_instance_dir("", ""), fs::path("."));
+  // Parsed as smartproductctl parses: root options, fallthrough, a subcommand with its own.
+  auto parse = [](std::vector<std::string> args) {
+    CLI::App app;
+    app.fallthrough();
+    add_root_instance_options(app);
+    auto* sub = app.add_subcommand("sub");
+    auto where = add_instance_options(sub);
+    std::reverse(args.begin(), args.end());
+    app.parse(args);
+    return std::make_pair(where->config_file(), where->instance_dir());
+  };
+  EXPECT_EQ(parse({"sub", "--config", "/y/a.toml"}).first, fs::path("/y/a.toml"));
+  EXPECT_EQ(parse({"sub", "--config", "/y/a.toml"}).second, fs::path("/y"));
+  EXPECT_EQ(parse({"sub", "--dir", "/x"}).first, fs::path("/x/smartproduct.toml"));
+  EXPECT_EQ(parse({"--config", "/r/b.toml", "sub"}).first, fs::path("/r/b.toml"));
+  // After the subcommand beats before it.
+  EXPECT_EQ(parse({"--config", "/r/b.toml", "sub", "--dir", "/x"}).second, fs::path("/x"));
+  // The root selection is process-wide (as in the CLI): clear it for the fallbacks below.
+  parse({"--config", "", "--dir", "", "sub"});
+  ::setenv("SMARTPRODUCT_CONFIG", "/e/c.toml", 1);
+  ::setenv("SP_INSTANCE_DIR", "/z", 1);
+  EXPECT_EQ(parse({"sub"}).first, fs::path("/e/c.toml"));
+  ::unsetenv("SMARTPRODUCT_CONFIG");
+  EXPECT_EQ(parse({"sub"}).first, fs::path("/z/smartproduct.toml"));
+  ::unsetenv("SP_INSTANCE_DIR");
+  EXPECT_EQ(parse({"sub"}).first, fs::path(kSystemConfigFile));
   EXPECT_FALSE(make_layout("/tmp/a\nb"));
 }
 
@@ -535,8 +560,17 @@ TEST(Executable, VersionAndExitCodes) {
   EXPECT_EQ(create.status, 0) << create.output;
   EXPECT_NE(create.output.find("device-cert issue --ca factory"), std::string::npos)
       << create.output;
-  auto issue = run("cd " + dir + " && " + exe + " device-cert issue --serial D1 --out " + out);
+  // No option: $SMARTPRODUCT_CONFIG, then /etc/smartproduct (never the current directory).
+  auto nowhere = run("cd " + dir + " && env -u SMARTPRODUCT_CONFIG -u SP_INSTANCE_DIR " + exe +
+                     " device-cert issue --serial D1 --out " + out);
+  EXPECT_NE(nowhere.status, 0);
+  EXPECT_NE(nowhere.output.find("/etc/smartproduct/smartproduct.toml"), std::string::npos)
+      << nowhere.output;
+  auto issue = run("SMARTPRODUCT_CONFIG=" + dir + "/smartproduct.toml " + exe +
+                   " device-cert issue --serial D1 --out " + out);
   EXPECT_EQ(issue.status, 0) << issue.output;
+  auto before = run(exe + " --dir " + dir + " device-cert issue --serial D3 --out " + out);
+  EXPECT_EQ(before.status, 0) << before.output;
   auto dup = run(exe + " device-cert issue --serial D1 --out " + out + " --dir " + dir);
   EXPECT_NE(dup.status, 0);
   EXPECT_NE(dup.output.find("refusing to overwrite"), std::string::npos) << dup.output;
