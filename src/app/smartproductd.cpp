@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
@@ -16,6 +17,33 @@
 #include "app/modules.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/logging.hpp"
+
+namespace {
+
+// Each connected device is a socket in the broker, and a managed broker inherits this process's
+// limits: raise the soft open-file limit to the hard one (systemd's default soft limit is 1024,
+// which caps a fleet at ~1,000 connected devices) and say what the fleet can be.
+void raise_open_file_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  constexpr rlim_t kRecommended = 65536;
+  if (limit.rlim_cur < kRecommended) {
+    spdlog::warn(
+        "open files limit is {}: the broker needs one per connected device (raise LimitNOFILE / "
+        "ulimit -n to at least {})",
+        static_cast<unsigned long long>(limit.rlim_cur),
+        static_cast<unsigned long long>(kRecommended));
+  } else {
+    spdlog::info("open files limit {}", static_cast<unsigned long long>(limit.rlim_cur));
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App cli{"smartproductd: self-hosted IoT backend (MQTT over mutual TLS, HTTPS API, console)"};
@@ -56,6 +84,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   sp::logging::setup(loaded.config->log.sink, loaded.config->log.level);
+  raise_open_file_limit();
   sp::app::Daemon daemon(*loaded.config, std::move(loaded.modules));
   if (auto started = daemon.start(); !started) {
     spdlog::critical("{}", started.error().message);
