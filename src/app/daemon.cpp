@@ -290,5 +290,6 @@ Daemon::~Daemon() = default;
 Result<void> Daemon::start() { return impl_->start(); }
 void Daemon::reload() { impl_->reload(); }
 void Daemon::stop() { impl_->stop(); }
+std::vector<std::string> Daemon::readiness() const { return impl_->readiness(); }
 
 }  // namespace sp::app

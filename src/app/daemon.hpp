@@ -3,6 +3,7 @@
 // the modules, and starts/stops them in dependency order.
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "smartproduct/core/config.hpp"
@@ -24,6 +25,8 @@ class Daemon {
   Result<void> start();
   /// SIGHUP: re-read the log level, reload TLS certificates, let the broker reload too.
   void reload();
+  /// Why the daemon is not ready (empty: database open and broker connected), as /readyz says.
+  std::vector<std::string> readiness() const;
   /// SIGTERM: stop accepting, finish in-flight requests and writes, disconnect, stop the broker.
   void stop();
 

@@ -8,13 +8,19 @@
 #include <unistd.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
+#include <mutex>
 #include <optional>
+#include <string>
+#include <thread>
 
 #include "app/broker_supervisor.hpp"
 #include "app/daemon.hpp"
 #include "app/modules.hpp"
+#include "app/systemd_notify.hpp"
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/logging.hpp"
 
@@ -42,6 +48,64 @@ void raise_open_file_limit() {
     spdlog::info("open files limit {}", static_cast<unsigned long long>(limit.rlim_cur));
   }
 }
+
+// Tells systemd (Type=notify) when the daemon is ready, i.e. when /readyz would say 200 (database
+// open, broker connected), keeps STATUS= current, and sends WATCHDOG=1 while the database is
+// healthy: a daemon whose writer failed stops pinging and systemd restarts it.
+class SystemdSupervision {
+ public:
+  SystemdSupervision(const sp::app::Daemon& daemon, sp::app::SystemdNotifier notifier)
+      : daemon_(daemon), notifier_(std::move(notifier)) {
+    if (notifier_.enabled()) thread_ = std::thread([this] { run(); });
+  }
+  ~SystemdSupervision() { stop(); }
+  void notify(std::string_view state) const { notifier_.notify(state); }
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    using namespace std::chrono;
+    const auto tick = std::min<microseconds>(notifier_.watchdog_interval().value_or(seconds(1)),
+                                             milliseconds(200));
+    auto next_ping = steady_clock::now();
+    bool ready = false;
+    std::string last_status;
+    std::unique_lock lock(mutex_);
+    while (!wake_.wait_for(lock, tick, [this] { return stopping_; })) {
+      auto reasons = daemon_.readiness();
+      std::string status = reasons.empty() ? "ready" : "waiting: " + reasons.front();
+      if (!ready && reasons.empty()) {
+        ready = true;
+        notifier_.notify("READY=1\nSTATUS=" + status);
+        last_status = status;
+      } else if (status != last_status) {
+        notifier_.notify("STATUS=" + status);
+        last_status = status;
+      }
+      const bool database_ok =
+          std::none_of(reasons.begin(), reasons.end(),
+                       [](const std::string& r) { return r.starts_with("database"); });
+      if (notifier_.watchdog_interval() && database_ok && steady_clock::now() >= next_ping) {
+        notifier_.notify("WATCHDOG=1");
+        next_ping = steady_clock::now() + *notifier_.watchdog_interval();
+      }
+    }
+  }
+
+  const sp::app::Daemon& daemon_;
+  sp::app::SystemdNotifier notifier_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -93,16 +157,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  SystemdSupervision systemd(daemon, sp::app::SystemdNotifier::from_environment());
   for (;;) {
     int sig = 0;
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
+      systemd.notify("RELOADING=1");
       daemon.reload();
+      if (daemon.readiness().empty()) systemd.notify("READY=1");
       continue;
     }
     spdlog::info("received {}; stopping gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  systemd.notify("STOPPING=1");
+  systemd.stop();
   daemon.stop();
   spdlog::info("stopped");
   return 0;
