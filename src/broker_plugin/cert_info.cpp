@@ -17,17 +17,6 @@
 namespace sp::broker_plugin {
 namespace {
 
-std::string to_hex(const unsigned char* data, std::size_t len) {
-  static constexpr char kDigits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(len * 2);
-  for (std::size_t i = 0; i < len; ++i) {
-    out.push_back(kDigits[data[i] >> 4]);
-    out.push_back(kDigits[data[i] & 0x0F]);
-  }
-  return out;
-}
-
 std::string common_name(const X509* cert) {
   const X509_NAME* subject = X509_get_subject_name(cert);
   if (subject == nullptr) return {};
@@ -41,18 +30,6 @@ std::string common_name(const X509* cert) {
   const ossl::BytesPtr owner(utf8);
   if (len < 0 || utf8 == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
-}
-
-std::string issuer_dn(const X509* cert) {
-  const X509_NAME* issuer = X509_get_issuer_name(cert);
-  if (issuer == nullptr) return {};
-  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  if (!bio) return {};
-  if (X509_NAME_print_ex(bio.get(), issuer, 0, XN_FLAG_RFC2253) < 0) return {};
-  char* data = nullptr;
-  const long len = BIO_get_mem_data(bio.get(), &data);
-  if (len <= 0 || data == nullptr) return {};
-  return std::string(data, static_cast<std::size_t>(len));
 }
 
 std::string serial_hex(const X509* cert) {
@@ -75,17 +52,44 @@ std::int64_t epoch_seconds(const ASN1_TIME* t) {
 
 }  // namespace
 
+std::string hex_upper(const unsigned char* data, std::size_t len) {
+  static constexpr char kDigits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(len * 2);
+  for (std::size_t i = 0; i < len; ++i) {
+    out.push_back(kDigits[data[i] >> 4]);
+    out.push_back(kDigits[data[i] & 0x0F]);
+  }
+  return out;
+}
+
+std::string name_rfc2253(const X509_name_st* name) {
+  if (name == nullptr) return {};
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio) return {};
+  if (X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253) < 0) return {};
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  if (len <= 0 || data == nullptr) return {};
+  return std::string(data, static_cast<std::size_t>(len));
+}
+
+std::string sha256_fingerprint(const x509_st* cert) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (cert == nullptr || X509_digest(cert, EVP_sha256(), md, &md_len) != 1) return {};
+  return hex_upper(md, md_len);
+}
+
 CertIdentity extract_identity(x509_st* cert) {
   CertIdentity id;
   if (cert == nullptr) return id;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) id.fingerprint = to_hex(md, md_len);
+  id.fingerprint = sha256_fingerprint(cert);
   id.cn = common_name(cert);
-  id.issuer = issuer_dn(cert);
+  id.issuer = name_rfc2253(X509_get_issuer_name(cert));
   id.serial = serial_hex(cert);
   if (const ASN1_OCTET_STRING* aki = X509_get0_authority_key_id(cert); aki != nullptr) {
-    id.aki = to_hex(ASN1_STRING_get0_data(aki), static_cast<std::size_t>(ASN1_STRING_length(aki)));
+    id.aki = hex_upper(ASN1_STRING_get0_data(aki), static_cast<std::size_t>(ASN1_STRING_length(aki)));
   }
   id.not_before = epoch_seconds(X509_get0_notBefore(cert));
   id.not_after = epoch_seconds(X509_get0_notAfter(cert));

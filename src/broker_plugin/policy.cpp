@@ -1,10 +1,13 @@
 #include "policy.hpp"
 
+#include <charconv>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -104,52 +107,68 @@ std::vector<std::string> sorted(const StringSet& set) {
   return v;
 }
 
-tl::expected<StringSet, std::string> read_string_array(const json& doc, const char* key,
-                                                       bool fingerprint, bool maybe_hex) {
-  StringSet out;
-  if (!doc.contains(key)) return out;
-  const auto& arr = doc.at(key);
-  if (!arr.is_array()) return tl::unexpected(std::string(key) + " must be an array");
+// Adds the entries of doc[key] (absent = none) to `out`, validated and normalized; `sum` (when
+// given) is fed every entry as sent, for the chunked sync's checksum.
+tl::expected<void, std::string> add_string_array(const json& doc, std::string_view key,
+                                                 bool fingerprint, bool maybe_hex, StringSet& out,
+                                                 broker::StateChecksum* sum = nullptr,
+                                                 std::size_t key_index = 0) {
+  const auto it = doc.find(key);
+  if (it == doc.end()) return {};
+  const auto& arr = *it;
+  const std::string name(key);
+  if (!arr.is_array()) return tl::unexpected(name + " must be an array");
   for (const auto& el : arr) {
-    if (!el.is_string()) return tl::unexpected(std::string(key) + " must contain strings");
+    if (!el.is_string()) return tl::unexpected(name + " must contain strings");
     const auto& raw = el.get_ref<const std::string&>();
+    if (sum != nullptr) sum->add(key_index, raw);
     if (fingerprint) {
       auto fp = normalize_hex(raw);
       if (fp.size() != 64 || !is_hex(fp)) {
-        return tl::unexpected(std::string(key) + " contains an invalid SHA-256 fingerprint");
+        return tl::unexpected(name + " contains an invalid SHA-256 fingerprint");
       }
       out.insert(std::move(fp));
     } else if (maybe_hex && is_hex_or_colon(raw)) {
       out.insert(normalize_hex(raw));
     } else {
-      if (raw.empty()) return tl::unexpected(std::string(key) + " contains an empty string");
+      if (raw.empty()) return tl::unexpected(name + " contains an empty string");
       out.insert(raw);
     }
   }
-  return out;
+  return {};
+}
+
+// Adds every array of a (partial) state object to `st`, in kStateKeys order.
+tl::expected<void, std::string> add_state(const json& doc, BrokerState& st,
+                                          broker::StateChecksum* sum = nullptr) {
+  if (!doc.is_object()) return tl::unexpected(std::string("state must be a JSON object"));
+  struct Target {
+    StringSet* set;
+    bool fingerprint;
+    bool maybe_hex;
+  };
+  const std::array<Target, broker::kStateKeys.size()> targets = {{
+      {&st.revoked_fingerprints, true, false},
+      {&st.revoked_usernames, false, false},
+      {&st.disabled_cas, false, true},
+      {&st.activated_fingerprints, true, false},
+      {&st.registered_usernames, false, false},
+      {&st.auto_activate_cas, false, true},
+  }};
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const auto& t = targets[i];
+    if (auto r = add_string_array(doc, broker::kStateKeys[i], t.fingerprint, t.maybe_hex, *t.set,
+                                  sum, i);
+        !r) {
+      return r;
+    }
+  }
+  return {};
 }
 
 tl::expected<BrokerState, std::string> state_from_json(const json& doc) {
-  if (!doc.is_object()) return tl::unexpected(std::string("state must be a JSON object"));
   BrokerState st;
-  auto rf = read_string_array(doc, "revokedFingerprints", true, false);
-  if (!rf) return tl::unexpected(rf.error());
-  auto ru = read_string_array(doc, "revokedUsernames", false, false);
-  if (!ru) return tl::unexpected(ru.error());
-  auto dc = read_string_array(doc, "disabledCas", false, true);
-  if (!dc) return tl::unexpected(dc.error());
-  auto af = read_string_array(doc, "activatedFingerprints", true, false);
-  if (!af) return tl::unexpected(af.error());
-  auto rg = read_string_array(doc, "registeredUsernames", false, false);
-  if (!rg) return tl::unexpected(rg.error());
-  auto aa = read_string_array(doc, "autoActivateCas", false, true);
-  if (!aa) return tl::unexpected(aa.error());
-  st.revoked_fingerprints = std::move(*rf);
-  st.revoked_usernames = std::move(*ru);
-  st.disabled_cas = std::move(*dc);
-  st.activated_fingerprints = std::move(*af);
-  st.registered_usernames = std::move(*rg);
-  st.auto_activate_cas = std::move(*aa);
+  if (auto r = add_state(doc, st); !r) return tl::unexpected(r.error());
   return st;
 }
 
@@ -165,6 +184,7 @@ json presence_body(std::string_view event, const std::optional<std::string>& cli
   j["issuer"] = cert.issuer;
   j["serial"] = cert.serial;
   j["aki"] = cert.aki;
+  j["caId"] = cert.ca_id;
   j["notBefore"] = cert.not_before;
   j["notAfter"] = cert.not_after;
   j["address"] = address;
@@ -244,6 +264,10 @@ tl::expected<Options, std::string> parse_options(
       o.command_topic = value;
     } else if (key == "shadow_prefix") {
       o.shadow_prefix = value;
+    } else if (key == "service_ca") {
+      o.service_ca = value;
+    } else if (key == "device_ca_dir") {
+      o.device_ca_dir = value;
     } else if (key == "service_issuer_akis") {
       std::string_view rest = value;
       while (!rest.empty()) {
@@ -256,6 +280,21 @@ tl::expected<Options, std::string> parse_options(
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
       }
+    } else if (key == "spool_dir") {
+      o.spool_dir = value;
+    } else if (key == "spool_sync_ms" || key == "spool_segment_bytes" ||
+               key == "spool_quota_bytes") {
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() ||
+          (key == "spool_sync_ms" ? (n < 1 || n > 10000) : n < 4096)) {
+        return tl::unexpected(key + " must be a number (" +
+                              (key == "spool_sync_ms" ? "1..10000" : ">= 4096") + "), got '" +
+                              value + "'");
+      }
+      (key == "spool_sync_ms"         ? o.spool_sync_ms
+       : key == "spool_segment_bytes" ? o.spool_segment_bytes
+                                      : o.spool_quota_bytes) = n;
     } else if (key == "require_activation") {
       if (value == "true") {
         o.require_activation = true;
@@ -269,6 +308,13 @@ tl::expected<Options, std::string> parse_options(
     }
   }
   if (o.state_file.empty()) return tl::unexpected(std::string("state_file is required"));
+  // Without anchors no issuer can be verified: refuse to start rather than trust AKIs.
+  if (o.service_ca.empty()) {
+    return tl::unexpected(std::string("service_ca is required (the platform root, PEM)"));
+  }
+  if (o.device_ca_dir.empty()) {
+    return tl::unexpected(std::string("device_ca_dir is required (the broker's capath)"));
+  }
   for (const auto& [name, value] :
        {std::pair<std::string, std::string>{"telemetry_topic", o.telemetry_topic},
         {"event_topic", o.event_topic},
@@ -385,8 +431,7 @@ const ConnectionInfo* Policy::find_connection(ConnectionKey key) const {
 }
 
 bool Policy::ca_disabled(const CertIdentity& cert) const {
-  const std::string_view ca = cert.aki.empty() ? std::string_view(cert.issuer) : cert.aki;
-  return !ca.empty() && state_.disabled_cas.find(ca) != state_.disabled_cas.end();
+  return !cert.ca_id.empty() && state_.disabled_cas.find(cert.ca_id) != state_.disabled_cas.end();
 }
 
 std::optional<std::string> Policy::refusal_reason(const CertIdentity& cert,
@@ -409,9 +454,15 @@ AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdent
   } else if (!service && (!attempt.client_id || *attempt.client_id != cert.cn)) {
     // Without this a device could take over another device's session by using its client id.
     reason = "client_id_mismatch";
-  } else if (service && !options_.service_issuer_akis.empty() &&
-             options_.service_issuer_akis.find(cert.aki) == options_.service_issuer_akis.end()) {
+  } else if (service && (cert.issuer_kind != IssuerKind::kService ||
+                         (!options_.service_issuer_akis.empty() &&
+                          options_.service_issuer_akis.find(cert.aki) ==
+                              options_.service_issuer_akis.end()))) {
+    // Only a leaf whose signature the platform root's key verifies is a service identity.
     reason = "service_issuer_mismatch";
+  } else if (!service && (cert.issuer_kind != IssuerKind::kDevice || cert.ca_id.empty())) {
+    // No registered CA's key verifies the signature: whatever the AKI or issuer DN claim.
+    reason = "issuer_unverified";
   } else {
     reason = refusal_reason(cert, cert.cn);
   }
@@ -470,7 +521,7 @@ bool Policy::gate_open(ConnectionKey key, std::string_view username) const {
   const std::string* fp = nullptr;
   if (const auto* c = find_connection(key); c != nullptr) {
     fp = &c->cert.fingerprint;
-    if (!c->cert.aki.empty() && state_.auto_activate_cas.count(c->cert.aki) != 0 &&
+    if (!c->cert.ca_id.empty() && state_.auto_activate_cas.count(c->cert.ca_id) != 0 &&
         state_.registered_usernames.count(c->username) != 0) {
       return true;  // pre-authorized; the backend activates the certificate right after
     }
@@ -540,6 +591,7 @@ struct Policy::ControlCommand {
   json& response;                   // its entry in "responses"
   std::vector<std::string>& kicks;  // client ids to disconnect, for the whole message
   bool& state_changed;              // for the whole message
+  bool& trust_changed;              // for the whole message
 
   void fail(std::string message) { response["error"] = std::move(message); }
   /// Adds the connections to kick and reports how many this command matched.
@@ -626,6 +678,7 @@ void Policy::control_disable_ca(ControlCommand& c) {
   state_.disabled_cas.insert(*ca);
   c.kick(kick_where([&](const ConnectionInfo& i) { return ca_disabled(i.cert); }));
   c.state_changed = true;
+  c.trust_changed = true;
 }
 
 void Policy::control_enable_ca(ControlCommand& c) {
@@ -633,6 +686,7 @@ void Policy::control_enable_ca(ControlCommand& c) {
   if (!ca) return c.fail(ca.error());
   state_.disabled_cas.erase(*ca);
   c.state_changed = true;
+  c.trust_changed = true;
 }
 
 void Policy::control_activate(ControlCommand& c) {
@@ -653,14 +707,92 @@ void Policy::control_deactivate(ControlCommand& c) {
   c.state_changed = true;
 }
 
+void Policy::swap_state(BrokerState state, ControlCommand& c) {
+  state_ = std::move(state);
+  c.trust_changed = true;  // the daemon sends the whole state after every CA change
+  c.kick(kick_where(
+      [&](const ConnectionInfo& i) { return refusal_reason(i.cert, i.username).has_value(); }));
+  c.state_changed = true;
+}
+
 void Policy::control_set_state(ControlCommand& c) {
   const json& src = c.args.contains("state") ? c.args.at("state") : c.args;
   auto st = state_from_json(src);
   if (!st) return c.fail(st.error());
-  state_ = std::move(*st);
-  c.kick(kick_where(
-      [&](const ConnectionInfo& i) { return refusal_reason(i.cert, i.username).has_value(); }));
-  c.state_changed = true;
+  swap_state(std::move(*st), c);
+}
+
+void Policy::discard_staged(const std::string& why) {
+  if (!staged_) return;
+  log(LogLevel::kWarning, "state generation " + std::to_string(staged_->generation) +
+                              " discarded after " + std::to_string(staged_->next) + " of " +
+                              std::to_string(staged_->count) + " chunks: " + why);
+  staged_.reset();
+}
+
+// A state too large for one MQTT packet comes as a generation of chunks. Chunks are staged aside
+// (the live state keeps deciding meanwhile); the last one swaps the staged state in, only when
+// every chunk arrived in order and the checksum of all entries matches. Anything else discards
+// the generation: the daemon sees the error (or no answer) and sends a new one.
+void Policy::control_state_chunk(ControlCommand& c) {
+  const json& a = c.args;
+  auto number = [&](const char* key) -> std::optional<std::uint64_t> {
+    const auto it = a.find(key);
+    if (it == a.end() || !it->is_number_unsigned()) return std::nullopt;
+    return it->get<std::uint64_t>();
+  };
+  const auto generation = number("generation");
+  const auto index = number("index");
+  const auto count = number("count");
+  if (!generation || !index || !count || *count == 0 || *count > broker::kMaxStateChunks ||
+      *index >= *count) {
+    discard_staged("malformed chunk");
+    return c.fail("generation, index and count must be integers with index < count <= " +
+                  std::to_string(broker::kMaxStateChunks));
+  }
+  c.response["generation"] = *generation;
+  c.response["index"] = *index;
+  if (*index == 0) {
+    discard_staged("a new generation started");
+    staged_.emplace();
+    staged_->generation = *generation;
+    staged_->count = *count;
+  } else if (!staged_ || staged_->generation != *generation || staged_->count != *count ||
+             staged_->next != *index) {
+    const std::string why = !staged_ ? "no generation is being staged"
+                                     : "expected chunk " + std::to_string(staged_->next) + " of " +
+                                           std::to_string(staged_->count) + " of generation " +
+                                           std::to_string(staged_->generation);
+    discard_staged("out-of-order chunk");
+    return c.fail("out-of-order chunk (" + why + "): generation discarded");
+  }
+  static const json kEmpty = json::object();
+  const auto part = a.find("state");
+  if (auto r = add_state(part == a.end() ? kEmpty : *part, staged_->state, &staged_->sum); !r) {
+    discard_staged(r.error());
+    return c.fail(r.error() + ": generation discarded");
+  }
+  if (++staged_->next < staged_->count) return;
+
+  StagedState done = std::move(*staged_);
+  staged_.reset();
+  const auto checksum = a.find("checksum");
+  const auto entries = number("entries");
+  if (checksum == a.end() || !checksum->is_string() || !entries) {
+    return c.fail("the last chunk must carry checksum and entries: generation discarded");
+  }
+  if (checksum->get_ref<const std::string&>() != done.sum.text() ||
+      *entries != done.sum.entries()) {
+    log(LogLevel::kWarning,
+        "state generation " + std::to_string(done.generation) + " discarded: checksum mismatch");
+    return c.fail("checksum mismatch (received " + std::to_string(done.sum.entries()) +
+                  " entries, " + done.sum.text() + "): generation discarded");
+  }
+  log(LogLevel::kInfo, "state generation " + std::to_string(done.generation) + " applied (" +
+                           std::to_string(done.count) + " chunks, " +
+                           std::to_string(done.sum.entries()) + " entries)");
+  swap_state(std::move(done.state), c);
+  c.response["applied"] = true;
 }
 
 // Pre-authorization of a registered serial (see BrokerState). Unregistering does not kick: the
@@ -691,6 +823,7 @@ void Policy::control_list_connected(ControlCommand& c) {
                        {"username", i->username},
                        {"certFingerprint", i->cert.fingerprint},
                        {"aki", i->cert.aki},
+                       {"caId", i->cert.ca_id},
                        {"issuer", i->cert.issuer},
                        {"serial", i->cert.serial},
                        {"notBefore", i->cert.not_before},
@@ -716,6 +849,7 @@ Policy::ControlHandler Policy::find_control_command(std::string_view name) {
       {"registerDevice", &Policy::control_register_device},
       {"unregisterDevice", &Policy::control_unregister_device},
       {"listConnected", &Policy::control_list_connected},
+      {broker::kStateChunkCommand, &Policy::control_state_chunk},
   };
   for (const auto& [command, handler] : kCommands) {
     if (command == name) return handler;
@@ -754,7 +888,7 @@ ControlOutcome Policy::handle_control(std::string_view requester_username,
       r["command"] = name;
       if (cmd.contains("id")) r["id"] = cmd.at("id");
       if (auto handler = find_control_command(name)) {
-        ControlCommand c{cmd, r, kicks, out.state_changed};
+        ControlCommand c{cmd, r, kicks, out.state_changed, out.trust_changed};
         (this->*handler)(c);
       } else {
         r["error"] = "unknown command";

@@ -18,6 +18,7 @@
 #include <tl/expected.hpp>
 
 #include "smartproduct/broker/protocol.hpp"
+#include "smartproduct/broker/state_sync.hpp"
 
 namespace sp::broker_plugin {
 
@@ -41,10 +42,20 @@ struct Options {
   std::string command_topic = "smartproduct/commands";
   std::string shadow_prefix = "$aws/things";
   bool require_activation = false;
-  // Hardening beyond the base contract: when non-empty, a certificate whose CN is a service user
-  // is only accepted if its AKI is listed here (the platform root's key id). Without it, any
-  // trusted CA (including a tenant's registered device CA) could issue a "svc-backend" cert.
+  // Trust anchors, decided by signature (trust.hpp): the PEM file whose CA key(s) may issue
+  // service identities (the platform root) and the directory of registered device CAs (the
+  // broker's capath). Both required.
+  std::string service_ca;
+  std::string device_ca_dir;
+  // Deprecated, kept so older configs still start: an extra filter on the service leaf's AKI. An
+  // AKI is written by the issuer, so it proves nothing; service_ca is what is enforced.
   StringSet service_issuer_akis;
+  // The ingest tap (spool.hpp): device messages on the telemetry and event topics are appended to
+  // this directory before the PUBACK. Empty: no tap.
+  std::string spool_dir;
+  std::uint64_t spool_sync_ms = 5;
+  std::uint64_t spool_segment_bytes = 64u << 20;
+  std::uint64_t spool_quota_bytes = 1u << 30;
 };
 
 /// Parses and validates the options. Unknown keys are an error (a typo must not silently weaken
@@ -60,7 +71,8 @@ struct BrokerState {
   StringSet disabled_cas;
   StringSet activated_fingerprints;
   /// Pre-authorization (JITR without a round trip): a device whose username (serial) is in
-  /// registered_usernames, connected with a certificate whose AKI is in auto_activate_cas, has its
+  /// registered_usernames, connected with a certificate whose verified CA is in auto_activate_cas,
+  /// has its
   /// topic rights from its first packet, before the backend has recorded and activated the
   /// certificate. Both sets are the backend's decision (a live registration; an ACTIVE CA with
   /// auto-registration), so this only removes the latency, not a check.
@@ -87,13 +99,19 @@ tl::expected<BrokerState, std::string> load_state_file(const std::string& path);
 /// directory. Keeps the mode of an existing file, else 0640.
 tl::expected<void, std::string> save_state_file(const std::string& path, const BrokerState& state);
 
+/// Which anchor's key verified the leaf's signature (trust.hpp); never a field of the leaf.
+enum class IssuerKind { kNone, kService, kDevice };
+
 /// What the plugin learns from the verified peer certificate.
 struct CertIdentity {
-  std::string fingerprint;      // SHA-256 of the DER, uppercase hex without colons
-  std::string cn;               // subject CN (UTF-8); empty when absent or ambiguous
-  std::string issuer;           // issuer DN, RFC 2253
-  std::string serial;           // uppercase hex
-  std::string aki;              // authority key identifier keyid, uppercase hex; may be empty
+  std::string fingerprint;  // SHA-256 of the DER, uppercase hex without colons
+  std::string cn;           // subject CN (UTF-8); empty when absent or ambiguous
+  std::string issuer;       // issuer DN, RFC 2253
+  std::string serial;       // uppercase hex
+  std::string aki;          // authority key identifier keyid, uppercase hex; may be empty.
+                            // Informational only: the issuer writes it.
+  IssuerKind issuer_kind = IssuerKind::kNone;
+  std::string ca_id;  // the anchor whose key verified the signature (its SKI hex); empty = none
   std::int64_t not_before = 0;  // validity, epoch seconds (0 when unreadable)
   std::int64_t not_after = 0;
 };
@@ -138,8 +156,8 @@ enum class AuthOutcome {
 
 struct AuthDecision {
   AuthOutcome outcome = AuthOutcome::kRejected;
-  // rejected only: invalid_cn | client_id_mismatch | revoked | ca_disabled |
-  // service_issuer_mismatch
+  // rejected only: invalid_cn | client_id_mismatch | service_issuer_mismatch |
+  // issuer_unverified | revoked | ca_disabled
   std::string reason;
   std::string username;  // accepted: the CN to set as username
   std::optional<Publication> presence;
@@ -155,6 +173,7 @@ struct ControlOutcome {
   std::string response;                      // {"responses":[...]} for the requester
   std::vector<std::string> kick_client_ids;  // kick after publishing the response
   bool state_changed = false;                // persist the state file
+  bool trust_changed = false;                // re-read the device CA directory (a CA changed)
 };
 
 enum class LogLevel { kInfo, kWarning, kError };
@@ -165,6 +184,17 @@ using broker::kBrokerTopic;
 using broker::kControlResponseTopic;
 using broker::kControlTopic;
 using broker::kPresencePrefix;
+
+/// A generation of `stateChunk`s being received: applied only when complete and intact.
+/// (Outside Policy: clang cannot default-construct a nested class with member initializers in an
+/// std::optional member of the class that encloses it.)
+struct StagedState {
+  std::uint64_t generation = 0;
+  std::uint64_t count = 0;  // chunks announced
+  std::uint64_t next = 0;   // index of the chunk expected next
+  BrokerState state;
+  broker::StateChecksum sum;
+};
 
 /// The plugin's whole decision state for one broker process.
 class Policy {
@@ -199,6 +229,10 @@ class Policy {
   std::int64_t epoch() const { return epoch_; }
   std::size_t connection_count() const { return connections_.size(); }
   const ConnectionInfo* find_connection(ConnectionKey key) const;
+  /// The generation `stateChunk` is staging (nullopt: none); the live state is unaffected by it.
+  std::optional<std::uint64_t> staged_generation() const {
+    return staged_ ? std::optional<std::uint64_t>(staged_->generation) : std::nullopt;
+  }
 
  private:
   std::optional<std::string> refusal_reason(const CertIdentity& cert,
@@ -223,6 +257,11 @@ class Policy {
   void control_register_device(ControlCommand& c);
   void control_unregister_device(ControlCommand& c);
   void control_list_connected(ControlCommand& c);
+  void control_state_chunk(ControlCommand& c);
+  /// Replaces the live state (setState, the last chunk of a generation) and kicks what it refuses.
+  void swap_state(BrokerState state, ControlCommand& c);
+  void discard_staged(const std::string& why);
+
 
   Options options_;
   BrokerState state_;
@@ -230,6 +269,7 @@ class Policy {
   LogSink log_;
   std::uint64_t next_conn_seq_ = 1;
   std::unordered_map<ConnectionKey, ConnectionInfo> connections_;
+  std::optional<StagedState> staged_;
   // Fingerprint last seen per device username, so the activation gate also works for ACL checks
   // on offline persistent sessions (queued commands), which have no live connection entry.
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> last_fingerprint_;

@@ -6,10 +6,15 @@
 //
 // Commands are fire-and-forget QoS 1 publishes: the store is the source of truth, and every
 // reconnect re-sends the whole state, so a command lost with a connection is repaired by the next
-// full sync. Answers are only checked for errors (logged and counted).
+// full sync. Answers are only checked for errors (logged and counted), except the whole-state
+// sync: it goes as a generation of `stateChunk` messages (each below mosquitto's max_packet_size)
+// that the plugin swaps in atomically, and its verdict is reported to a listener (JitrService
+// retries and reports readiness from it).
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,7 +26,7 @@ namespace sp::jitr {
 
 class PluginControl {
  public:
-  explicit PluginControl(mqtt::Publisher& publisher) : publisher_(publisher) {}
+  explicit PluginControl(mqtt::Publisher& publisher);
 
   /// Grants topic rights to these certificates (plugin `activate`).
   void activate(const std::vector<std::string>& fingerprints);
@@ -34,8 +39,27 @@ class PluginControl {
   void unregister_devices(const std::vector<std::string>& device_ids);
   void disable_ca(std::string_view ca_id);
   void enable_ca(std::string_view ca_id);
-  /// Replaces every set of the plugin (plugin `setState`); disconnects what is now refused.
-  void set_state(const store::BrokerState& state);
+  /// What sync_state sent.
+  struct SyncSent {
+    std::uint64_t generation = 0;
+    std::size_t chunks = 0;
+    std::uint64_t entries = 0;
+    std::uint64_t bytes = 0;
+  };
+  /// Replaces every set of the plugin: one new generation of `stateChunk` messages, none larger
+  /// than kMaxChunkBytes; the plugin keeps its old state until the last chunk arrives intact,
+  /// then swaps and disconnects what is now refused.
+  SyncSent sync_state(const store::BrokerState& state);
+
+  /// The plugin's verdict on a generation: applied, or refused with its error (called on the
+  /// thread that delivers control responses).
+  using SyncListener =
+      std::function<void(std::uint64_t generation, bool applied, const std::string& detail)>;
+  void set_sync_listener(SyncListener listener);
+
+  /// A chunk's payload stays below this (mosquitto's default max_packet_size in our broker
+  /// config is 256 KiB; a client may not send a larger packet).
+  static constexpr std::size_t kMaxChunkBytes = 128 * 1024;
 
   /// A message on $CONTROL/smartproduct/v1/response: errors in answers to our commands are logged.
   void on_control_response(std::string_view payload);
@@ -45,6 +69,7 @@ class PluginControl {
     std::atomic<std::uint64_t> full_syncs{0};
     std::atomic<std::uint64_t> errors{0};
     std::atomic<std::uint64_t> kicked{0};
+    std::atomic<std::uint64_t> sync_chunks{0};
   };
   const Counters& counters() const { return counters_; }
 
@@ -55,6 +80,9 @@ class PluginControl {
   mqtt::Publisher& publisher_;
   Counters counters_;
   std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::uint64_t> next_generation_;
+  std::mutex listener_mutex_;
+  SyncListener listener_;
 };
 
 }  // namespace sp::jitr

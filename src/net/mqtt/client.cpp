@@ -83,6 +83,8 @@ struct Client::Impl {
   // Set when a message could not be stored: once nothing is pending, the connection is cut instead
   // of writing the queued PUBACKs (reconnect discards them), so the broker redelivers.
   bool drop_unacknowledged = false;
+  // set_paused(true): stay disconnected (the broker keeps our session and queues for it).
+  bool paused = false;
 
   mutable std::mutex status_mutex;
   std::string status_text = "not connected yet";
@@ -152,6 +154,12 @@ struct Client::Impl {
   // --- connection management ---------------------------------------------------------------
   void connect() {
     if (stopping) return;
+    // Paused: stay away, except to create the session once (its subscriptions are what makes
+    // the broker keep our messages while we are away); on_connect then pauses again.
+    if (paused && ever_connected) {
+      set_status("paused: intake refused, messages wait at the broker");
+      return;
+    }
     mosquitto_property* props = nullptr;
     mosquitto_property_add_int32(&props, MQTT_PROP_SESSION_EXPIRY_INTERVAL,
                                  config.session_expiry_s);
@@ -267,6 +275,30 @@ struct Client::Impl {
     }
   }
 
+  // Ends the connection once every received message is committed (its PUBACK written), keeping the
+  // broker-side session; connect() then stays idle until resume.
+  void pause_when_idle() {
+    if (!paused || stopping) return;
+    if (pending_acks > 0) {
+      auto t = std::make_shared<asio::steady_timer>(io, kStopPollInterval);
+      t->async_wait([this, t](const boost::system::error_code&) { pause_when_idle(); });
+      return;
+    }
+    reconnect_timer.cancel();
+    if (!socket) return;
+    if (drop_unacknowledged) {
+      flush();  // cuts the connection without acknowledging; the reconnect then stays idle
+      return;
+    }
+    flush();
+    mosquitto_disconnect_v5(mosq, 0, nullptr);
+    if (socket && pending_acks == 0) mosquitto_loop_write(mosq, 1);
+    detach_socket();
+    if (is_connected.exchange(false) && connection_callback) connection_callback(false, false);
+    set_status("paused: intake refused, messages wait at the broker");
+    spdlog::info("mqtt: {} paused (disconnected; the broker keeps the session)", config.client_id);
+  }
+
   void handle_loop_error(const char* what, int rc) {
     spdlog::warn("mqtt: connection to {}:{} lost during {}: {}", config.host, config.port, what,
                  error_text(rc));
@@ -319,7 +351,17 @@ struct Client::Impl {
         spdlog::error("mqtt: subscribe {} failed: {}", s.filter, error_text(src));
       }
     }
+    for (auto& filter : config.unsubscribe) {
+      int urc = mosquitto_unsubscribe_v5(mosq, nullptr, filter.c_str(), nullptr);
+      if (urc != MOSQ_ERR_SUCCESS) {
+        spdlog::error("mqtt: unsubscribe {} failed: {}", filter, error_text(urc));
+      }
+    }
     if (connection_callback) connection_callback(true, session_present);
+    if (paused) {
+      // The SUBSCRIBEs above reach the broker before our DISCONNECT (one ordered stream).
+      asio::post(io, [this] { pause_when_idle(); });
+    }
   }
 
   void on_disconnect(int rc) {
@@ -440,6 +482,24 @@ void Client::publish(std::string topic, std::string payload, int qos, bool retai
     }
     d->stats.published++;
     d->flush();
+  });
+}
+
+void Client::set_paused(bool paused) {
+  auto* d = impl_.get();
+  asio::post(d->io, [d, paused] {
+    if (d->paused == paused) return;
+    d->paused = paused;
+    if (paused) {
+      d->pause_when_idle();
+      return;
+    }
+    spdlog::info("mqtt: {} resumed", d->config.client_id);
+    d->backoff = std::chrono::milliseconds(0);
+    if (!d->socket && d->mosq) {
+      d->reconnect_timer.cancel();
+      d->connect();
+    }
   });
 }
 

@@ -44,6 +44,8 @@ struct ClientConfig {
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
   std::vector<Subscription> subscriptions;
+  /// Filters to drop from the persistent session at every connect (moved to another connection).
+  std::vector<std::string> unsubscribe;
 };
 
 // The handler (see smartproduct/mqtt/types.hpp) is called on the MQTT thread. The PUBACKs of
@@ -78,6 +80,11 @@ class Client final : public Publisher {
   /// Called on the MQTT thread after every successful CONNACK (session_present as reported) and on
   /// every connection loss. Set before start().
   void on_connection_change(std::function<void(bool connected, bool session_present)> callback);
+
+  /// Thread-safe. Paused: once every received message is handled, disconnect (session kept, so
+  /// the broker queues our subscriptions' QoS 1 messages) and stay disconnected; resumed:
+  /// connect again and receive what waited. Usable before start().
+  void set_paused(bool paused);
 
   bool connected() const;
   /// A short human-readable reason when not connected (for /readyz).

@@ -1,16 +1,19 @@
 #!/usr/bin/env python3
 """Ingest benchmark: N devices with real certificates publish QoS 1 telemetry (~90-byte JSON) as
-fast as the broker takes it, twice in one run:
+fast as the broker takes it, four times in one run (issue 11):
 
-  (a) bare broker: the instance's own mosquitto.conf (with our plugin) and no daemon; a null
-      subscriber (`smartproduct-sim subscribe-null`, svc-backend certificate) counts the messages;
-      rate = (n-1)/(t_last - t_first) at the subscriber;
-  (b) the daemon (smartproductd with its managed broker) storing every message in SQLite;
-      rate = rows committed per second, observed by polling telemetry.db read-only (first row
-      seen -> all rows seen), plus the total time from the start of the publisher until all rows
-      are stored.
+  (a) bare broker, no subscriber: the instance's mosquitto.conf (our plugin, the spool tap off)
+      and no daemon; rate = the publisher's PUBACKs per second;
+  (b) bare broker + null subscriber (`smartproduct-sim subscribe-null`, svc-backend certificate,
+      QoS 1): rate = (n-1)/(t_last - t_first) at the subscriber (the baseline of durable ingest);
+  (c) durable ingest through the spool: the daemon with [ingest] source = "spool" and its managed
+      broker with the tap on;
+  (d) durable ingest through MQTT: [ingest] source = "mqtt", the broker without the tap;
+  for (c) and (d) rate = rows committed per second, observed by polling telemetry.db read-only
+  (first row seen -> all rows seen), plus the total time from the start of the publisher until all
+  rows are stored.
 
-Prints both rates, the ratio (b)/(a), the daemon's CPU per message (utime+stime delta from
+Prints the rates, the ratios to (a) and (b), daemon and broker CPU per message (utime+stime delta from
 /proc/<pid>/stat), its peak RSS (VmHWM) and the machine. Python 3 standard library only.
 Every process started here is stopped by pid; the temp dir is removed (unless --keep).
 
@@ -194,8 +197,24 @@ class Bench:
             run([str(self.bin / "smartproductctl"), "device-cert", "issue", "--dir",
                  str(self.inst), "--ca", "bench", "--serial", self.serial(i), "--out",
                  str(self.certs)])
-        self.conf = self.inst / "broker" / "mosquitto.conf"
+        self.conf_spool = self.inst / "broker" / "mosquitto.conf"
+        # The same broker without the tap, for (a), (b) and (d).
+        self.conf = self.inst / "broker" / "mosquitto-nospool.conf"
+        self.conf.write_text("".join(l for l in self.conf_spool.read_text().splitlines(True)
+                                     if not l.startswith("plugin_opt_spool_")))
         self.ca = self.inst / "pki" / "root-ca.crt"
+
+    def set_source(self, source: str) -> None:
+        toml = self.inst / "smartproduct.toml"
+        conf = "broker/mosquitto.conf" if source == "spool" else "broker/mosquitto-nospool.conf"
+        out = []
+        for line in toml.read_text().splitlines():
+            if line.startswith("source = "):
+                line = f'source = "{source}"'
+            elif line.startswith("mosquitto_conf = "):
+                line = f'mosquitto_conf = "{conf}"'
+            out.append(line)
+        toml.write_text("\n".join(out) + "\n")
 
     def serial(self, i: int) -> str:
         return f"{self.o.prefix}{i:05d}"
@@ -219,6 +238,23 @@ class Bench:
         return summary
 
     # (a) -------------------------------------------------------------------------------------
+    def bare_broker_alone(self) -> dict:
+        broker = self.procs.start(["/usr/sbin/mosquitto", "-c", str(self.conf)],
+                                  self.tmp / "bare-broker-alone.log", start_new_session=True)
+        wait_for(lambda: tcp_open(self.mqtt_port) or broker.poll() is not None, 15,
+                 "bare mosquitto listening")
+        if broker.poll() is not None:
+            raise RuntimeError(f"mosquitto exited: {(self.tmp / 'bare-broker-alone.log').read_text()}")
+        cpu0 = cpu_seconds(broker.pid)
+        pub = self.publisher("publisher-a0.log")
+        pub_summary = self.finish_publisher(pub, timeout=600)
+        broker_cpu = cpu_seconds(broker.pid) - cpu0
+        self.procs.stop(broker)
+        wait_for(lambda: not tcp_open(self.mqtt_port), 15, "bare mosquitto stopped")
+        return {"rate": pub_summary["rate_msg_s"], "publisher": pub_summary,
+                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total}
+
+    # (b) -------------------------------------------------------------------------------------
     def bare_broker(self) -> dict:
         broker = self.procs.start(["/usr/sbin/mosquitto", "-c", str(self.conf)],
                                   self.tmp / "bare-broker.log", start_new_session=True)
@@ -244,13 +280,14 @@ class Bench:
         sub_summary = last_json_line(out.decode())
         broker_cpu = cpu_seconds(broker.pid) - cpu0
         self.procs.stop(broker)
+        wait_for(lambda: not tcp_open(self.mqtt_port), 15, "bare mosquitto stopped")
         if sub_summary["received"] != self.total:
             raise RuntimeError(f"null subscriber got {sub_summary['received']} of {self.total}")
         return {"rate": sub_summary["rate_msg_s"], "window_s": sub_summary["window_s"],
                 "publisher": pub_summary,
                 "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total}
 
-    # (b) -------------------------------------------------------------------------------------
+    # (c), (d) ---------------------------------------------------------------------------------
     def ready(self) -> bool:
         ctx = ssl.create_default_context(cafile=str(self.ca))
         conn = http.client.HTTPSConnection("localhost", self.http_port, timeout=2, context=ctx)
@@ -260,9 +297,10 @@ class Bench:
         finally:
             conn.close()
 
-    def daemon(self) -> dict:
+    def daemon(self, source: str) -> dict:
+        self.set_source(source)
         d = self.procs.start([str(self.bin / "smartproductd"), "--config",
-                              str(self.inst / "smartproduct.toml")], self.tmp / "daemon.log")
+                              str(self.inst / "smartproduct.toml")], self.tmp / f"daemon-{source}.log")
         wait_for(lambda: d.poll() is not None or self.ready(), 60, "smartproductd /readyz")
         if d.poll() is not None:
             raise RuntimeError(f"daemon exited: {(self.tmp / 'daemon.log').read_text()[-3000:]}")
@@ -309,6 +347,10 @@ class Bench:
         exact = db.execute("SELECT count(*), min(received_at), max(received_at) FROM telemetry "
                            "WHERE id > ?", (base,)).fetchone()
         db.close()
+        # Stops the daemon and its managed broker before the next run.
+        self.procs.stop(d)
+        self.procs.stop_pid(broker_pid)
+        wait_for(lambda: not tcp_open(self.mqtt_port), 15, "managed broker stopped")
         if stored < self.total:
             raise RuntimeError(f"only {stored} of {self.total} rows stored within "
                                f"{self.o.timeout}s")
@@ -362,10 +404,14 @@ def main() -> int:
         print(f"ingest benchmark: {opts.devices} devices x {bench.per_device} QoS 1 messages "
               f"= {bench.total} per run, inflight {opts.inflight}", file=sys.stderr)
         bench.setup()
-        print("(a) bare broker + null subscriber ...", file=sys.stderr)
-        a = bench.bare_broker()
-        print("(b) daemon -> SQLite ...", file=sys.stderr)
-        b = bench.daemon()
+        print("(a) bare broker, no subscriber ...", file=sys.stderr)
+        a = bench.bare_broker_alone()
+        print("(b) bare broker + null subscriber ...", file=sys.stderr)
+        b = bench.bare_broker()
+        print("(c) daemon <- spool -> SQLite ...", file=sys.stderr)
+        c = bench.daemon("spool")
+        print("(d) daemon <- MQTT -> SQLite ...", file=sys.stderr)
+        d = bench.daemon("mqtt")
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -380,9 +426,12 @@ def main() -> int:
         else:
             print(f"kept {tmp}", file=sys.stderr)
 
-    ratio = b["rate"] / a["rate"] if a["rate"] > 0 else 0.0
+    def r(x, y):
+        return x["rate"] / y["rate"] if y["rate"] > 0 else 0.0
     result = {"machine": machine(), "devices": opts.devices, "messages": bench.total,
-              "inflight": opts.inflight, "bare": a, "daemon": b, "ratio": ratio}
+              "inflight": opts.inflight, "bare": a, "bare_null_subscriber": b, "spool": c,
+              "mqtt": d, "ratios": {"c/b": r(c, b), "c/a": r(c, a), "d/b": r(d, b),
+                                    "c/d": r(c, d)}}
     if opts.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -390,17 +439,24 @@ def main() -> int:
     print(f"machine:  {m['nproc']} CPUs, {m['cpu']}, Linux {m['kernel']}")
     print(f"load:     {opts.devices} devices, {bench.total} QoS 1 messages (~90 B JSON) per run, "
           f"inflight {opts.inflight}/device")
-    print(f"(a) bare broker + null subscriber: {a['rate']:>9.0f} msg/s  "
-          f"(subscriber window {a['window_s']:.2f} s; broker {a['broker_cpu_us_per_msg']:.1f} "
-          f"µs/msg; publisher saw {a['publisher']['rate_msg_s']:.0f} acks/s)")
-    print(f"(b) daemon -> SQLite:              {b['rate']:>9.0f} msg/s  "
-          f"(rows committed; all {b['rows']} stored {b['total_s']:.2f} s after the publisher "
-          f"started; publisher saw {b['publisher']['rate_msg_s']:.0f} acks/s)")
-    print(f"ratio (b)/(a):  {ratio:.2f}   (target >= 0.8)")
-    print(f"daemon: {b['daemon_cpu_us_per_msg']:.1f} µs CPU/msg, peak RSS "
-          f"{b['daemon_peak_rss_mib']:.1f} MiB; its broker {b['broker_cpu_us_per_msg']:.1f} µs/msg")
-    print("daemon threads (tid order, µs CPU/msg): " + ", ".join(
-        f"{t['tid']} {t['name']} {t['cpu_us_per_msg']:.1f}" for t in b["daemon_threads"]))
+    print(f"(a) bare broker, no subscriber:    {a['rate']:>9.0f} msg/s  "
+          f"(publisher acks; broker {a['broker_cpu_us_per_msg']:.1f} µs/msg)")
+    print(f"(b) bare broker + null subscriber: {b['rate']:>9.0f} msg/s  "
+          f"(subscriber window {b['window_s']:.2f} s; broker {b['broker_cpu_us_per_msg']:.1f} "
+          f"µs/msg)")
+    for name, x in (("(c) daemon <- spool -> SQLite:     ", c), ("(d) daemon <- MQTT -> SQLite:      ", d)):
+        print(f"{name}{x['rate']:>9.0f} msg/s  (rows committed; all {x['rows']} stored "
+              f"{x['total_s']:.2f} s after the publisher started; publisher saw "
+              f"{x['publisher']['rate_msg_s']:.0f} acks/s; daemon {x['daemon_cpu_us_per_msg']:.1f} "
+              f"µs/msg, broker {x['broker_cpu_us_per_msg']:.1f} µs/msg, peak RSS "
+              f"{x['daemon_peak_rss_mib']:.0f} MiB)")
+    rs = result["ratios"]
+    print(f"ratios: (c)/(b) {rs['c/b']:.2f} (target >= 1.5), (c)/(a) {rs['c/a']:.2f} (target >= "
+          f"0.75), (d)/(b) {rs['d/b']:.2f}, (c)/(d) {rs['c/d']:.2f}; daemon CPU on the spool path "
+          f"{c['daemon_cpu_us_per_msg']:.1f} µs/msg (target <= 10)")
+    for name, x in (("spool", c), ("mqtt", d)):
+        print(f"daemon threads, {name} (tid order, µs CPU/msg): " + ", ".join(
+            f"{t['tid']} {t['name']} {t['cpu_us_per_msg']:.1f}" for t in x["daemon_threads"]))
     return 0
 
 

@@ -160,6 +160,8 @@ tls_version tlsv1.2
 plugin {self.plugin}
 plugin_opt_state_file {self.state_file}
 plugin_opt_service_users svc-backend
+plugin_opt_service_ca {p}/root.crt
+plugin_opt_device_ca_dir {p}/device-cas
 acl_file {root}/services.acl
 """)
         self._fix_ownership()

@@ -14,24 +14,16 @@
 #include <vector>
 
 #include "cert_info.hpp"
+#include "cert_support.hpp"
 
 namespace sp::broker_plugin {
 namespace {
 
-using KeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using CertPtr = std::unique_ptr<X509, decltype(&X509_free)>;
+using test::add_ext;
+using test::CertPtr;
+using test::KeyPtr;
 
-KeyPtr new_key() { return KeyPtr(EVP_EC_gen("P-256"), &EVP_PKEY_free); }
-
-void add_ext(X509* issuer, X509* subject, int nid, const char* value) {
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer, subject, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
-  ASSERT_NE(ext, nullptr);
-  X509_add_ext(subject, ext, -1);
-  X509_EXTENSION_free(ext);
-}
+KeyPtr new_key() { return test::ec_key(); }
 
 struct Spec {
   std::vector<std::pair<std::string, std::string>> subject;

@@ -230,6 +230,37 @@ TEST(ActivationGate, RegisteredSerialFromAnAutoActivatingCaIsPreAuthorized) {
             AclResult::kDeny);
 }
 
+TEST(ActivationGate, PreAuthorizationFollowsTheVerifiedCaNotTheAki) {
+  auto o = test_options();
+  o.require_activation = true;
+  BrokerState st;
+  st.auto_activate_cas = {"AA11"};
+  st.registered_usernames = {"SN1", "SN2"};
+  Policy p(o, st, 1);
+  auto claims = device_cert("SN1", 'A', "AA11");   // AKI names the auto-activating CA ...
+  claims.ca_id = "BB22";                           // ... but BB22's key signed it
+  auto genuine = device_cert("SN2", 'B', "BB22");  // and the other way round
+  genuine.ca_id = "AA11";
+  p.authenticate(attempt(&k1, "SN1"), claims, 0);
+  p.authenticate(attempt(&k2, "SN2"), genuine, 0);
+  EXPECT_EQ(p.check_acl(&k1, "SN1", "smartproduct/telemetry/SN1", Access::kWrite),
+            AclResult::kDeny);
+  EXPECT_EQ(p.check_acl(&k2, "SN2", "smartproduct/telemetry/SN2", Access::kWrite),
+            AclResult::kAllow);
+}
+
+TEST(ControlTrust, CaChangesAskTheGlueToReReadTheTrustAnchors) {
+  Policy p(test_options(), {}, 1);
+  for (const char* cmd :
+       {R"({"command":"setState","state":{}})", R"({"command":"disableCa","aki":"AA11"})",
+        R"({"command":"enableCa","aki":"AA11"})"}) {
+    auto o = p.handle_control("svc-backend", std::string(R"({"commands":[)") + cmd + "]}");
+    EXPECT_TRUE(o.trust_changed) << cmd;
+  }
+  auto o = p.handle_control("svc-backend", R"({"commands":[{"command":"revoke","username":"X"}]})");
+  EXPECT_FALSE(o.trust_changed);
+}
+
 TEST(ActivationGate, OffByDefault) {
   Policy p(test_options(), {}, 1);
   p.authenticate(attempt(&k1, "SN1"), device_cert("SN1"), 0);

@@ -21,8 +21,12 @@ int k1, k2, k3;  // addresses used as connection keys
 // ---------------------------------------------------------------- options
 
 TEST(ParseOptions, DefaultsApplyWhenOnlyStateFileGiven) {
-  auto o = parse_options({{"state_file", "/var/lib/x.json"}});
+  auto o = parse_options({{"state_file", "/var/lib/x.json"},
+                          {"service_ca", "/etc/sp/root.crt"},
+                          {"device_ca_dir", "/etc/sp/device-cas"}});
   ASSERT_TRUE(o) << o.error();
+  EXPECT_EQ(o->service_ca, "/etc/sp/root.crt");
+  EXPECT_EQ(o->device_ca_dir, "/etc/sp/device-cas");
   EXPECT_EQ(o->state_file, "/var/lib/x.json");
   EXPECT_EQ(o->service_users, StringSet{"svc-backend"});
   EXPECT_EQ(o->telemetry_topic, "smartproduct/telemetry");
@@ -34,6 +38,8 @@ TEST(ParseOptions, DefaultsApplyWhenOnlyStateFileGiven) {
 
 TEST(ParseOptions, ParsesEveryOption) {
   auto o = parse_options({{"state_file", "s.json"},
+                          {"service_ca", "root.crt"},
+                          {"device_ca_dir", "cas"},
                           {"service_users", " svc-a , svc-b,,"},
                           {"telemetry_topic", "t/tel"},
                           {"event_topic", "t/ev"},
@@ -52,7 +58,10 @@ TEST(ParseOptions, ParsesEveryOption) {
 }
 
 TEST(ParseOptions, RejectsBadInput) {
-  EXPECT_FALSE(parse_options({}));                                     // state_file missing
+  EXPECT_FALSE(parse_options({}));  // state_file missing
+  // Without trust anchors no issuer can be verified: the broker must not start.
+  EXPECT_FALSE(parse_options({{"state_file", "s"}, {"device_ca_dir", "d"}}));
+  EXPECT_FALSE(parse_options({{"state_file", "s"}, {"service_ca", "r"}}));
   EXPECT_FALSE(parse_options({{"state_file", "s"}, {"bogus", "1"}}));  // unknown key
   EXPECT_FALSE(parse_options({{"state_file", "s"}, {"require_activation", "yes"}}));
   EXPECT_FALSE(parse_options({{"state_file", "s"}, {"command_topic", "a/+"}}));
@@ -180,17 +189,54 @@ TEST(Authenticate, RevokedFingerprintOrUsernameIsRefused) {
             AuthOutcome::kAccepted);
 }
 
-TEST(Authenticate, DisabledCaByAkiOrByIssuerWhenNoAki) {
+TEST(Authenticate, DisabledCaIsTheVerifiedCaNotTheAki) {
   BrokerState st;
-  st.disabled_cas = {"AA11", "CN=Old CA"};
+  st.disabled_cas = {"AA11"};
   Policy p(test_options(), st, 1);
-  auto by_aki = p.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'A', "AA11"), 0);
-  EXPECT_EQ(by_aki.reason, "ca_disabled");
-  auto by_issuer = p.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'A', "", "CN=Old CA"), 0);
-  EXPECT_EQ(by_issuer.reason, "ca_disabled");
-  // With an AKI present the issuer DN is not consulted.
-  auto other = p.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'A', "BB22", "CN=Old CA"), 0);
-  EXPECT_EQ(other.outcome, AuthOutcome::kAccepted);
+  auto by_id = p.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'A', "AA11"), 0);
+  EXPECT_EQ(by_id.reason, "ca_disabled");
+  // The AKI names the disabled CA, but the enabled BB22's key verified the signature.
+  auto c = device_cert("SN1", 'A', "AA11");
+  c.ca_id = "BB22";
+  EXPECT_EQ(p.authenticate(attempt(&k1, "SN1"), c, 0).outcome, AuthOutcome::kAccepted);
+  // The AKI names an enabled CA, but the disabled AA11's key verified it.
+  auto d = device_cert("SN2", 'B', "BB22");
+  d.ca_id = "AA11";
+  EXPECT_EQ(p.authenticate(attempt(&k2, "SN2"), d, 0).reason, "ca_disabled");
+}
+
+TEST(Authenticate, IssuersNotVerifiedBySignatureAreRefused) {
+  Policy p(test_options(), {}, 1);
+  // A device certificate no registered CA's key verifies (forged AKI, unregistered intermediate).
+  auto none = device_cert("SN1", 'A', "AA11");
+  none.issuer_kind = IssuerKind::kNone;
+  none.ca_id.clear();
+  auto d = p.authenticate(attempt(&k1, "SN1"), none, 0);
+  EXPECT_EQ(d.reason, "issuer_unverified");
+  EXPECT_EQ(json::parse(d.presence->payload)["reason"], "issuer_unverified");
+  // svc-backend whose signature a device CA's key verified (issue 10's forged service identity
+  // after the AKI filter): refused, whatever its AKI.
+  auto forged = device_cert("svc-backend", 'B', "ROOT01");
+  forged.issuer_kind = IssuerKind::kDevice;
+  EXPECT_EQ(p.authenticate(attempt(&k2, "x"), forged, 0).reason, "service_issuer_mismatch");
+  forged.issuer_kind = IssuerKind::kNone;
+  EXPECT_EQ(p.authenticate(attempt(&k2, "x"), forged, 0).reason, "service_issuer_mismatch");
+  // A device CN verified against the service anchor only is no device of a registered CA.
+  auto by_root = device_cert("SN3", 'C', "ROOT01");
+  by_root.issuer_kind = IssuerKind::kService;
+  EXPECT_EQ(p.authenticate(attempt(&k3, "SN3"), by_root, 0).reason, "issuer_unverified");
+  EXPECT_EQ(p.connection_count(), 0u);
+}
+
+TEST(Authenticate, PresenceReportsTheVerifiedCa) {
+  Policy p(test_options(), {}, 1);
+  auto c = device_cert("SN1", 'A', "AA11");
+  c.ca_id = "CC33";
+  auto d = p.authenticate(attempt(&k1, "SN1"), c, 0);
+  ASSERT_EQ(d.outcome, AuthOutcome::kAccepted);
+  auto body = json::parse(d.presence->payload);
+  EXPECT_EQ(body["aki"], "AA11");
+  EXPECT_EQ(body["caId"], "CC33");
 }
 
 TEST(Authenticate, ReauthOfKnownConnectionIsNotReannounced) {

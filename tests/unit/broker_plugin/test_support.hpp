@@ -19,12 +19,18 @@ inline CertIdentity device_cert(const std::string& cn, char fp_tag = 'A',
   c.aki = aki;
   c.issuer = issuer;
   c.serial = "01";
+  // What the glue reports when the signature verified: a service-user CN against the service
+  // anchor (the platform root), others against the registered device CA named by `aki`.
+  c.issuer_kind = cn == "svc-backend" ? IssuerKind::kService : IssuerKind::kDevice;
+  c.ca_id = aki;
   return c;
 }
 
 inline Options test_options() {
   Options o;
   o.state_file = "/nonexistent/state.json";
+  o.service_ca = "/nonexistent/root.crt";
+  o.device_ca_dir = "/nonexistent/device-cas";
   return o;
 }
 
