@@ -226,8 +226,13 @@ def test_signup_verify_login_me_flow(api):
     assert data["email"] == "ann@example.com" and data["verified"] is False and data["userId"]
     user_id = data["userId"]
 
-    # Duplicate (case-insensitive) → 409; policy → 422; missing fields → 422; wrong types → 400.
-    assert signup(api, "ANN@example.com")[0] == 409
+    # Duplicate (case-insensitive): the same 201 as a new account (an id that belongs to no
+    # account), so sign-up does not reveal accounts; the owner gets a notice instead.
+    status, _, dup = signup(api, "ANN@example.com")
+    assert status == 201 and set(dup) == set(data) and dup["userId"] != user_id
+    wait_for(lambda: "sign-up attempt notice for ann@example.com" in api.inst.log(), 10,
+             "the notice to the owner")
+    # Policy → 422; missing fields → 422; wrong types → 400.
     for body, expected in [
         ({"email": "b@example.com", "password": "short", "name": "B"}, 422),
         ({"email": "bbbbbbbbbb@example.com", "password": "bbbbbbbbbb@example.com", "name": "B"}, 422),
@@ -249,6 +254,9 @@ def test_signup_verify_login_me_flow(api):
     # Resend: same answer for unknown emails; a wrong code is 422; the right one verifies.
     assert api("POST", "/api/auth/verify/resend", {"email": "nobody@example.com"})[0] == 202
     assert api("POST", "/api/auth/verify/resend", {"email": "ann@example.com"})[0] == 202
+    # The mail worker sends after the answer: wait for the resent code (the second one).
+    wait_for(lambda: len(re.findall(r"verification code for ann@example\.com: ", api.inst.log())) >= 2,
+             10, "the resent code")
     code = code_from_log(api.inst, "ann@example.com")
     wrong = "000000" if code != "000000" else "111111"
     status, _, err = api("POST", "/api/auth/verify", {"email": "ann@example.com", "code": wrong})
@@ -371,7 +379,8 @@ def test_codes_are_burnt_after_max_attempts(api):
     statuses = [api("POST", "/api/auth/verify", {"email": email, "code": wrong})[0] for _ in range(5)]
     assert statuses[:4] == [422] * 4 and statuses[4] == 429
     status, hdrs, _ = api("POST", "/api/auth/verify", {"email": email, "code": code})
-    assert status == 422, "the right code no longer works once burnt"
+    # The burnt code keeps answering 429 until it expires or a new code replaces it.
+    assert status == 429, "the right code no longer works once burnt"
 
 
 def test_tamper_suite_all_401_with_json(api, inst):

@@ -38,6 +38,10 @@ struct Code {
 // not compile (the constant k<name> would be defined twice).
 #define SP_ERROR_CATALOGUE(X)                                                                     \
   X(AccountDisabled, kUnauthenticated, "This account is disabled.")                               \
+  X(AuditActionNotApplicable, kUnprocessable, "This action does not apply to the finding.")    \
+  X(AuditFindingNotFound, kNotFound, "No such audit finding.")                                  \
+  X(AuditRunNotFound, kNotFound, "No such audit run.")                                          \
+  X(AuditRunning, kConflict, "An audit run is running; try again when it has finished.")      \
   X(BadRequest, kBadRequest, "The request is malformed.")                                         \
   X(CaAlreadyRegistered, kConflict, "This CA is already registered.")                             \
   X(CaDeregistered, kConflict, "The CA is deregistered.")                                         \
@@ -54,12 +58,14 @@ struct Code {
   X(CertificateNotFound, kNotFound, "No such certificate.")                                       \
   X(CertificateSignatureInvalid, kUnprocessable, "The certificate signature is not valid.")       \
   X(CertificateTooLarge, kPayloadTooLarge, "The certificate is too large.")                       \
+  X(ChannelUnavailable, kUnavailable, "The notification channel is not available.")               \
   X(ClaimCodeRequired, kUnprocessable, "This device needs the claim code printed on it.")         \
   X(CommonNameInvalid, kUnprocessable, "The common name is not valid.")                           \
   X(CsrCommonNameMissing, kUnprocessable, "The CSR has no common name.")                          \
   X(CsrInvalid, kBadRequest, "The CSR is not valid PEM.")                                         \
   X(CsrKeyTooWeak, kUnprocessable, "The CSR key is too weak.")                                    \
   X(CsrSignatureInvalid, kUnprocessable, "The CSR is not signed by its own key.")                 \
+  X(DeliveryNotDead, kConflict, "Only a dead delivery can be retried.")                           \
   X(DeviceAccessDenied, kForbidden, "The device belongs to another user.")                        \
   X(DeviceAlreadyDeleted, kConflict, "The device is already deleted.")                            \
   X(DeviceNotFoundFailure, kNotFound, "Manufacturer info cannot be found for this device.")       \
@@ -73,12 +79,14 @@ struct Code {
   X(FileReadFailed, kUnprocessable, "The file cannot be read.")                                   \
   X(Forbidden, kForbidden, "This needs an administrator account.")                                \
   X(InternalError, kInternal, "internal server error")                                            \
+  X(InvalidAggregation, kUnprocessable, "The aggregation is not valid.")                          \
   X(InvalidCaCertificate, kUnprocessable, "The CA certificate is not valid.")                     \
   X(InvalidCaName, kUnprocessable, "name must be 1 to 64 characters from A-Z a-z 0-9 . _ -.")     \
   X(InvalidCaStatus, kUnprocessable, "status must be ACTIVE or INACTIVE.")                        \
   X(InvalidCatalogEntry, kUnprocessable, "The catalog entry is not valid.")                       \
   X(InvalidClaimCode, kForbidden, "The claim code is wrong.")                                     \
   X(InvalidCode, kUnprocessable, "The code is wrong or has expired.")                             \
+  X(InvalidCommandSchema, kUnprocessable, "The device model declares its commands wrongly.")      \
   X(InvalidCredentials, kUnauthenticated, "Email or password is wrong.")                          \
   X(InvalidCursor, kBadRequest, "lastevalkey is not a valid cursor.")                             \
   X(InvalidDeviceId, kUnprocessable,                                                              \
@@ -89,6 +97,8 @@ struct Code {
   X(InvalidKey, kUnprocessable, "The key is invalid or unsupported.")                             \
   X(InvalidLimit, kUnprocessable, "limit must be an integer from 1 to 100.")                      \
   X(InvalidName, kUnprocessable, "Enter a name.")                                                 \
+  X(InvalidParameter, kUnprocessable,                                                             \
+    "Body parameters are invalid. Please check the API specification.")                           \
   X(InvalidPassword, kUnprocessable, "The password is not acceptable.")                           \
   X(InvalidPhone, kUnprocessable, "Enter the phone number in international format.")              \
   X(InvalidQuery, kUnprocessable, "A query parameter is not valid.")                              \
@@ -96,9 +106,11 @@ struct Code {
   X(InvalidRegistration, kUnprocessable, "The registration is not valid.")                        \
   X(InvalidRequest, kBadRequest, "The request is not valid.")                                     \
   X(InvalidRole, kUnprocessable, "role must be admin or user.")                                   \
+  X(InvalidSearchQuery, kUnprocessable, "The search query is not valid.")                         \
   X(InvalidSetting, kUnprocessable, "The setting is not valid.")                                  \
-  X(InvalidShadowRequest, kBadRequest, "The shadow request is not valid.")                         \
+  X(InvalidShadowRequest, kBadRequest, "The shadow request is not valid.")                        \
   X(InvalidToken, kUnauthenticated, "The access token is not valid.")                             \
+  X(InvalidWebhookUrl, kUnprocessable, "The webhook URL is not valid.")                           \
   X(IpAddressInvalid, kUnprocessable, "An IP address is not valid.")                              \
   X(IssuerMissing, kBadRequest, "An issuer is required.")                                         \
   X(IssuerNotCa, kUnprocessable, "The issuer certificate is not a CA.")                           \
@@ -112,8 +124,11 @@ struct Code {
   X(ManagedCaExists, kConflict, "The managed CA already exists.")                                 \
   X(ManagedCaMismatch, kConflict, "The managed CA does not match.")                               \
   X(MethodNotAllowed, kMethodNotAllowed, "method not allowed")                                    \
+  X(MissingCommand, kNotFound, "No such command.")                                                \
+  X(MissingDelivery, kNotFound, "No such notification delivery.")                                 \
   X(MissingDevice, kNotFound, "No such device.")                                                  \
   X(MissingField, kUnprocessable, "A required field is missing.")                                 \
+  X(MissingEvent, kNotFound, "No such event.")                                                    \
   X(MissingSetting, kNotFound, "No such setting.")                                                \
   X(NotFound, kNotFound, "no such resource")                                                      \
   X(OrganizationInvalid, kUnprocessable, "The organization is not valid.")                        \
@@ -124,10 +139,10 @@ struct Code {
   X(RegistrationCodeMismatch, kUnprocessable,                                                     \
     "The verification certificate's common name must be the registration code.")                  \
   X(RegistrationNotLive, kConflict, "The registration was deleted.")                              \
-  X(ShadowCorrupted, kInternal, "A stored shadow could not be read.")                              \
-  X(ShadowNotFound, kNotFound, "The device has no shadow.")                                        \
-  X(ShadowServiceFailure, kInternal, "The shadow could not be processed.")                         \
-  X(ShadowTooLarge, kPayloadTooLarge, "The shadow state document is larger than 8 KiB.")           \
+  X(ShadowCorrupted, kInternal, "A stored shadow could not be read.")                             \
+  X(ShadowNotFound, kNotFound, "The device has no shadow.")                                       \
+  X(ShadowServiceFailure, kInternal, "The shadow could not be processed.")                        \
+  X(ShadowTooLarge, kPayloadTooLarge, "The shadow state document is larger than 8 KiB.")          \
   X(SigningFailed, kInternal, "Signing failed.")                                                  \
   X(SigningKeyMissing, kUnavailable, "No signing key is configured.")                             \
   X(StoreUnavailable, kUnavailable, "The database is busy or not available; try again.")          \
@@ -135,15 +150,18 @@ struct Code {
   X(TokenNotYetValid, kUnauthenticated, "The token is not valid yet.")                            \
   X(TooManyAttempts, kRateLimited, "Too many attempts; please wait and try again.")               \
   X(TooManyClaimAttempts, kRateLimited, "Too many wrong claim codes; please wait and try again.") \
+  X(TooManyConnections, kRateLimited, "Too many live connections; try again later.")               \
+  X(TooManySubscriptions, kRateLimited, "Too many live subscriptions on this connection.")         \
   X(Unauthorized, kUnauthenticated, "Sign in to use the API.")                                    \
-  X(UnsupportedEncoding, kBadRequest, "The payload is not UTF-8 JSON.")                            \
-  X(UnsupportedMediaType, kBadRequest, "Content-Type must be application/json")                   \
+  X(UnsupportedEncoding, kBadRequest, "The payload is not UTF-8 JSON.")                           \
+  X(UnsupportedMediaType, kUnsupportedMediaType, "Content-Type must be application/json")         \
   X(UserAlreadyExists, kConflict, "An account with this email exists.")                           \
   X(UserNotFound, kNotFound, "No such user.")                                                     \
   X(ValidityInvalid, kUnprocessable, "The validity is not valid.")                                \
   X(VerificationSignatureInvalid, kUnprocessable,                                                 \
-    "The verification certificate is not signed by the CA certificate's key.")                     \
-  X(VersionConflict, kConflict, "The shadow has another version.")
+    "The verification certificate is not signed by the CA certificate's key.")                    \
+  X(VersionConflict, kConflict, "The shadow has another version.")                                \
+  X(WebSocketUpgradeRequired, kBadRequest, "Connect to this path with a WebSocket client.")
 
 #define SP_ERROR_DECLARE_(name, kind, message) \
   inline constexpr Code k##name{#name, ErrorKind::kind, message};

@@ -8,7 +8,8 @@
 //   InvalidToken
 //   - iss == our issuer; aud == ours or an array of strings containing ours             →
 //   InvalidToken
-//   - sub non-empty string, role string, email string if present, jti string if present →
+//   - sub non-empty string, role string, email string if present, jti string if present,
+//     gen non-negative integer if present                                              →
 //   InvalidToken
 //   - exp required (integer): now < exp + leeway, else                                   →
 //   TokenExpired
@@ -39,7 +40,8 @@ struct JwtOptions {
   std::string issuer = "smartproduct";
   std::string audience = "smartproduct-api";
   std::chrono::seconds ttl{15 * 60};  // access token lifetime
-  std::chrono::seconds leeway{30};    // tolerated clock skew for exp/nbf/iat
+  // Tolerated clock skew for exp/nbf/iat. The same server issues and verifies, so a few seconds.
+  std::chrono::seconds leeway{5};
   bool include_nbf = true;
   std::size_t max_token_bytes = kMaxTokenBytes;
 };
@@ -48,7 +50,8 @@ struct JwtOptions {
 struct TokenSubject {
   std::string subject;  // user id
   std::string email;
-  std::string role;  // "admin" | "user"
+  std::string role;             // "admin" | "user"
+  std::int64_t generation = 0;  // the account's token generation (claim "gen")
 };
 
 /// The claims of a validated token.
@@ -63,6 +66,9 @@ struct TokenClaims {
   std::int64_t expires_at = 0;
   std::string jwt_id;  // empty if absent
   std::string key_id;  // kid of the key that verified the token
+  /// The account's token generation when the token was issued (claim "gen", 0 when absent). A
+  /// password change or reset moves the account on, which refuses every older token.
+  std::int64_t generation = 0;
 };
 
 /// A freshly issued token.

@@ -1,7 +1,8 @@
 #pragma once
 // Delivery of one-time codes. With an SMTP URL the code is mailed (libcurl); without one
 // (development) it is written to the daemon log as "verification code for <email>: <code>" or
-// "password reset code for <email>: <code>", which the tests and the console walkthrough read.
+// "password reset code for <email>: <code>" (and "sign-up attempt notice for <email>"), which the
+// tests and the console walkthrough read.
 
 #include <memory>
 #include <string>
@@ -11,7 +12,9 @@
 
 namespace sp::identity {
 
-enum class CodeKind { kVerification, kPasswordReset };
+/// kSignUpExisting: no code; tells the owner of an address that someone tried to sign up with it
+/// (signup answers the same whether or not the account exists, so the owner learns it here).
+enum class CodeKind { kVerification, kPasswordReset, kSignUpExisting };
 
 struct MailerConfig {
   std::string smtp_url;  // smtp://host:port or smtps://host:port; empty: log the codes
@@ -33,6 +36,18 @@ class CodeMailer {
 
 /// The SMTP mailer when config.smtp_url is set, else the log mailer.
 std::unique_ptr<CodeMailer> make_code_mailer(const MailerConfig& config);
+
+/// Sends one plain-text message (UTF-8, "\n" or "\r\n" line ends) to `to` through
+/// config.smtp_url. Blocking; call it from a worker thread. Used by the notifications module.
+/// kUnavailable "MailDeliveryFailed" when smtp_url is empty or the server refused (detail: why).
+/// Neither the address nor the text is logged.
+Result<void> send_mail(const MailerConfig& config, std::string_view to, std::string_view subject,
+                       std::string_view body);
+
+/// The RFC 5322 message send_mail() sends (bare "\n" become CRLF). Exposed for tests.
+std::string compose_message(const MailerConfig& config, std::string_view to,
+                            std::string_view subject, std::string_view body,
+                            std::string_view date_rfc5322);
 
 /// Builds the RFC 5322 message (headers + body, CRLF line ends) the SMTP mailer sends. Exposed for
 /// tests.

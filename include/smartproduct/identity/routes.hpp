@@ -15,7 +15,8 @@
 #include "smartproduct/identity/auth.hpp"
 #include "smartproduct/identity/config.hpp"
 #include "smartproduct/identity/jws.hpp"
-#include "smartproduct/identity/mailer.hpp"
+#include "smartproduct/identity/limits.hpp"
+#include "smartproduct/identity/mail_outbox.hpp"
 #include "smartproduct/identity/service.hpp"
 #include "smartproduct/store/user_repository.hpp"
 
@@ -29,7 +30,9 @@ struct IdentityRoutesDeps {
   store::UserRepository* users = nullptr;  // failed-login counters, for Retry-After
   const Authenticator* auth = nullptr;
   const KeyRing* keys = nullptr;
-  CodeMailer* mailer = nullptr;
+  AccountMailWorker* mail = nullptr;  // account mail goes out through its outbox
+  /// The request limits of the unauthenticated routes (null: none).
+  RequestLimiter* limiter = nullptr;
   IdentityConfig config;
   EpochClock clock;
   /// Called before tokens are issued and before the JWKS is served (picks up rotated keys).

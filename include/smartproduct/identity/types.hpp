@@ -26,6 +26,9 @@ struct User {
   bool email_verified = false;
   std::int64_t created_at = 0;
   std::int64_t updated_at = 0;
+  // Access tokens carry the generation they were issued under; only tokens of the current one
+  // are accepted. Moved on (atomically, never by update_user) by a password change or reset.
+  std::int64_t token_generation = 0;
 };
 
 /// What clients may see of an account.
@@ -50,7 +53,7 @@ struct OneTimeCode {
   CodePurpose purpose = CodePurpose::kVerifyEmail;
   std::string code_hash;
   std::int64_t expires_at = 0;
-  int attempts = 0;  // failed attempts so far
+  int attempts = 0;  // submissions so far (counted before the code is checked)
 };
 
 /// One refresh token of a family. Each use rotates it: the used token is marked used and a new
@@ -65,7 +68,8 @@ struct RefreshTokenRecord {
   bool revoked = false;
 };
 
-/// Failed logins counted for one key ("account:<email>" or "address:<ip>") in a fixed window.
+/// A counter of one key in a fixed window: failed logins ("account:<email>", "address:<ip>"),
+/// code submissions ("code-try:…") and codes issued ("code-issue:…").
 struct LoginFailures {
   int count = 0;
   std::int64_t window_start = 0;

@@ -58,6 +58,11 @@ Result<Principal> Authenticator::authenticate(const http::Request& request) cons
   if (!(*user)->enabled) {
     return fail(ErrorKind::kUnauthenticated, "AccountDisabled", "This account is disabled.");
   }
+  // A password change or reset moves the account to a new token generation: every token issued
+  // before is refused here, cached or not (the cache holds the token's claims, this is the row).
+  if (claims->generation != (*user)->token_generation) {
+    return invalid_token("issued before the account's last password change or reset");
+  }
   return Principal{(*user)->id, (*user)->email, (*user)->role};
 }
 

@@ -29,10 +29,43 @@ IdentitySettings read_identity_settings(config::Section& s, const std::filesyste
       static_cast<int>(s.integer("max_code_attempts", id.max_code_attempts, 1, 100));
   id.max_failed_logins_per_account = static_cast<int>(
       s.integer("max_failed_logins_per_account", id.max_failed_logins_per_account, 1, 100000));
+  id.max_failed_logins_per_account_total = static_cast<int>(s.integer(
+      "max_failed_logins_per_account_total", id.max_failed_logins_per_account_total, 1, 1000000));
+  id.known_address_ttl = std::chrono::seconds(
+      s.integer("known_address_ttl_s", id.known_address_ttl.count(), 0, 400 * 86400));
   id.max_failed_logins_per_address = static_cast<int>(
       s.integer("max_failed_logins_per_address", id.max_failed_logins_per_address, 1, 1000000));
   id.failed_login_window = std::chrono::seconds(
       s.integer("failed_login_window_s", id.failed_login_window.count(), 1, 86400));
+  // The same server issues and verifies tokens: the leeway only absorbs clock steps, not skew
+  // between machines, so it stays small.
+  id.token_leeway =
+      std::chrono::seconds(s.integer("token_leeway_s", id.token_leeway.count(), 0, 60));
+  id.max_code_failures_per_account = static_cast<int>(
+      s.integer("max_code_failures_per_account", id.max_code_failures_per_account, 1, 100000));
+  id.max_code_failures_per_address = static_cast<int>(
+      s.integer("max_code_failures_per_address", id.max_code_failures_per_address, 1, 1000000));
+  id.max_codes_per_account =
+      static_cast<int>(s.integer("max_codes_per_account", id.max_codes_per_account, 1, 100000));
+  id.max_codes_per_address =
+      static_cast<int>(s.integer("max_codes_per_address", id.max_codes_per_address, 1, 1000000));
+  id.code_limit_window = std::chrono::seconds(
+      s.integer("code_limit_window_s", id.code_limit_window.count(), 1, 7 * 86400));
+  id.public_rate_per_address_per_min = static_cast<double>(
+      s.integer("public_rate_per_address_per_min",
+                static_cast<std::int64_t>(id.public_rate_per_address_per_min), 1, 1000000));
+  id.public_burst_per_address = static_cast<int>(
+      s.integer("public_burst_per_address", id.public_burst_per_address, 1, 1000000));
+  id.public_rate_global_per_min = static_cast<double>(
+      s.integer("public_rate_global_per_min",
+                static_cast<std::int64_t>(id.public_rate_global_per_min), 1, 100000000));
+  id.public_burst_global =
+      static_cast<int>(s.integer("public_burst_global", id.public_burst_global, 1, 1000000));
+  id.argon2_concurrency =
+      static_cast<int>(s.integer("argon2_concurrency", id.argon2_concurrency, 1, 256));
+  id.argon2_queue = static_cast<int>(s.integer("argon2_queue", id.argon2_queue, 0, 100000));
+  id.argon2_max_wait = std::chrono::milliseconds(
+      s.integer("argon2_max_wait_ms", id.argon2_max_wait.count(), 0, 60000));
   id.keys_dir = s.path("keys_dir", "");
   id.smtp_url = s.string("smtp_url", "");
   id.smtp_from = s.string("smtp_from", id.smtp_from);
@@ -62,6 +95,7 @@ IdentityConfig identity_config_from(const IdentitySettings& s) {
   c.jwt.issuer = s.issuer;
   c.jwt.audience = s.audience;
   c.jwt.ttl = s.access_token_ttl;
+  c.jwt.leeway = s.token_leeway;
   c.password_hash.opslimit = s.argon2_opslimit;
   c.password_hash.memlimit = static_cast<std::size_t>(s.argon2_memlimit_kib) * 1024;
   c.min_password_length = static_cast<std::size_t>(s.min_password_length);
@@ -70,8 +104,18 @@ IdentityConfig identity_config_from(const IdentitySettings& s) {
   c.reset_code_ttl = s.reset_code_ttl;
   c.max_code_attempts = s.max_code_attempts;
   c.max_failed_logins_per_account = s.max_failed_logins_per_account;
+  c.max_failed_logins_per_account_total = s.max_failed_logins_per_account_total;
+  c.known_address_ttl = s.known_address_ttl;
   c.max_failed_logins_per_address = s.max_failed_logins_per_address;
+  c.argon2_concurrency = s.argon2_concurrency;
+  c.argon2_queue = s.argon2_queue;
+  c.argon2_max_wait = s.argon2_max_wait;
   c.failed_login_window = s.failed_login_window;
+  c.max_code_failures_per_account = s.max_code_failures_per_account;
+  c.max_code_failures_per_address = s.max_code_failures_per_address;
+  c.max_codes_per_account = s.max_codes_per_account;
+  c.max_codes_per_address = s.max_codes_per_address;
+  c.code_limit_window = s.code_limit_window;
   return c;
 }
 
@@ -86,7 +130,7 @@ MailerConfig mailer_config_from(const IdentitySettings& s) {
 }
 
 std::int64_t key_retire_after_s(const IdentitySettings& s) {
-  return s.access_token_ttl.count() + JwtOptions{}.leeway.count() + 60;
+  return s.access_token_ttl.count() + s.token_leeway.count() + 60;
 }
 
 }  // namespace sp::identity

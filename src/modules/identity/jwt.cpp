@@ -60,7 +60,7 @@ Result<IssuedToken> JwtService::issue(const TokenSubject& who) const {
   nlohmann::json payload = {
       {"iss", options_.issuer}, {"aud", options_.audience}, {"sub", who.subject},
       {"email", who.email},     {"role", who.role},         {"iat", now},
-      {"exp", out.expires_at},  {"jti", out.jwt_id},
+      {"exp", out.expires_at},  {"jti", out.jwt_id},        {"gen", who.generation},
   };
   if (options_.include_nbf) payload["nbf"] = now;
   auto token = ring_.sign(nlohmann::json{{"typ", "JWT"}}, payload.dump());
@@ -122,6 +122,12 @@ Result<TokenClaims> JwtService::validate(std::string_view token) const {
     const auto jti = get_string("jti");
     if (!jti) return invalid_token("jti not a string");
     claims.jwt_id = *jti;
+  }
+
+  if (p.contains("gen")) {
+    const auto gen = numeric_date(p, "gen");  // a non-negative integer, as we issue it
+    if (!gen || *gen < 0) return invalid_token("malformed gen");
+    claims.generation = *gen;
   }
 
   const auto exp = numeric_date(p, "exp");

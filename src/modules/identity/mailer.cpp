@@ -11,8 +11,27 @@ namespace sp::identity {
 namespace {
 
 std::string subject_of(CodeKind kind) {
-  return kind == CodeKind::kVerification ? "Your smartproduct verification code"
-                                         : "Your smartproduct password reset code";
+  switch (kind) {
+    case CodeKind::kVerification:
+      return "Your smartproduct verification code";
+    case CodeKind::kPasswordReset:
+      return "Your smartproduct password reset code";
+    case CodeKind::kSignUpExisting:
+      break;
+  }
+  return "Someone tried to sign up with your address";
+}
+
+const char* kind_name(CodeKind kind) {
+  switch (kind) {
+    case CodeKind::kVerification:
+      return "verification";
+    case CodeKind::kPasswordReset:
+      return "password reset";
+    case CodeKind::kSignUpExisting:
+      break;
+  }
+  return "sign-up attempt notice";
 }
 
 std::string rfc5322_now() {
@@ -37,8 +56,11 @@ class LogMailer final : public CodeMailer {
   Result<void> send_code(CodeKind kind, std::string_view email, std::string_view code) override {
     // Development only (no smtp_url): the operator reads codes from the log. The startup warning
     // says so; production configs set smtp_url and never reach this.
-    spdlog::info("{} code for {}: {}",
-                 kind == CodeKind::kVerification ? "verification" : "password reset", email, code);
+    if (kind == CodeKind::kSignUpExisting) {
+      spdlog::info("sign-up attempt notice for {}", email);
+    } else {
+      spdlog::info("{} code for {}: {}", kind_name(kind), email, code);
+    }
     return {};
   }
 };
@@ -58,49 +80,59 @@ std::size_t read_cb(char* buffer, std::size_t size, std::size_t nitems, void* us
   return n;
 }
 
+void curl_init_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+// One SMTP transaction carrying `message` (headers + body) to `to`.
+Result<void> smtp_send(const MailerConfig& config, std::string_view to,
+                       const std::string& message) {
+  curl_init_once();
+  CURL* curl = curl_easy_init();
+  if (!curl) return fail(ErrorKind::kUnavailable, "MailDeliveryFailed", "Cannot send email.");
+  char errbuf[CURL_ERROR_SIZE] = {};
+  Upload up{&message};
+  const std::string rcpt_addr(to);
+  curl_slist* rcpt = curl_slist_append(nullptr, rcpt_addr.c_str());
+  const std::string from = envelope_address(config.from);
+  curl_easy_setopt(curl, CURLOPT_URL, config.smtp_url.c_str());
+  curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from.c_str());
+  curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
+  curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, config.timeout_s);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  if (config.require_tls)
+    curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
+  if (!config.username.empty()) {
+    curl_easy_setopt(curl, CURLOPT_USERNAME, config.username.c_str());
+    curl_easy_setopt(curl, CURLOPT_PASSWORD, config.password.c_str());
+  }
+  const CURLcode rc = curl_easy_perform(curl);
+  curl_slist_free_all(rcpt);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    const std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    return fail(ErrorKind::kUnavailable, "MailDeliveryFailed", "The email could not be sent.", why);
+  }
+  return {};
+}
+
 class SmtpMailer final : public CodeMailer {
  public:
-  explicit SmtpMailer(MailerConfig config) : config_(std::move(config)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit SmtpMailer(MailerConfig config) : config_(std::move(config)) { curl_init_once(); }
 
   Result<void> send_code(CodeKind kind, std::string_view email, std::string_view code) override {
     const std::string message = compose_code_message(config_, kind, email, code, rfc5322_now());
-    CURL* curl = curl_easy_init();
-    if (!curl) return fail(ErrorKind::kUnavailable, "MailDeliveryFailed", "Cannot send email.");
-    char errbuf[CURL_ERROR_SIZE] = {};
-    Upload up{&message};
-    const std::string rcpt_addr(email);
-    curl_slist* rcpt = curl_slist_append(nullptr, rcpt_addr.c_str());
-    const std::string from = envelope_address(config_.from);
-    curl_easy_setopt(curl, CURLOPT_URL, config_.smtp_url.c_str());
-    curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from.c_str());
-    curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
-    curl_easy_setopt(curl, CURLOPT_READFUNCTION, read_cb);
-    curl_easy_setopt(curl, CURLOPT_READDATA, &up);
-    curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT, config_.timeout_s);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    if (config_.require_tls)
-      curl_easy_setopt(curl, CURLOPT_USE_SSL, static_cast<long>(CURLUSESSL_ALL));
-    if (!config_.username.empty()) {
-      curl_easy_setopt(curl, CURLOPT_USERNAME, config_.username.c_str());
-      curl_easy_setopt(curl, CURLOPT_PASSWORD, config_.password.c_str());
-    }
-    const CURLcode rc = curl_easy_perform(curl);
-    curl_slist_free_all(rcpt);
-    curl_easy_cleanup(curl);
-    if (rc != CURLE_OK) {
+    auto r = smtp_send(config_, email, message);
+    if (!r) {
       // The address is personal data and the code a secret: the log names neither.
-      const std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-      spdlog::error("mail: sending a {} code failed: {}",
-                    kind == CodeKind::kVerification ? "verification" : "reset", why);
-      return fail(ErrorKind::kUnavailable, "MailDeliveryFailed", "The email could not be sent.",
-                  why);
+      spdlog::error("mail: sending a {} mail failed: {}", kind_name(kind), r.error().detail);
     }
-    return {};
+    return r;
   }
 
  private:
@@ -113,13 +145,20 @@ std::string compose_code_message(const MailerConfig& config, CodeKind kind, std:
                                  std::string_view code, std::string_view date_rfc5322) {
   const bool verify = kind == CodeKind::kVerification;
   std::string body;
-  body += verify ? "Welcome to smartproduct.\r\n\r\nYour verification code is: "
-                 : "Someone asked to reset the password of your smartproduct account.\r\n\r\n"
-                   "Your reset code is: ";
-  body += std::string(code) + "\r\n\r\n";
-  body += verify ? "Enter it on the verification page to activate your account.\r\n"
-                 : "It is valid for a short time. If you did not ask for it, ignore this "
-                   "message; your password stays unchanged.\r\n";
+  if (kind == CodeKind::kSignUpExisting) {
+    body +=
+        "Someone tried to create a smartproduct account with this email address, which already "
+        "has one.\r\n\r\nIf it was you, sign in, or reset your password if you forgot it. If it "
+        "was not you, ignore this message: nothing was changed.\r\n";
+  } else {
+    body += verify ? "Welcome to smartproduct.\r\n\r\nYour verification code is: "
+                   : "Someone asked to reset the password of your smartproduct account.\r\n\r\n"
+                     "Your reset code is: ";
+    body += std::string(code) + "\r\n\r\n";
+    body += verify ? "Enter it on the verification page to activate your account.\r\n"
+                   : "It is valid for a short time. If you did not ask for it, ignore this "
+                     "message; your password stays unchanged.\r\n";
+  }
   if (!config.public_url.empty()) body += "\r\n" + config.public_url + "\r\n";
   std::string msg;
   msg += "Date: " + std::string(date_rfc5322) + "\r\n";
@@ -131,6 +170,41 @@ std::string compose_code_message(const MailerConfig& config, CodeKind kind, std:
   msg += "Content-Transfer-Encoding: 8bit\r\n";
   msg += "\r\n" + body;
   return msg;
+}
+
+std::string compose_message(const MailerConfig& config, std::string_view to,
+                            std::string_view subject, std::string_view body,
+                            std::string_view date_rfc5322) {
+  std::string crlf;
+  crlf.reserve(body.size() + 16);
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r')) crlf += '\r';
+    crlf += body[i];
+  }
+  if (!crlf.ends_with("\r\n")) crlf += "\r\n";
+  // Header values come from our own templates and validated fields; strip line breaks anyway so a
+  // device-chosen name cannot add headers.
+  std::string subj;
+  for (char c : subject) subj += (c == '\r' || c == '\n') ? ' ' : c;
+  std::string msg;
+  msg += "Date: " + std::string(date_rfc5322) + "\r\n";
+  msg += "From: " + config.from + "\r\n";
+  msg += "To: <" + std::string(to) + ">\r\n";
+  msg += "Subject: " + subj + "\r\n";
+  msg += "MIME-Version: 1.0\r\n";
+  msg += "Content-Type: text/plain; charset=utf-8\r\n";
+  msg += "Content-Transfer-Encoding: 8bit\r\n";
+  msg += "\r\n" + crlf;
+  return msg;
+}
+
+Result<void> send_mail(const MailerConfig& config, std::string_view to, std::string_view subject,
+                       std::string_view body) {
+  if (config.smtp_url.empty()) {
+    return fail(ErrorKind::kUnavailable, "MailDeliveryFailed", "No SMTP server is configured.",
+                "[identity] smtp_url is empty");
+  }
+  return smtp_send(config, to, compose_message(config, to, subject, body, rfc5322_now()));
 }
 
 std::unique_ptr<CodeMailer> make_code_mailer(const MailerConfig& config) {

@@ -13,9 +13,12 @@
 #include "smartproduct/identity/events.hpp"
 #include "smartproduct/identity/from_config.hpp"
 #include "smartproduct/identity/key_store.hpp"
+#include "smartproduct/identity/limits.hpp"
+#include "smartproduct/identity/mail_outbox.hpp"
 #include "smartproduct/identity/mailer.hpp"
 #include "smartproduct/identity/routes.hpp"
 #include "smartproduct/identity/service.hpp"
+#include "store/sqlite/repositories/account_mail_outbox.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -63,14 +66,24 @@ class IdentityModule final : public Module {
     }
     accounts_ = std::make_unique<AccountService>(*users_.users, *users_.accounts, epoch_);
     auth_ = std::make_unique<Authenticator>(*identity_, *users_.users);
-    mailer_ = make_code_mailer(mailer_config_from(settings_));
+    mailer_config_ = mailer_config_from(settings_);
+    mailer_ = make_code_mailer(mailer_config_);
+    outbox_ = sqlite::make_account_mail_outbox(ctx.store.main_ptr());
+    mail_ = std::make_unique<AccountMailWorker>(*outbox_, *identity_, *mailer_, epoch_);
+    limiter_ = std::make_unique<RequestLimiter>(
+        RateLimit{settings_.public_rate_per_address_per_min / 60.0,
+                  static_cast<double>(settings_.public_burst_per_address)},
+        RateLimit{settings_.public_rate_global_per_min / 60.0,
+                  static_cast<double>(settings_.public_burst_global)});
     if (settings_.smtp_url.empty()) {
       spdlog::warn(
           "identity: [identity] smtp_url is empty (development): verification and reset codes "
           "are written to this log instead of being mailed");
     }
     ctx.services.provide<const Authenticator>(*auth_);
+    ctx.services.provide<const IdentityService>(*identity_);  // token expiry for /api/ws
     ctx.services.provide<const CodeHasher>(*code_hasher_);
+    ctx.services.provide<const MailerConfig>(mailer_config_);  // notifications send through it
     auto active = ring_.signing_key();
     spdlog::info("identity: signing with {} key {} ({} keys in the JWKS)",
                  algorithm_name(active->algorithm()), active->kid(), ring_.kids().size());
@@ -84,12 +97,22 @@ class IdentityModule final : public Module {
     deps.users = users_.users.get();
     deps.auth = auth_.get();
     deps.keys = &ring_;
-    deps.mailer = mailer_.get();
+    deps.mail = mail_.get();
+    deps.limiter = limiter_.get();
     deps.config = config_;
     deps.clock = epoch_;
     deps.refresh_keys = [this] { refresh_keys(false); };
     deps.on_verified = [this](const std::string& user_id) { bus_->publish(UserVerified{user_id}); };
     add_identity_routes(router, std::move(deps));
+  }
+
+  Result<void> start() override {
+    mail_->start();
+    return {};
+  }
+
+  void stop() override {
+    if (mail_) mail_->stop();
   }
 
   void reload() override { refresh_keys(true); }
@@ -125,7 +148,11 @@ class IdentityModule final : public Module {
   std::unique_ptr<IdentityService> identity_;
   std::unique_ptr<AccountService> accounts_;
   std::unique_ptr<Authenticator> auth_;
+  MailerConfig mailer_config_;
   std::unique_ptr<CodeMailer> mailer_;
+  std::unique_ptr<store::AccountMailOutbox> outbox_;
+  std::unique_ptr<AccountMailWorker> mail_;
+  std::unique_ptr<RequestLimiter> limiter_;
   std::mutex keys_mu_;
   std::string keys_stamp_;
 };

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 
 #include "smartproduct/core/clock.hpp"
+#include "smartproduct/core/logging.hpp"
 #include "smartproduct/http/paging.hpp"
 
 namespace sp::identity {
@@ -103,26 +105,31 @@ class Routes {
     return r;
   }
 
-  // Seconds until the failed-login window that blocks this sign-in ends (at least 1).
-  std::int64_t retry_after(std::string_view email, std::string_view address) const {
-    const std::int64_t window = d_.config.failed_login_window.count();
-    std::int64_t wait = 1;
-    std::vector<std::pair<std::string, int>> keys = {
-        {"address:" + std::string(address), d_.config.max_failed_logins_per_address}};
-    if (auto normalized = normalize_email(email)) {
-      keys.emplace_back("account:" + *normalized, d_.config.max_failed_logins_per_account);
+  // The error of a code route; a 429 says when the limit that refused it ends.
+  Response code_error(const Error& e, std::string_view email, const Request& req,
+                      bool issuing) const {
+    auto r = error_response(e);
+    if (e.kind == ErrorKind::kRateLimited) {
+      r.set_header("retry-after", std::to_string(d_.identity->code_retry_after(
+                                      email, req.remote_address, issuing)));
     }
-    for (const auto& [key, limit] : keys) {
-      auto f = d_.users->login_failures(key);
-      if (f && f->count >= limit) wait = std::max(wait, f->window_start + window - now());
-    }
-    return wait;
+    return r;
   }
 
-  void deliver(CodeKind kind, const std::string& email, const std::string& code) const {
-    // A failed delivery is logged by the mailer; the answer stays the same so that it reveals
-    // nothing, and the user can ask for a new code.
-    (void)d_.mailer->send_code(kind, email, code);
+  // Queues account mail for the worker. The answer is the same whether or not this works (and
+  // whether or not the account exists); a failure is logged and the user can ask again.
+  void queue_mail(std::string_view kind, const std::string& email) const {
+    if (auto r = d_.mail->queue(kind, email, logging::request_id()); !r) {
+      spdlog::error("identity: queueing account mail failed: {}", r.error().detail);
+    }
+  }
+
+  // 0: admitted; else the Retry-After of a 429.
+  std::int64_t admit(const Request& req) const {
+    if (!d_.limiter) return 0;
+    const double now_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return d_.limiter->admit(address_key(req.remote_address), now_s);
   }
 
   void verified(const std::string& user_id) const {
@@ -145,13 +152,19 @@ class Routes {
     if (!checked_name) return error_response(checked_name.error());
     auto checked_phone = check_phone(phone->value_or(""));
     if (!checked_phone) return error_response(checked_phone.error());
-    auto created = d_.identity->sign_up(*email, *password);
+    auto created = d_.identity->sign_up(*email, *password, false);
     if (!created) return error_response(created.error());
-    if (auto r = d_.accounts->set_profile(created->user.id, *checked_name, *checked_phone); !r) {
-      spdlog::error("identity: storing the profile of {} failed: {}", created->user.id,
-                    r.error().detail);
+    // An existing email gets the same answer (a fresh id that belongs to no account) and its
+    // owner a notice: the answer, and the work done before it, reveal nothing.
+    if (created->already_existed) {
+      queue_mail(kMailSignUpExisting, created->user.email);
+    } else {
+      if (auto r = d_.accounts->set_profile(created->user.id, *checked_name, *checked_phone); !r) {
+        spdlog::error("identity: storing the profile of {} failed: {}", created->user.id,
+                      r.error().detail);
+      }
+      queue_mail(kMailVerify, created->user.email);
     }
-    deliver(CodeKind::kVerification, created->user.email, created->verification_code);
     return Response::json(
         201, {{"userId", created->user.id}, {"email", created->user.email}, {"verified", false}});
   }
@@ -163,8 +176,8 @@ class Routes {
     if (!email) return error_response(email.error());
     auto code = required_string(*body, "code");
     if (!code) return error_response(code.error());
-    auto user = d_.identity->verify_email(*email, *code);
-    if (!user) return error_response(user.error());
+    auto user = d_.identity->verify_email(*email, *code, req.remote_address);
+    if (!user) return code_error(user.error(), *email, req, false);
     verified(user->id);
     return Response::json(200, {{"verified", true}});
   }
@@ -174,11 +187,9 @@ class Routes {
     if (!body) return error_response(body.error());
     auto email = required_string(*body, "email");
     if (!email) return error_response(email.error());
-    auto code = d_.identity->resend_verification(*email);
-    if (!code) return error_response(code.error());
-    if (*code) {
-      deliver(CodeKind::kVerification, *normalize_email(*email), **code);
-    }
+    auto normalized = d_.identity->request_code(*email, req.remote_address);
+    if (!normalized) return code_error(normalized.error(), *email, req, true);
+    if (*normalized) queue_mail(kMailVerify, **normalized);
     return Response::json(202, {{"message",
                                  "If the account exists and is not verified yet, a "
                                  "new code has been sent."}});
@@ -196,7 +207,8 @@ class Routes {
     if (!t) {
       auto r = error_response(t.error());
       if (t.error().kind == ErrorKind::kRateLimited) {
-        r.set_header("retry-after", std::to_string(retry_after(*email, req.remote_address)));
+        r.set_header("retry-after",
+                     std::to_string(d_.identity->login_retry_after(*email, req.remote_address)));
       }
       return r;
     }
@@ -286,9 +298,9 @@ class Routes {
     if (!body) return error_response(body.error());
     auto email = required_string(*body, "email");
     if (!email) return error_response(email.error());
-    auto code = d_.identity->forgot_password(*email);
-    if (!code) return error_response(code.error());
-    if (*code) deliver(CodeKind::kPasswordReset, *normalize_email(*email), **code);
+    auto normalized = d_.identity->request_code(*email, req.remote_address);
+    if (!normalized) return code_error(normalized.error(), *email, req, true);
+    if (*normalized) queue_mail(kMailReset, **normalized);
     return Response::json(
         202, {{"message", "If the account exists, a reset code has been sent to its email."}});
   }
@@ -302,8 +314,8 @@ class Routes {
     if (!code) return error_response(code.error());
     auto next = required_string(*body, "newPassword");
     if (!next) return error_response(next.error());
-    if (auto r = d_.identity->reset_password(*email, *code, *next); !r) {
-      return error_response(r.error());
+    if (auto r = d_.identity->reset_password(*email, *code, *next, req.remote_address); !r) {
+      return code_error(r.error(), *email, req, false);
     }
     // The reset proved control of the mailbox, which also verifies the account.
     if (auto normalized = normalize_email(*email)) {
@@ -313,6 +325,8 @@ class Routes {
     r.status = 204;
     return r;
   }
+
+  Response jwks_route(Request&) const { return jwks(); }
 
   Response jwks() const {
     if (d_.refresh_keys) d_.refresh_keys();
@@ -431,9 +445,23 @@ std::optional<std::string> refresh_cookie(std::string_view header) {
 void add_identity_routes(http::Router& router, IdentityRoutesDeps deps) {
   auto routes = std::make_shared<const Routes>(std::move(deps));
   const Authenticator& auth = *routes->deps().auth;
+  // Every unauthenticated route passes the request limits first (429 + Retry-After); a 503
+  // from a full Argon2id queue says when to come back.
   const auto open = [&](const char* method, const char* path,
                         Response (Routes::*fn)(Request&) const) {
-    router.add(method, path, [routes, fn](Request& req) { return ((*routes).*fn)(req); });
+    router.add(method, path, [routes, fn](Request& req) {
+      if (const auto wait = routes->admit(req)) {
+        auto r = Response::error(errors::kTooManyAttempts,
+                                 "Too many requests; please wait and try again.");
+        r.set_header("retry-after", std::to_string(wait));
+        return r;
+      }
+      auto r = ((*routes).*fn)(req);
+      if (r.status == 503) {
+        r.set_header("retry-after", std::to_string(routes->deps().identity->busy_retry_after()));
+      }
+      return r;
+    });
   };
   open("POST", "/api/auth/signup", &Routes::signup);
   open("POST", "/api/auth/verify", &Routes::verify);
@@ -443,7 +471,7 @@ void add_identity_routes(http::Router& router, IdentityRoutesDeps deps) {
   open("POST", "/api/auth/logout", &Routes::logout);
   open("POST", "/api/auth/password/forgot", &Routes::forgot);
   open("POST", "/api/auth/password/reset", &Routes::reset);
-  router.add("GET", "/api/.well-known/jwks.json", [routes](Request&) { return routes->jwks(); });
+  open("GET", "/api/.well-known/jwks.json", &Routes::jwks_route);
 
   router.add("GET", "/api/auth/me",
              auth.protect([routes](Request&, const Principal& p) { return routes->me(p); }));

@@ -1,6 +1,7 @@
 #include "smartproduct/store/user_repository.hpp"
 
 #include "smartproduct/store/account_repository.hpp"
+#include "store/sqlite/repositories/maintenance.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 #include "store/sqlite/repositories/statement_cache.hpp"
@@ -17,7 +18,8 @@ using identity::Role;
 using identity::User;
 
 constexpr const char* kUserColumns =
-    "id, email, password_hash, role, enabled, email_verified, created_at, updated_at, name, phone";
+    "id, email, password_hash, role, enabled, email_verified, created_at, updated_at, name, phone, "
+    "token_generation";
 
 User read_user(const Statement& s) {
   User u;
@@ -29,6 +31,7 @@ User read_user(const Statement& s) {
   u.email_verified = s.column<bool>(5);
   u.created_at = s.column<std::int64_t>(6);
   u.updated_at = s.column<std::int64_t>(7);
+  u.token_generation = s.column<std::int64_t>(10);
   return u;
 }
 
@@ -84,6 +87,24 @@ class SqliteUserRepository final : public store::UserRepository, public store::A
     return {};
   }
 
+  Result<std::int64_t> advance_token_generation(std::string_view user_id) override {
+    std::optional<std::int64_t> generation;
+    auto r = db_->write([id = std::string(user_id), &generation](Connection& conn) -> Result<void> {
+      auto s = conn.prepare(
+          "UPDATE users SET token_generation = token_generation + 1 WHERE id = ?1 "
+          "RETURNING token_generation");
+      if (!s) return forward(s);
+      s->bind_all(id);
+      auto row = s->step();
+      if (!row) return forward(row);
+      if (*row) generation = s->column<std::int64_t>(0);
+      return {};
+    });
+    if (!r) return forward(r);
+    if (!generation) return fail(ErrorKind::kNotFound, "UserNotFound", "No such user.");
+    return *generation;
+  }
+
   Result<std::optional<User>> find_user_by_id(std::string_view id) override {
     auto r = find_user_with_profile(id);
     if (!r) return forward(r);
@@ -133,18 +154,45 @@ class SqliteUserRepository final : public store::UserRepository, public store::A
     });
   }
 
-  Result<void> add_code_attempt(std::string_view user_id, CodePurpose purpose) override {
-    return db_->write([id = std::string(user_id), p = purpose_text(purpose)](Connection& conn) {
-      return conn.execute(
-          "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = ?1 AND purpose = ?2",
-          id, p);
+  Result<std::optional<OneTimeCode>> add_code_attempt(std::string_view user_id,
+                                                      CodePurpose purpose) override {
+    std::optional<OneTimeCode> code;
+    auto r = db_->write([id = std::string(user_id), purpose,
+                         &code](Connection& conn) -> Result<void> {
+      // Increment and read in one statement inside the single writer: two concurrent submissions
+      // can never both see the same count.
+      auto s = conn.prepare(
+          "UPDATE one_time_codes SET attempts = attempts + 1 WHERE user_id = ?1 AND purpose = ?2 "
+          "RETURNING code_hash, expires_at, attempts");
+      if (!s) return forward(s);
+      s->bind_all(id, purpose_text(purpose));
+      auto row = s->step();
+      if (!row) return forward(row);
+      if (*row) {
+        code = OneTimeCode{id, purpose, s->column<std::string>(0), s->column<std::int64_t>(1),
+                           s->column<int>(2)};
+      }
+      return {};
     });
+    if (!r) return forward(r);
+    return code;
   }
 
   Result<void> delete_code(std::string_view user_id, CodePurpose purpose) override {
     return db_->write([id = std::string(user_id), p = purpose_text(purpose)](Connection& conn) {
       return conn.execute("DELETE FROM one_time_codes WHERE user_id = ?1 AND purpose = ?2", id, p);
     });
+  }
+
+  Result<int> delete_user_codes(std::string_view user_id) override {
+    int deleted = 0;
+    auto r = db_->write([id = std::string(user_id), &deleted](Connection& conn) -> Result<void> {
+      auto e = conn.execute("DELETE FROM one_time_codes WHERE user_id = ?1", id);
+      if (e) deleted = static_cast<int>(conn.changes());
+      return e;
+    });
+    if (!r) return forward(r);
+    return deleted;
   }
 
   // ---- refresh tokens ----
@@ -242,6 +290,30 @@ class SqliteUserRepository final : public store::UserRepository, public store::A
     return db_->write([k = std::string(key)](Connection& conn) {
       return conn.execute("DELETE FROM login_failures WHERE key = ?1", k);
     });
+  }
+
+  Result<LoginFailures> bump_counter(std::string_view key, std::int64_t now,
+                                     std::int64_t window_s) override {
+    LoginFailures out;
+    auto r =
+        db_->write([k = std::string(key), now, window_s, &out](Connection& conn) -> Result<void> {
+          // The SET expressions all read the row as it was, so both CASEs agree on a restart.
+          auto s = conn.prepare(
+              "INSERT INTO login_failures (key, count, window_start) VALUES (?1, 1, ?2) "
+              "ON CONFLICT (key) DO UPDATE SET "
+              "count = CASE WHEN ?2 - window_start >= ?3 THEN 1 ELSE count + 1 END, "
+              "window_start = CASE WHEN ?2 - window_start >= ?3 THEN ?2 ELSE window_start END "
+              "RETURNING count, window_start");
+          if (!s) return forward(s);
+          s->bind_all(k, now, window_s);
+          auto row = s->step();
+          if (!row) return forward(row);
+          if (!*row) return fail(ErrorKind::kInternal, "InternalError", "upsert returned no row");
+          out = LoginFailures{s->column<int>(0), s->column<std::int64_t>(1)};
+          return {};
+        });
+    if (!r) return forward(r);
+    return out;
   }
 
   // ---- audit ----
@@ -362,6 +434,22 @@ class SqliteUserRepository final : public store::UserRepository, public store::A
 UserStore make_user_repository(std::shared_ptr<Database> main_db) {
   auto repo = std::make_shared<SqliteUserRepository>(std::move(main_db));
   return UserStore{repo, repo};
+}
+
+Result<std::vector<std::string>> admin_user_ids(const std::shared_ptr<Database>& main_db) {
+  return main_db->read([](Connection& conn) -> Result<std::vector<std::string>> {
+    auto stmt =
+        conn.prepare("SELECT id FROM users WHERE role = 'admin' AND enabled = 1 ORDER BY id");
+    if (!stmt) return tl::unexpected(stmt.error());
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = stmt->step();
+      if (!row) return tl::unexpected(row.error());
+      if (!*row) break;
+      out.push_back(stmt->column<std::string>(0));
+    }
+    return out;
+  });
 }
 
 }  // namespace sp::sqlite

@@ -30,8 +30,15 @@ class FakeUserRepository : public store::UserRepository {
   Result<void> update_user(const User& user) override {
     auto it = users_.find(user.id);
     if (it == users_.end()) return fail(ErrorKind::kNotFound, "UserNotFound", "no such user");
+    const std::int64_t generation = it->second.token_generation;  // not written by update_user
     it->second = user;
+    it->second.token_generation = generation;
     return {};
+  }
+  Result<std::int64_t> advance_token_generation(std::string_view user_id) override {
+    auto it = users_.find(std::string(user_id));
+    if (it == users_.end()) return fail(ErrorKind::kNotFound, "UserNotFound", "no such user");
+    return ++it->second.token_generation;
   }
   Result<std::optional<User>> find_user_by_id(std::string_view id) override {
     auto it = users_.find(std::string(id));
@@ -55,14 +62,28 @@ class FakeUserRepository : public store::UserRepository {
     if (it == codes_.end()) return std::optional<OneTimeCode>{};
     return std::optional<OneTimeCode>(it->second);
   }
-  Result<void> add_code_attempt(std::string_view user_id, CodePurpose purpose) override {
+  Result<std::optional<OneTimeCode>> add_code_attempt(std::string_view user_id,
+                                                      CodePurpose purpose) override {
     auto it = codes_.find({std::string(user_id), purpose});
-    if (it != codes_.end()) ++it->second.attempts;
-    return {};
+    if (it == codes_.end()) return std::optional<OneTimeCode>{};
+    ++it->second.attempts;
+    return std::optional<OneTimeCode>(it->second);
   }
   Result<void> delete_code(std::string_view user_id, CodePurpose purpose) override {
     codes_.erase({std::string(user_id), purpose});
     return {};
+  }
+  Result<int> delete_user_codes(std::string_view user_id) override {
+    int n = 0;
+    for (auto it = codes_.begin(); it != codes_.end();) {
+      if (it->first.first == user_id) {
+        it = codes_.erase(it);
+        ++n;
+      } else {
+        ++it;
+      }
+    }
+    return n;
   }
 
   Result<void> insert_refresh_token(const RefreshTokenRecord& record) override {
@@ -105,6 +126,14 @@ class FakeUserRepository : public store::UserRepository {
   Result<void> clear_login_failures(std::string_view key) override {
     failures_.erase(std::string(key));
     return {};
+  }
+
+  Result<LoginFailures> bump_counter(std::string_view key, std::int64_t now,
+                                    std::int64_t window_s) override {
+    auto& f = failures_[std::string(key)];
+    if (f.count == 0 || now - f.window_start >= window_s) f = {0, now};
+    ++f.count;
+    return f;
   }
 
   Result<void> append_audit(const AuditEntry& entry) override {

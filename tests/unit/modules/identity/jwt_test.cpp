@@ -209,6 +209,37 @@ TEST_P(JwtTest, ExpiryWithLeeway) {
   expect_refused(token, "TokenExpired");
 }
 
+TEST_P(JwtTest, DefaultLeewayIsAFewSeconds) {
+  // Issue 10 finding 12: the same server issues and verifies, so 30 s of grace was too much.
+  options_ = JwtOptions{};
+  options_.issuer = "https://sp.example";
+  options_.audience = "sp-api";
+  EXPECT_EQ(options_.leeway, std::chrono::seconds(5));
+  const std::string token = forge(good_header(), good_payload());
+  now_ = kNow + 900 + 4;
+  EXPECT_TRUE(service().validate(token).has_value());
+  now_ = kNow + 900 + 5;
+  expect_refused(token, "TokenExpired");
+  options_.leeway = std::chrono::seconds(0);
+  now_ = kNow + 900;
+  expect_refused(token, "TokenExpired");
+}
+
+TEST_P(JwtTest, GenerationClaimRoundTripsAndMustBeANonNegativeInteger) {
+  auto issued = service().issue({"user-1", "a@example.com", "user", 7});
+  ASSERT_TRUE(issued.has_value());
+  auto claims = service().validate(issued->token);
+  ASSERT_TRUE(claims.has_value()) << claims.error().detail;
+  EXPECT_EQ(claims->generation, 7);
+  // Absent (tokens issued before the claim existed): generation 0.
+  EXPECT_EQ(service().validate(forge(good_header(), good_payload()))->generation, 0);
+  for (const json& bad : {json(-1), json("1"), json(1.5), json(nullptr)}) {
+    json p = good_payload();
+    p["gen"] = bad;
+    expect_refused(forge(good_header(), p));
+  }
+}
+
 TEST_P(JwtTest, ExpMissingOrMalformedIsRefused) {
   json p = good_payload();
   p.erase("exp");

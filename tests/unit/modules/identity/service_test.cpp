@@ -99,10 +99,19 @@ TEST_F(IdentityServiceTest, SignUpCreatesUnverifiedUserWithCode) {
 }
 
 TEST_F(IdentityServiceTest, SignUpRefusesDuplicatesAndBadInput) {
-  ASSERT_TRUE(service_->sign_up("bob@example.com", kPassword).has_value());
-  auto dup = service_->sign_up("BOB@example.com", kPassword);
-  ASSERT_FALSE(dup.has_value());
-  expect_error(dup.error(), ErrorKind::kConflict, "UserAlreadyExists");
+  auto bob = service_->sign_up("bob@example.com", kPassword);
+  ASSERT_TRUE(bob.has_value());
+  // An existing email is not an error (the route answers as for a new one): nothing is created,
+  // the id belongs to no account, no code is issued.
+  auto dup = service_->sign_up("BOB@example.com", "another password");
+  ASSERT_TRUE(dup.has_value());
+  EXPECT_TRUE(dup->already_existed);
+  EXPECT_FALSE(bob->already_existed);
+  EXPECT_NE(dup->user.id, bob->user.id);
+  EXPECT_EQ(dup->user.email, "bob@example.com");
+  EXPECT_TRUE(dup->verification_code.empty());
+  EXPECT_TRUE(repo_.has_audit("user.sign_up_existing"));
+  EXPECT_FALSE(repo_.users_.count(dup->user.id));
   auto bad_email = service_->sign_up("bob", kPassword);
   ASSERT_FALSE(bad_email.has_value());
   expect_error(bad_email.error(), ErrorKind::kUnprocessable, "InvalidEmail");
@@ -136,10 +145,10 @@ TEST_F(IdentityServiceTest, VerifyEmailCodeBurntAfterMaxAttempts) {
   EXPECT_EQ(service_->verify_email("erin@example.com", wrong).error().name, "InvalidCode");
   auto third = service_->verify_email("erin@example.com", wrong);
   expect_error(third.error(), ErrorKind::kRateLimited, "TooManyAttempts");
-  // The right code no longer works: it was burnt.
+  // The right code no longer works: it was burnt, and says so until a new code replaces it.
   auto late = service_->verify_email("erin@example.com", s->verification_code);
   ASSERT_FALSE(late.has_value());
-  EXPECT_EQ(late.error().name, "InvalidCode");
+  expect_error(late.error(), ErrorKind::kRateLimited, "TooManyAttempts");
   // A fresh code can be requested and works.
   auto again = service_->resend_verification("erin@example.com");
   ASSERT_TRUE(again.has_value() && again->has_value());
@@ -205,20 +214,73 @@ TEST_F(IdentityServiceTest, UnverifiedAndDisabledAccounts) {
   EXPECT_EQ(r.error().name, "InvalidRefreshToken");
 }
 
-TEST_F(IdentityServiceTest, PerAccountThrottleThenWindowExpires) {
+TEST_F(IdentityServiceTest, FailuresLockTheAccountOnlyFromTheGuessingAddress) {
   verified_user("kim@example.com");
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(
-        service_->login("kim@example.com", "wrong password", "ip" + std::to_string(i)).error().name,
-        "InvalidCredentials");
+    EXPECT_EQ(service_->login("kim@example.com", "wrong password", "9.9.9.9").error().name,
+              "InvalidCredentials");
   }
-  // Even the right password is refused while the account is throttled.
-  auto blocked = service_->login("kim@example.com", kPassword, "ip9");
+  // The guessing address is refused, even with the right password...
+  auto blocked = service_->login("kim@example.com", kPassword, "9.9.9.9");
   ASSERT_FALSE(blocked.has_value());
   expect_error(blocked.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  EXPECT_EQ(service_->login_retry_after("kim@example.com", "9.9.9.9"), 600);
+  // ...but the owner elsewhere is not locked out.
+  EXPECT_TRUE(service_->login("kim@example.com", kPassword, "1.1.1.1").has_value());
   now_ += 600;
-  EXPECT_TRUE(service_->login("kim@example.com", kPassword, "ip9").has_value());
-  EXPECT_EQ(repo_.failures_.count("account:kim@example.com"), 0u);  // cleared on success
+  EXPECT_TRUE(service_->login("kim@example.com", kPassword, "9.9.9.9").has_value());
+  EXPECT_EQ(repo_.failures_.count("login-pair:kim@example.com|9.9.9.9"), 0u);  // cleared
+}
+
+TEST_F(IdentityServiceTest, IPv6AddressesCountPerSlash64) {
+  verified_user("ola@example.com");
+  for (int i = 0; i < 3; ++i) {
+    const std::string addr = "2001:db8:1:2::" + std::to_string(i + 1);
+    EXPECT_EQ(service_->login("ola@example.com", "wrong password", addr).error().name,
+              "InvalidCredentials");
+  }
+  EXPECT_EQ(service_->login("ola@example.com", kPassword, "2001:db8:1:2:ffff::9").error().name,
+            "TooManyAttempts");
+  EXPECT_TRUE(service_->login("ola@example.com", kPassword, "2001:db8:1:3::1").has_value());
+}
+
+TEST_F(IdentityServiceTest, DistributedGuessingLocksOnlyUnknownAddresses) {
+  config_.max_failed_logins_per_account_total = 4;
+  rebuild();
+  verified_user("pam@example.com");
+  ASSERT_TRUE(service_->login("pam@example.com", kPassword, "10.1.1.1").has_value());  // home
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(service_->login("pam@example.com", "wrong password", "66.0.0." + std::to_string(i))
+                  .error()
+                  .name,
+              "InvalidCredentials");
+  }
+  // The account's total is used up: an address it never signed in from is refused...
+  expect_error(service_->login("pam@example.com", kPassword, "66.0.0.99").error(),
+               ErrorKind::kRateLimited, "TooManyAttempts");
+  // ...the owner at home is not.
+  EXPECT_TRUE(service_->login("pam@example.com", kPassword, "10.1.1.1").has_value());
+  // A known address stops being known after known_address_ttl.
+  now_ += config_.known_address_ttl.count();
+  EXPECT_EQ(service_->login("pam@example.com", "wrong password", "66.0.0.5").error().name,
+            "InvalidCredentials");
+}
+
+TEST_F(IdentityServiceTest, ASuccessClearsTheAccountsCounters) {
+  config_.max_failed_logins_per_address = 100;
+  rebuild();
+  verified_user("quy@example.com");
+  // Two wrong, one right, two wrong, right: the pair limit (3) is never reached because the
+  // success started the account's counters again.
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_EQ(service_->login("quy@example.com", "wrong password", "8.8.8.8").error().name,
+                "InvalidCredentials");
+    }
+    EXPECT_TRUE(service_->login("quy@example.com", kPassword, "8.8.8.8").has_value()) << round;
+  }
+  EXPECT_EQ(repo_.failures_.count("login-pair:quy@example.com|8.8.8.8"), 0u);
+  EXPECT_EQ(repo_.failures_.at("address:8.8.8.8").count, 4);  // the address counts failures
 }
 
 TEST_F(IdentityServiceTest, PerAddressThrottle) {
@@ -326,6 +388,128 @@ TEST_F(IdentityServiceTest, ForgotAndResetPassword) {
   EXPECT_EQ(again.error().name, "InvalidCode");
   EXPECT_TRUE(repo_.has_audit("user.password_reset"));
   (void)id;
+}
+
+TEST_F(IdentityServiceTest, CodeSubmissionsAreLimitedPerAccountAcrossCodes) {
+  // Issue 10 finding 2: forgot + guesses, forever. A new code must not buy new guesses.
+  config_.max_code_failures_per_account = 5;
+  config_.max_codes_per_account = 100;
+  config_.reset_code_ttl = std::chrono::seconds(2 * 3600);  // outlives the limit's window
+  rebuild();
+  verified_user("sam@example.com");
+  int checked = 0;
+  int refused = 0;
+  std::string last_code;
+  for (int cycle = 0; cycle < 10; ++cycle) {
+    auto code = service_->forgot_password("sam@example.com", "198.51.100.7");
+    ASSERT_TRUE(code.has_value() && code->has_value());
+    last_code = **code;
+    const std::string wrong = last_code == "000000" ? "111111" : "000000";
+    for (int i = 0; i < 2; ++i) {
+      auto r =
+          service_->reset_password("sam@example.com", wrong, "attacker password", "198.51.100.7");
+      ASSERT_FALSE(r.has_value());
+      if (r.error().name == "InvalidCode") ++checked;
+      if (r.error().name == "TooManyAttempts") ++refused;
+    }
+  }
+  EXPECT_EQ(checked, 5);
+  EXPECT_EQ(refused, 15);
+  EXPECT_TRUE(repo_.has_audit("code.limit_reached"));
+  // Even the right code is refused until the window ends; then it works, and from another
+  // address the account limit still applies.
+  auto right =
+      service_->reset_password("sam@example.com", last_code, "a new password!", "203.0.113.9");
+  expect_error(right.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  EXPECT_GT(service_->code_retry_after("sam@example.com", "203.0.113.9", false), 3000);
+  now_ += config_.code_limit_window.count();
+  EXPECT_TRUE(
+      service_->reset_password("sam@example.com", last_code, "a new password!", "203.0.113.9"));
+}
+
+TEST_F(IdentityServiceTest, CodeSubmissionsAreLimitedPerAddress) {
+  config_.max_code_failures_per_address = 4;
+  rebuild();
+  for (const char* email : {"a1@example.com", "a2@example.com", "a3@example.com"}) {
+    verified_user(email);
+    ASSERT_TRUE(service_->forgot_password(email, "2001:db8:1:2::10").has_value());
+  }
+  // The same /64 counts as one address; unknown accounts count too.
+  std::vector<std::string> names;
+  for (const char* email : {"a1@example.com", "a2@example.com", "nobody@example.com",
+                            "a3@example.com", "a3@example.com"}) {
+    names.push_back(
+        service_->reset_password(email, "123", "a new password!", "2001:db8:1:2:ffff::1")
+            .error()
+            .name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"InvalidCode", "InvalidCode", "InvalidCode",
+                                             "InvalidCode", "TooManyAttempts"}));
+  // Another /64 is another address.
+  EXPECT_EQ(service_->reset_password("a3@example.com", "123", "a new password!", "2001:db8:1:3::1")
+                .error()
+                .name,
+            "InvalidCode");
+}
+
+TEST_F(IdentityServiceTest, CodeIssuanceIsLimitedPerAccountAndAddress) {
+  config_.max_codes_per_account = 2;
+  config_.max_codes_per_address = 3;
+  rebuild();
+  verified_user("ida@example.com");
+  EXPECT_TRUE(service_->forgot_password("ida@example.com", "192.0.2.1").has_value());
+  EXPECT_TRUE(service_->forgot_password("ida@example.com", "192.0.2.2").has_value());
+  auto third = service_->forgot_password("ida@example.com", "192.0.2.3");
+  expect_error(third.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  // Unknown emails and resend answer the same way (no account enumeration through 429s).
+  EXPECT_TRUE(service_->resend_verification("ghost@example.com", "192.0.2.1").has_value());
+  EXPECT_TRUE(service_->resend_verification("ghost@example.com", "192.0.2.1").has_value());
+  auto ghost = service_->resend_verification("ghost@example.com", "192.0.2.2");
+  expect_error(ghost.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  // 192.0.2.1 asked three times: a fourth code from it is refused whatever the email.
+  auto addr = service_->forgot_password("other@example.com", "192.0.2.1");
+  expect_error(addr.error(), ErrorKind::kRateLimited, "TooManyAttempts");
+  EXPECT_GT(service_->code_retry_after("other@example.com", "192.0.2.1", true), 3000);
+  now_ += config_.code_limit_window.count();
+  EXPECT_TRUE(service_->forgot_password("ida@example.com", "192.0.2.3").has_value());
+}
+
+TEST_F(IdentityServiceTest, SuccessfulCodeDeletesEveryOutstandingCode) {
+  auto s = service_->sign_up("val@example.com", kPassword);
+  ASSERT_TRUE(s.has_value());
+  auto reset = service_->forgot_password("val@example.com");
+  ASSERT_TRUE(reset.has_value() && reset->has_value());
+  EXPECT_EQ(repo_.codes_.size(), 2u);
+  ASSERT_TRUE(service_->reset_password("val@example.com", **reset, "brand new password"));
+  EXPECT_TRUE(repo_.codes_.empty());
+}
+
+TEST_F(IdentityServiceTest, PasswordChangeAndResetMoveTheTokenGeneration) {
+  const std::string id = verified_user("gen@example.com");
+  auto before = service_->login("gen@example.com", kPassword, "a");
+  ASSERT_TRUE(before.has_value());
+  auto claims = service_->authenticate(before->access_token);
+  ASSERT_TRUE(claims.has_value());
+  EXPECT_EQ(claims->generation, 0);
+  ASSERT_TRUE(service_->change_password(id, kPassword, "another long password"));
+  EXPECT_EQ(repo_.users_[id].token_generation, 1);
+  auto after = service_->login("gen@example.com", "another long password", "a");
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(service_->authenticate(after->access_token)->generation, 1);
+  auto code = service_->forgot_password("gen@example.com");
+  ASSERT_TRUE(code.has_value() && code->has_value());
+  ASSERT_TRUE(service_->reset_password("gen@example.com", **code, "a third long password"));
+  EXPECT_EQ(repo_.users_[id].token_generation, 2);
+}
+
+TEST(AddressKey, IPv4AsIsIPv6ByItsSlash64) {
+  EXPECT_EQ(address_key("198.51.100.7"), "198.51.100.7");
+  EXPECT_EQ(address_key("::ffff:198.51.100.7"), "198.51.100.7");
+  EXPECT_EQ(address_key("2001:db8:1:2::10"), "2001:0db8:0001:0002::/64");
+  EXPECT_EQ(address_key("2001:DB8:1:2:ffff:ffff:ffff:ffff"), "2001:0db8:0001:0002::/64");
+  EXPECT_NE(address_key("2001:db8:1:3::10"), address_key("2001:db8:1:2::10"));
+  EXPECT_EQ(address_key("not an address"), "not an address");
+  EXPECT_EQ(address_key(""), "");
 }
 
 TEST_F(IdentityServiceTest, ResetCodeExpiresAndVerificationCodeIsNotAResetCode) {

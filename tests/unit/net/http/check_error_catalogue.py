@@ -31,6 +31,7 @@ NOT_API = {
 }
 STATUS = {"kBadRequest": 400, "kUnauthenticated": 401, "kForbidden": 403, "kNotFound": 404,
           "kMethodNotAllowed": 405, "kConflict": 409, "kPayloadTooLarge": 413,
+          "kUnsupportedMediaType": 415,
           "kUnprocessable": 422, "kRateLimited": 429, "kUnavailable": 503, "kInternal": 500}
 
 header = (ROOT / "include/smartproduct/http/errors.hpp").read_text()

@@ -3,6 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "../test_util.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
@@ -178,6 +183,84 @@ TEST_F(UserRepositoryTest, LoginFailureCounters) {
   got = users().login_failures("account:a@example.com");
   ASSERT_TRUE(got);
   EXPECT_EQ(got->count, 0);
+}
+
+TEST_F(UserRepositoryTest, AddCodeAttemptReturnsTheCountedCode) {
+  ASSERT_TRUE(users().insert_user(user("u1", "a@example.com")));
+  auto none = users().add_code_attempt("u1", CodePurpose::kResetPassword);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(users().put_code(OneTimeCode{"u1", CodePurpose::kResetPassword, "h1", 500, 0}));
+  auto c = users().add_code_attempt("u1", CodePurpose::kResetPassword);
+  ASSERT_TRUE(c && *c);
+  EXPECT_EQ((*c)->attempts, 1);
+  EXPECT_EQ((*c)->code_hash, "h1");
+  EXPECT_EQ((*c)->expires_at, 500);
+  ASSERT_TRUE(users().put_code(OneTimeCode{"u1", CodePurpose::kVerifyEmail, "h2", 500, 0}));
+  auto deleted = users().delete_user_codes("u1");
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(*deleted, 2);
+  EXPECT_EQ(*users().delete_user_codes("u1"), 0);
+}
+
+// Concurrent submissions must each see their own count (issue 10: a read-then-write counter let
+// concurrent guesses all read the same stale value).
+TEST_F(UserRepositoryTest, CountersAreAtomicUnderConcurrency) {
+  ASSERT_TRUE(users().insert_user(user("u1", "a@example.com")));
+  ASSERT_TRUE(users().put_code(OneTimeCode{"u1", CodePurpose::kResetPassword, "h", 1 << 30, 0}));
+  constexpr int kThreads = 8;
+  constexpr int kEach = 25;
+  std::mutex mu;
+  std::vector<int> counter_values;
+  std::vector<int> attempt_values;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        auto f = users().bump_counter("code-try:account:a@example.com", 1000, 3600);
+        auto c = users().add_code_attempt("u1", CodePurpose::kResetPassword);
+        std::lock_guard lock(mu);
+        counter_values.push_back(f ? f->count : -1);
+        attempt_values.push_back(c && *c ? (*c)->attempts : -1);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<int> expected(kThreads * kEach);
+  for (int i = 0; i < kThreads * kEach; ++i) expected[i] = i + 1;
+  std::sort(counter_values.begin(), counter_values.end());
+  std::sort(attempt_values.begin(), attempt_values.end());
+  EXPECT_EQ(counter_values, expected);
+  EXPECT_EQ(attempt_values, expected);
+}
+
+TEST_F(UserRepositoryTest, BumpCounterRestartsAfterItsWindow) {
+  auto a = users().bump_counter("k", 1000, 60);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->count, 1);
+  EXPECT_EQ(a->window_start, 1000);
+  EXPECT_EQ(users().bump_counter("k", 1059, 60)->count, 2);
+  auto restarted = users().bump_counter("k", 1060, 60);
+  EXPECT_EQ(restarted->count, 1);
+  EXPECT_EQ(restarted->window_start, 1060);
+  EXPECT_EQ(users().login_failures("k")->count, 1);
+}
+
+TEST_F(UserRepositoryTest, TokenGenerationAdvancesAtomicallyAndSurvivesUpdates) {
+  ASSERT_TRUE(users().insert_user(user("u1", "a@example.com")));
+  EXPECT_EQ(users().find_user_by_id("u1")->value().token_generation, 0);
+  auto g = users().advance_token_generation("u1");
+  ASSERT_TRUE(g);
+  EXPECT_EQ(*g, 1);
+  // update_user with a stale copy (generation 0) does not move it back.
+  User stale = user("u1", "a@example.com");
+  stale.enabled = false;
+  ASSERT_TRUE(users().update_user(stale));
+  EXPECT_EQ(users().find_user_by_email("a@example.com")->value().token_generation, 1);
+  EXPECT_EQ(*users().advance_token_generation("u1"), 2);
+  auto missing = users().advance_token_generation("nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::kNotFound);
 }
 
 TEST_F(UserRepositoryTest, ProfilesAndPagedListing) {

@@ -91,6 +91,21 @@ TEST_F(AuthenticatorTest, ValidTokenGivesThePrincipalFromTheUserRow) {
   EXPECT_TRUE(p->is_admin());
 }
 
+TEST_F(AuthenticatorTest, PasswordChangeRefusesEarlierTokensEvenWhenCached) {
+  const auto token = sign_in();
+  Authenticator auth(service_, repo_);
+  ASSERT_TRUE(auth.authenticate(request_with("Bearer " + token)));  // now in the token cache
+  ASSERT_TRUE(service_.change_password(user_id_, "correct horse battery", "a new long password"));
+  auto old = auth.authenticate(request_with("Bearer " + token));
+  ASSERT_FALSE(old);
+  EXPECT_EQ(old.error().kind, ErrorKind::kUnauthenticated);
+  EXPECT_EQ(old.error().name, "InvalidToken");
+  // A token issued after the change (same second) works.
+  auto fresh = service_.login("ann@example.com", "a new long password", "127.0.0.1");
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(auth.authenticate(request_with("Bearer " + fresh->access_token)));
+}
+
 TEST_F(AuthenticatorTest, MissingGarbageDisabledAndDeletedAreUnauthenticated) {
   const auto token = sign_in();
   Authenticator auth(service_, repo_);

@@ -32,6 +32,28 @@ TEST(ComposeCodeMessage, HasHeadersAndTheCode) {
   EXPECT_NE(reset.find("password reset"), std::string::npos);
 }
 
+TEST(ComposeMessage, CrlfBodyAndNoHeaderInjection) {
+  MailerConfig config;
+  config.from = "smartproduct <alerts@example.com>";
+  const auto msg = compose_message(config, "bo@example.com", "Alert on a\r\nBcc: x@evil.example",
+                                   "line 1\nline 2\r\n\nend", "Mon, 01 Jan 2024 00:00:00 +0000");
+  EXPECT_NE(msg.find("Subject: Alert on a  Bcc: x@evil.example\r\n"), std::string::npos);
+  EXPECT_EQ(msg.find("\r\nBcc:"), std::string::npos);
+  EXPECT_NE(msg.find("\r\n\r\nline 1\r\nline 2\r\n\r\nend\r\n"), std::string::npos);
+  for (std::size_t i = 0; i < msg.size(); ++i) {
+    if (msg[i] == '\n') {
+      ASSERT_GT(i, 0u);
+      EXPECT_EQ(msg[i - 1], '\r') << "bare LF at " << i;
+    }
+  }
+}
+
+TEST(SendMail, WithoutSmtpUrlFailsInsteadOfLogging) {
+  auto r = send_mail(MailerConfig{}, "a@example.com", "s", "secret text");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "MailDeliveryFailed");
+}
+
 TEST(MakeCodeMailer, LogMailerWithoutSmtpUrlSucceeds) {
   auto mailer = make_code_mailer(MailerConfig{});
   ASSERT_TRUE(mailer);

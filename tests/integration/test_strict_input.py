@@ -1,0 +1,95 @@
+"""Issue 10, findings 10 and 12 (part): every API body and device payload is JSON in its entirety or
+refused. Before the fix nlohmann's parser stopped at a NUL byte (`{…}\\0garbage` was saved), kept the
+last of two equal member names (a device's `{"deviceId":"<other>","deviceId":"<self>"}` was stored)
+and accepted any nesting depth (65,000 levels were parsed and copied recursively). Real instance,
+real mosquitto with the plugin, a device over mutual TLS through JITR."""
+
+from __future__ import annotations
+
+import json
+
+from devices import count, issue_cert, metric, publish
+from harness import wait_for
+from test_jitr import LiveDevice, api, inst, register, telemetry, users, wait_status  # noqa: F401
+
+OWNER = "alice@example.com"
+ADMIN = "jitr-admin@example.com"
+
+
+def raw(inst, method, path, body: bytes, token: str):
+    return inst.request(method, path, body=body,
+                        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+
+
+def test_api_bodies_must_be_json_in_their_entirety(inst, api, users):
+    admin = users.tokens[ADMIN]
+    owner_id = users.ids[OWNER]
+    path = f"/api/admin/settings/config/{owner_id}"
+    status, _, before = api("GET", path, token=admin)
+    assert status == 200
+
+    cases = {
+        "nul": b'{"alertLevel":["info"],"sendNotification":true}\0garbage',
+        "duplicate": b'{"alertLevel":["info"],"alertLevel":["error"],"sendNotification":true}',
+        "deep": b'{"alertLevel":["info"],"sendNotification":true,"x":' + b"[" * 10000 + b"]" * 10000 + b"}",
+        "trailing": b'{"alertLevel":["info"],"sendNotification":true} {}',
+    }
+    for name, body in cases.items():
+        status, _, err = raw(inst, "PUT", path, body, admin)
+        assert status in (400, 413), (name, status, err)
+        if status == 400:
+            assert err["error"] == "InvalidJson", (name, err)
+    # Nothing was saved by any of them.
+    assert api("GET", path, token=admin)[2] == before
+
+    # The same trick on registration: no half-parsed registration row.
+    status, _, err = raw(inst, "POST", "/api/registration",
+                         b'{"deviceId":"SN-J019","deviceName":"nul","modelNumber":"25HNB9"}\0x',
+                         users.tokens[OWNER])
+    assert status == 400 and err["error"] == "InvalidJson"
+    assert count(inst, "SELECT count(*) FROM registrations WHERE device_id = 'SN-J019'") == 0
+
+    # A well-formed body still works.
+    status, _, _ = raw(inst, "PUT", path, json.dumps(before["setting"]).encode(), admin)
+    assert status == 200
+
+
+def test_device_payloads_must_be_json_in_their_entirety(inst, api, users):
+    owner = users.tokens[OWNER]
+    serial = "SN-J018"
+    register(api, owner, serial)
+    cert = issue_cert(inst, serial)
+    dev = LiveDevice(inst, serial, cert)
+    try:
+        wait_status(api, owner, serial, "complete")
+        rejected_before = metric(inst, "smartproduct_ingest_rejected_total",
+                                 path="telemetry", reason="malformed_json")
+        stored = lambda: count(inst, "SELECT count(*) FROM telemetry WHERE device_id = ?", serial,  # noqa: E731
+                               name="telemetry.db")
+        assert dev.send(telemetry(serial, 1)) == 0
+        wait_for(lambda: stored() == 1, 10, "the good message stored")
+
+        # Another device's id first, the device's own id last: nlohmann kept the last one.
+        dup = '{"deviceId":"SN-J000","deviceId":"%s","actualTemperature":71,"marker":"dup"}' % serial
+        dev.send(dup)
+        deep = '{"deviceId":"%s","marker":"deep","x":%s%s}' % (serial, "[" * 5000, "]" * 5000)
+        dev.send(deep)
+        wait_for(lambda: metric(inst, "smartproduct_ingest_rejected_total", path="telemetry",
+                                reason="malformed_json") >= rejected_before + 2, 10,
+                 "both refused as malformed")
+        assert dev.send(telemetry(serial, 2)) == 0
+        wait_for(lambda: stored() == 2, 10, "the next good message stored")
+        assert count(inst, "SELECT count(*) FROM telemetry WHERE payload LIKE '%marker%'",
+                     name="telemetry.db") == 0
+    finally:
+        dev.close()
+
+    # A NUL byte followed by garbage (mosquitto_pub -f sends the file byte for byte).
+    nul = inst.dir / "nul-payload.bin"
+    nul.write_bytes(b'{"deviceId":"%s","marker":"nul"}\0not json' % serial.encode())
+    res = publish(inst, serial, f"smartproduct/telemetry/{serial}", "", cert=cert, file=nul)
+    assert res.rc == 0 and res.pubacks == [0], res
+    wait_for(lambda: metric(inst, "smartproduct_ingest_rejected_total", path="telemetry",
+                            reason="malformed_json") >= rejected_before + 3, 10, "NUL payload refused")
+    assert count(inst, "SELECT count(*) FROM telemetry WHERE payload LIKE '%marker%'",
+                 name="telemetry.db") == 0
