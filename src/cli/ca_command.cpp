@@ -52,7 +52,8 @@ Result<std::unique_ptr<CaContext>> CaContext::open(const fs::path& config_file) 
   // The CLI's bus has no subscribers: it cannot reach the broker plugin; the revision bump tells
   // the daemon.
   impl->service = std::make_unique<pki::CaService>(
-      *impl->repo, impl->clock, pki::CaServiceConfig{jitr->ca_dir, jitr->managed_ca_dir},
+      *impl->repo, impl->clock,
+      pki::CaServiceConfig{jitr->ca_dir, jitr->managed_ca_dir, impl->config.broker.ca_file},
       impl->bus);
   return std::unique_ptr<CaContext>(new CaContext(std::move(impl)));
 }

@@ -39,7 +39,15 @@ class Init {
   Result<void> run();
 
  private:
-  std::string rel(const fs::path& p) const { return p.lexically_relative(l_.dir).string(); }
+  std::string rel(const fs::path& p) const {
+    auto r = p.lexically_relative(l_.dir);
+    return r.empty() || *r.begin() == ".." ? p.string() : r.string();
+  }
+  /// How smartproduct.toml names an instance path: relative to the config file's directory when
+  /// the instance is one directory (movable as a whole), absolute with --data-dir.
+  std::string toml_path(const fs::path& p) const {
+    return toml_string(l_.config_dir.empty() ? rel(p) : p.string());
+  }
 
   Result<void> make_dir(const fs::path& p, fs::perms perms);
   Result<void> collect_server_names();
@@ -54,6 +62,7 @@ class Init {
   Result<std::string> render_mosquitto_conf(bool privileged, const std::string& root_cert_pem);
   Result<std::string> render_toml();
   Result<void> privileged_setup();
+  Result<void> give_to_service_user();
 
   const InitOptions& opt_;
   InitReport& rep_;
@@ -233,7 +242,14 @@ Result<void> Init::install_plugin() {
     fs::path dir = opt_.exe_dir;
     std::error_code ec;
     if (dir.empty()) dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-    if (!dir.empty() && fs::is_regular_file(dir / kPluginFile, ec)) source = dir / kPluginFile;
+    // Next to the program (build/bin), else where the package puts it (/usr/lib/smartproduct).
+    for (const fs::path& candidate :
+         {dir / kPluginFile, dir.parent_path() / "lib" / "smartproduct" / kPluginFile}) {
+      if (!dir.empty() && fs::is_regular_file(candidate, ec)) {
+        source = candidate;
+        break;
+      }
+    }
   }
   std::error_code ec;
   if (source.empty()) {
@@ -291,8 +307,8 @@ Result<std::string> Init::render_mosquitto_conf(bool privileged, const std::stri
       {"PLUGIN_COMMENT", rep_.plugin_enabled ? "" : "#"},
       {"PLUGIN_PATH", l_.plugin().string()},
       {"STATE_FILE", l_.broker_state().string()},
+      {"SPOOL_DIR", (l_.broker() / "spool").string()},
       {"ACL_FILE", l_.services_acl().string()},
-      {"SERVICE_ISSUER_AKIS", root_info->subject_key_id},
       {"REQUIRE_ACTIVATION", opt_.jitr ? "true" : "false"},
   };
   return render_template(embedded_file("mosquitto.conf.in"), values);
@@ -300,19 +316,21 @@ Result<std::string> Init::render_mosquitto_conf(bool privileged, const std::stri
 
 Result<std::string> Init::render_toml() {
   std::string toml(embedded_file("smartproduct.toml"));
-  // Paths stay relative: the daemon resolves them against the config file's directory, so the
-  // instance can be moved as a whole.
+  // Paths stay relative (the daemon resolves them against the config file's directory, so the
+  // instance can be moved as a whole), unless the data lives apart from the config (--data-dir).
   const std::vector<std::tuple<const char*, const char*, std::string>> settings{
       {"http", "port", std::to_string(opt_.http_port)},
-      {"http", "cert", toml_string("pki/https.crt")},
-      {"http", "key", toml_string("pki/https.key")},
+      {"http", "cert", toml_path(l_.https_cert())},
+      {"http", "key", toml_path(l_.https_key())},
       {"broker", "port", std::to_string(opt_.mqtt_port)},
-      {"broker", "ca_file", toml_string("pki/root-ca.crt")},
-      {"broker", "cert", toml_string("pki/svc-backend.crt")},
-      {"broker", "key", toml_string("pki/svc-backend.key")},
-      {"broker", "mosquitto_conf", toml_string("broker/mosquitto.conf")},
-      {"storage", "data_dir", toml_string("data")},
+      {"broker", "ca_file", toml_path(l_.root_ca_cert())},
+      {"broker", "cert", toml_path(l_.backend_cert())},
+      {"broker", "key", toml_path(l_.backend_key())},
+      {"broker", "mosquitto_conf", toml_path(l_.mosquitto_conf())},
+      {"storage", "data_dir", toml_path(l_.data())},
       {"jitr", "enabled", opt_.jitr ? "true" : "false"},
+      {"jitr", "ca_dir", toml_path(l_.device_cas())},
+      {"jitr", "managed_ca_dir", toml_path(l_.pki() / "cas")},
   };
   for (const auto& [section, key, value] : settings) {
     if (!set_toml_value(toml, section, key, value)) {
@@ -330,26 +348,31 @@ Result<std::string> Init::render_toml() {
   return toml;
 }
 
+Result<void> chown_one(const fs::path& p, uid_t uid, gid_t gid) {
+  if (::lchown(p.c_str(), uid, gid) != 0) {
+    return fail(ErrorKind::kUnavailable, "ChownFailed",
+                "cannot chown " + p.string() + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
+// `root` and everything below it (links themselves, never their targets).
+Result<void> chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
+  if (auto r = chown_one(root, uid, gid); !r) return r;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (auto r = chown_one(it->path(), uid, gid); !r) return r;
+  }
+  if (ec) return io_error("cannot walk", root, ec);
+  return {};
+}
+
 Result<void> give_broker_files_to_mosquitto(const InstanceLayout& layout,
                                             std::vector<std::string>& warnings) {
   const passwd* pw = ::getpwnam(kMosquittoUser);
   if (pw == nullptr) return {};
-  const uid_t uid = pw->pw_uid;
-  const gid_t gid = pw->pw_gid;
-  std::error_code ec;
-  auto chown_one = [&](const fs::path& p) -> Result<void> {
-    if (::lchown(p.c_str(), uid, gid) != 0) {
-      return fail(ErrorKind::kUnavailable, "ChownFailed",
-                  "cannot chown " + p.string() + ": " + std::strerror(errno));
-    }
-    return {};
-  };
-  if (auto r = chown_one(layout.broker()); !r) return r;
-  for (auto it = fs::recursive_directory_iterator(layout.broker(), ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (auto r = chown_one(it->path()); !r) return r;
-  }
-  if (ec) return io_error("cannot walk", layout.broker(), ec);
+  if (auto r = chown_tree(layout.broker(), pw->pw_uid, pw->pw_gid); !r) return r;
   // mosquitto, after dropping to its user, must traverse DIR to reach DIR/broker.
   for (const fs::path& p : {layout.dir, layout.broker()}) {
     struct stat st {};
@@ -372,6 +395,28 @@ Result<void> give_broker_files_to_mosquitto(const InstanceLayout& layout,
   return {};
 }
 
+// The packaged service: the daemon runs as a system user and starts mosquitto itself (managed
+// mode), so mosquitto runs as that user too and needs no `user` line; the user owns the whole data
+// directory, and reads smartproduct.toml (root-owned, group-readable: it may hold secrets).
+Result<void> Init::give_to_service_user() {
+  const passwd* pw = ::getpwnam(opt_.service_user.c_str());
+  if (pw == nullptr) {
+    return fail(ErrorKind::kNotFound, "UserNotFound", "no such user: " + opt_.service_user);
+  }
+  if (auto r = chown_tree(l_.dir, pw->pw_uid, pw->pw_gid); !r) return r;
+  // The instance directory: the service user only (the unit's StateDirectoryMode=0750).
+  if (::chmod(l_.dir.c_str(), 0750) != 0) {
+    return fail(ErrorKind::kUnavailable, "ChmodFailed",
+                "cannot chmod " + l_.dir.string() + ": " + std::strerror(errno));
+  }
+  if (auto r = chown_one(l_.config(), 0, pw->pw_gid); !r) return r;
+  if (::chmod(l_.config().c_str(), 0640) != 0) {
+    return fail(ErrorKind::kUnavailable, "ChmodFailed",
+                "cannot chmod " + l_.config().string() + ": " + std::strerror(errno));
+  }
+  return {};
+}
+
 Result<void> Init::privileged_setup() {
   if (::getpwnam(kMosquittoUser) == nullptr) return {};
   if (auto r = give_broker_files_to_mosquitto(l_, rep_.warnings); !r) return r;
@@ -380,6 +425,13 @@ Result<void> Init::privileged_setup() {
 }
 
 Result<void> Init::run() {
+  if (!l_.config_dir.empty()) {
+    std::error_code ec;
+    if (!fs::is_directory(l_.config_dir, ec) &&
+        (!fs::create_directories(l_.config_dir, ec) || ec)) {
+      return io_error("cannot create", l_.config_dir, ec);
+    }
+  }
   if (auto r =
           make_dir(l_.dir, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                                fs::perms::others_read | fs::perms::others_exec);
@@ -393,6 +445,8 @@ Result<void> Init::run() {
                           {l_.broker(), dir_perms},
                           {l_.device_cas(), dir_perms},
                           {l_.persistence(), dir_perms},
+                          // The ingest spool: written by the broker, read and pruned by the daemon.
+                          {l_.broker() / "spool", fs::perms::owner_all | fs::perms::group_all},
                           {l_.data(), fs::perms::owner_all},
                           {l_.log(), dir_perms}}) {
     if (auto r = make_dir(p, perms); !r) return r;
@@ -490,7 +544,11 @@ Result<void> Init::run() {
   }
   if (auto r = install_plugin(); !r) return r;
 
-  const bool privileged = ::geteuid() == 0 && ::getpwnam(kMosquittoUser) != nullptr;
+  if (!opt_.service_user.empty() && ::geteuid() != 0) {
+    return fail(ErrorKind::kForbidden, "NotRoot", "--user needs root (it changes owners)");
+  }
+  const bool privileged =
+      opt_.service_user.empty() && ::geteuid() == 0 && ::getpwnam(kMosquittoUser) != nullptr;
   auto conf = render_mosquitto_conf(privileged, root->cert_pem);
   if (!conf) return tl::unexpected(conf.error());
   if (auto r = write_config(l_.mosquitto_conf(), *conf, 0644); !r) return r;
@@ -507,6 +565,7 @@ Result<void> Init::run() {
   if (!toml) return tl::unexpected(toml.error());
   if (auto r = write_config(l_.config(), *toml, 0644); !r) return r;
 
+  if (!opt_.service_user.empty()) return give_to_service_user();
   if (privileged) return privileged_setup();
   return {};
 }
@@ -521,8 +580,13 @@ Result<InitReport> run_init(const InitOptions& options) {
   if (options.http_port == options.mqtt_port) {
     return fail(ErrorKind::kUnprocessable, "PortInvalid", "HTTP and MQTT ports must differ");
   }
-  auto layout = make_layout(options.dir);
+  auto layout = make_layout(options.data_dir.empty() ? options.dir : options.data_dir);
   if (!layout) return tl::unexpected(layout.error());
+  if (!options.data_dir.empty()) {
+    auto config_layout = make_layout(options.dir);
+    if (!config_layout) return tl::unexpected(config_layout.error());
+    if (config_layout->dir != layout->dir) layout->config_dir = config_layout->dir;
+  }
   InitReport report;
   report.layout = *layout;
   Init init(options, report);
@@ -550,6 +614,13 @@ void add_init_command(CLI::App& app) {
   auto opts = std::make_shared<InitOptions>();
   auto* cmd = app.add_subcommand("init", "Create a development instance (PKI, broker, config)");
   cmd->add_option("--dir", opts->dir, "Instance directory (created if needed; required)");
+  cmd->add_option("--data-dir", opts->data_dir,
+                  "Keep PKI, broker files, data and logs here and only smartproduct.toml in --dir; "
+                  "the config then names them by absolute paths (e.g. --dir /etc/smartproduct "
+                  "--data-dir /var/lib/smartproduct)");
+  cmd->add_option("--user", opts->service_user,
+                  "System user the daemon and its managed broker run as (root only): owns the "
+                  "data directory; smartproduct.toml becomes root:<group> 0640");
   cmd->add_option("--http-port", opts->http_port, "HTTPS port of the daemon")
       ->default_val(8443)
       ->check(CLI::Range(1, 65535));

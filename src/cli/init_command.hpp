@@ -21,7 +21,13 @@ inline constexpr int kCaValidityDays = 3650;
 inline constexpr int kLeafValidityDays = 825;
 
 struct InitOptions {
-  std::filesystem::path dir;
+  std::filesystem::path dir;  ///< where smartproduct.toml goes (and everything else by default)
+  /// Keeps PKI, broker files, data and logs here instead of in `dir`, and writes absolute paths
+  /// into smartproduct.toml (FHS: `--dir /etc/smartproduct --data-dir /var/lib/smartproduct`).
+  std::filesystem::path data_dir;
+  /// The system user the daemon (and its managed broker) runs as (`--user`, root only): owns the
+  /// data directory; smartproduct.toml is root:<its group> 0640; no `user` line for mosquitto.
+  std::string service_user;
   int http_port = 8443;
   int mqtt_port = 8883;
   std::string hostname;  ///< extra SAN for the server certificates; empty: gethostname()

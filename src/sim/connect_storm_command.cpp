@@ -243,13 +243,7 @@ int run_storm(const StormArgs& a) {
   InstanceInfo instance;
   std::vector<DeviceIdentity> identities;
   try {
-    instance = load_instance(a.config_file, a.dir);
-    if (!a.host.empty()) instance.broker.host = a.host;
-    if (a.port > 0) instance.broker.port = a.port;
-    const std::filesystem::path cert_dir =
-        a.cert_dir.empty() ? instance.dir / "sim" / "certs" : std::filesystem::path(a.cert_dir);
-    identities =
-        provision_devices(instance, cert_dir, make_serials(a.prefix, a.count), a.ca, a.ctl);
+    std::tie(instance, identities) = load_fleet(fleet_options(a, a.count));
   } catch (const std::exception& e) {
     std::cerr << "smartproduct-sim connect-storm: " << e.what() << "\n";
     return kExitUsage;
@@ -290,6 +284,7 @@ int run_storm(const StormArgs& a) {
           if (now >= deadline) any_timeout = true;
           for (auto* d : group_devices[t]) d->abandon();
         }
+        return false;  // storm devices are ticked on every pass anyway
       });
     });
   }

@@ -157,6 +157,30 @@ OutMessage DeviceModel::shadow_report() const {
   return {topics_.shadow_update, json{{"state", {{"reported", std::move(reported)}}}}.dump()};
 }
 
+bool DeviceModel::apply_power(PowerStatus power, std::int64_t now_ms,
+                              std::vector<OutMessage>& out) {
+  if (power == temperature_.power()) return false;
+  temperature_.set_power(power);
+  out.push_back(event(EventType::kInfo, kPowerChanged, to_string(power), now_ms));
+  return true;
+}
+
+bool DeviceModel::apply_target(double target, std::int64_t now_ms, std::vector<OutMessage>& out) {
+  if (target == temperature_.target()) return false;
+  temperature_.set_target(target);
+  out.push_back(event(EventType::kInfo, kTargetChanged, target, now_ms));
+  return true;
+}
+
+namespace {
+constexpr std::string_view kBadPower = "powerStatus must be HEAT, AC or OFF";
+constexpr std::string_view kBadTarget = "targetTemperature is not a number";
+
+std::optional<PowerStatus> power_of(const json& v) {
+  return v.is_string() ? parse_power_status(v.get_ref<const std::string&>()) : std::nullopt;
+}
+}  // namespace
+
 std::vector<OutMessage> DeviceModel::on_delta(std::string_view payload, std::int64_t now_ms) {
   std::vector<OutMessage> out;
   auto diagnostic = [&](std::string_view why) {
@@ -171,47 +195,84 @@ std::vector<OutMessage> DeviceModel::on_delta(std::string_view payload, std::int
   const auto& state = doc.at("state");
   bool changed = false;
   if (auto it = state.find("powerStatus"); it != state.end()) {
-    const auto power =
-        it->is_string() ? parse_power_status(it->get_ref<const std::string&>()) : std::nullopt;
-    if (!power) {
-      diagnostic("powerStatus must be HEAT, AC or OFF");
-    } else if (*power != temperature_.power()) {
-      temperature_.set_power(*power);
-      changed = true;
-      out.push_back(event(EventType::kInfo, kPowerChanged, to_string(*power), now_ms));
+    if (const auto power = power_of(*it)) {
+      changed = apply_power(*power, now_ms, out) || changed;
+    } else {
+      diagnostic(kBadPower);
     }
   }
   if (auto it = state.find("targetTemperature"); it != state.end()) {
-    const auto target = as_float(*it);
-    if (!target) {
-      diagnostic("targetTemperature is not a number");
-    } else if (*target != temperature_.target()) {
-      temperature_.set_target(*target);
-      changed = true;
-      out.push_back(event(EventType::kInfo, kTargetChanged, *target, now_ms));
+    if (const auto target = as_float(*it)) {
+      changed = apply_target(*target, now_ms, out) || changed;
+    } else {
+      diagnostic(kBadTarget);
     }
   }
-  if (changed) {
-    reply_armed_ = true;
-    out.push_back(shadow_report());
-  }
+  if (changed) out.push_back(shadow_report());
   return out;
 }
 
-std::optional<OutMessage> DeviceModel::on_command(std::string_view payload) {
-  if (!reply_armed_) return std::nullopt;
+std::vector<OutMessage> DeviceModel::on_command(std::string_view payload, std::int64_t now_ms) {
+  std::vector<OutMessage> out;
   const json doc = json::parse(payload, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object()) return std::nullopt;
+  if (doc.is_discarded() || !doc.is_object()) return out;
   const auto id = doc.find("commandId");
   const auto status = doc.find("status");
   if (id == doc.end() || !id->is_string() || status == doc.end() || *status != "pending") {
-    return std::nullopt;
+    return out;
   }
-  reply_armed_ = false;
-  return OutMessage{
-      topics_.command_reply,
-      json{{"commandId", *id}, {"deviceId", serial_}, {"status", "success"}, {"reason", "success"}}
-          .dump()};
+  std::string reason;  // empty: success
+  bool changed = false;
+  const auto details = doc.find("details");
+  if (details == doc.end() || !details->is_object()) {
+    reason = "command without details";
+  } else if (const auto command = details->find("command"); command != details->end()) {
+    const auto value = details->find("value");
+    const json none;
+    const json& v = value == details->end() ? none : *value;
+    if (*command == "set-temp") {
+      if (const auto target = as_float(v)) {
+        changed = apply_target(*target, now_ms, out);
+      } else {
+        reason = "set-temp needs a numeric value";
+      }
+    } else if (*command == "set-mode") {
+      if (const auto power = power_of(v)) {
+        changed = apply_power(*power, now_ms, out);
+      } else {
+        reason = "set-mode needs HEAT, AC or OFF";
+      }
+    } else {
+      reason = "unknown command " + command->dump();
+    }
+  } else {
+    // The seed's command: the wanted state itself (its delta carries the same values).
+    const auto power = details->find("powerStatus");
+    const auto target = details->find("targetTemperature");
+    if (power == details->end() && target == details->end()) reason = "nothing to apply";
+    if (power != details->end()) {
+      if (const auto p = power_of(*power)) {
+        changed = apply_power(*p, now_ms, out);
+      } else {
+        reason = kBadPower;
+      }
+    }
+    if (target != details->end() && reason.empty()) {
+      if (const auto t = as_float(*target)) {
+        changed = apply_target(*t, now_ms, out) || changed;
+      } else {
+        reason = kBadTarget;
+      }
+    }
+  }
+  if (changed) out.push_back(shadow_report());
+  const bool ok = reason.empty();
+  out.push_back({topics_.command_reply, json{{"commandId", *id},
+                                             {"deviceId", serial_},
+                                             {"status", ok ? "success" : "failed"},
+                                             {"reason", ok ? std::string("success") : reason}}
+                                            .dump()});
+  return out;
 }
 
 }  // namespace sp::sim

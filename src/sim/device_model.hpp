@@ -17,10 +17,12 @@ namespace sp::sim {
 
 /// Topic layout of one device (prefixes from the instance config, as the seed's config.js had).
 struct DeviceTopics {
-  std::string telemetry;      ///< <telemetry prefix>/<serial>
-  std::string event;          ///< <event prefix>/<serial>
-  std::string commands;       ///< smartproduct/commands/<serial> (hard-coded in the seed)
-  std::string command_reply;  ///< smartproduct/commands/<serial>/response (fix of §20.3)
+  std::string telemetry;  ///< <telemetry prefix>/<serial>
+  std::string event;      ///< <event prefix>/<serial>
+  std::string commands;   ///< smartproduct/commands/<serial> (hard-coded in the seed)
+  /// smartproduct/commands/<serial>/response (fix of §20.3); with --legacy-replies the command
+  /// topic itself, as the seed's devices replied.
+  std::string command_reply;
   std::string shadow_update;  ///< $aws/things/<serial>/shadow/update
   std::string shadow_delta;   ///< $aws/things/<serial>/shadow/update/delta
 
@@ -69,19 +71,22 @@ class DeviceModel {
 
   /// A message on the shadow delta topic. Adopts `powerStatus` / `targetTemperature` (numbers or
   /// numeric strings) that differ from the current state, emits the seed's `info` event for each,
-  /// arms the command reply, and reports the new state at once (the seed waited for the 30 s
-  /// status timer, §20.10). A payload it cannot use yields one `diagnostic` event.
+  /// and reports the new state at once (the seed waited for the 30 s status timer, §20.10). A
+  /// payload it cannot use yields one `diagnostic` event.
   std::vector<OutMessage> on_delta(std::string_view payload, std::int64_t now_ms);
 
-  /// A message on the command topic: `{commandId, deviceId, status:"success", reason:"success"}`
-  /// on the response topic when a delta changed something since the last reply, else nothing.
-  /// Non-pending messages (results, echoes) are ignored and leave the flag armed.
-  std::optional<OutMessage> on_command(std::string_view payload);
+  /// A message on the command topic. A `pending` command `{commandId, details:{command:
+  /// "set-temp"|"set-mode", value}}` (or the seed's `details:{powerStatus, targetTemperature}`) is
+  /// applied like a delta (info events, a state report when something changed) and answered with
+  /// `{commandId, deviceId, status:"success"|"failed", reason}` on the reply topic; a command it
+  /// cannot apply is answered `failed` with the reason. Anything else (results, the echo of a
+  /// reply on the legacy topic, garbage) is ignored. The seed replied only when a delta had
+  /// changed something first (§9), so a command that overtook its delta was never answered.
+  std::vector<OutMessage> on_command(std::string_view payload, std::int64_t now_ms);
 
   const std::string& serial() const { return serial_; }
   const DeviceTopics& topics() const { return topics_; }
   const TemperatureModel& temperature() const { return temperature_; }
-  bool reply_armed() const { return reply_armed_; }
 
   /// The event message JSON (seed §5.3): deviceId, messageId, message, details{eventId:
   /// "event_<ms>", sensorId, sensor, value}, timestamp (ms), type, sentAt.
@@ -98,12 +103,14 @@ class DeviceModel {
                    std::int64_t now_ms) const;
   OutMessage event(EventType type, std::string_view message, std::string_view value,
                    std::int64_t now_ms) const;
+  // Adopt a new mode / target; an info event when it changes. Return whether it changed.
+  bool apply_power(PowerStatus power, std::int64_t now_ms, std::vector<OutMessage>& out);
+  bool apply_target(double target, std::int64_t now_ms, std::vector<OutMessage>& out);
 
   std::string serial_;
   DeviceTopics topics_;
   TemperatureModel temperature_;
   UuidSource uuid_;
-  bool reply_armed_ = false;
 };
 
 }  // namespace sp::sim

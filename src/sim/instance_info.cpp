@@ -91,4 +91,15 @@ std::vector<DeviceIdentity> provision_devices(const InstanceInfo& instance,
   return devices;
 }
 
+std::pair<InstanceInfo, std::vector<DeviceIdentity>> load_fleet(const FleetOptions& o) {
+  auto instance = load_instance(o.config_file, o.dir);
+  if (!o.host.empty()) instance.broker.host = o.host;
+  if (o.port > 0) instance.broker.port = o.port;
+  const fs::path cert_dir =
+      o.cert_dir.empty() ? instance.dir / "sim" / "certs" : fs::path(o.cert_dir);
+  auto identities =
+      provision_devices(instance, cert_dir, make_serials(o.prefix, o.count), o.ca, o.ctl);
+  return {std::move(instance), std::move(identities)};
+}
+
 }  // namespace sp::sim

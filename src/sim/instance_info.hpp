@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "broker_options.hpp"
@@ -40,5 +41,33 @@ std::vector<DeviceIdentity> provision_devices(const InstanceInfo& instance,
                                               const std::filesystem::path& cert_dir,
                                               const std::vector<std::string>& serials,
                                               const std::string& ca_name, const std::string& ctl);
+
+/// Where a fleet command's devices come from: the instance, an optional broker override and the
+/// device certificate options (see add_device_cert_options).
+struct FleetOptions {
+  std::string config_file, dir;
+  std::string host;  ///< empty: from the config
+  int port = 0;      ///< 0: from the config
+  std::string cert_dir, prefix, ca, ctl;
+  std::size_t count = 0;
+};
+
+/// The FleetOptions of a command's argument struct (fields named as above) for `count` devices.
+template <class Args>
+FleetOptions fleet_options(const Args& a, std::size_t count) {
+  return {.config_file = a.config_file,
+          .dir = a.dir,
+          .host = a.host,
+          .port = a.port,
+          .cert_dir = a.cert_dir,
+          .prefix = a.prefix,
+          .ca = a.ca,
+          .ctl = a.ctl,
+          .count = count};
+}
+
+/// load_instance with the broker override applied, and provision_devices for `count` serials
+/// `prefix`00001... (under `cert_dir`, default <instance>/sim/certs). Throws std::runtime_error.
+std::pair<InstanceInfo, std::vector<DeviceIdentity>> load_fleet(const FleetOptions& o);
 
 }  // namespace sp::sim

@@ -1,7 +1,7 @@
 // smartproduct-sim: simulated devices and load generators for smartproduct.
 // Subcommands: run (the seed's device behaviour: temperature model, threshold events, commands,
 // shadow), publish (telemetry load), subscribe-null (bare-broker baseline), connect-storm (connect
-// and JITR activation rates).
+// and JITR activation rates), shadow-bench (shadow update round trips).
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -13,6 +13,7 @@
 #include "mqtt_client.hpp"
 #include "publish_command.hpp"
 #include "run_command.hpp"
+#include "shadow_bench_command.hpp"
 #include "subscribe_null_command.hpp"
 
 int main(int argc, char** argv) {
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
   const std::vector<sp::sim::Subcommand> subcommands{
       sp::sim::add_run_command(app), sp::sim::add_publish_command(app),
-      sp::sim::add_subscribe_null_command(app), sp::sim::add_connect_storm_command(app)};
+      sp::sim::add_subscribe_null_command(app), sp::sim::add_connect_storm_command(app),
+      sp::sim::add_shadow_bench_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

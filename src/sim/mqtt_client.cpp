@@ -3,9 +3,50 @@
 #include <fmt/format.h>
 #include <mqtt_protocol.h>
 
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <stdexcept>
 
+namespace {
+// Set while this thread is inside mosquitto_new (which opens the pair in 2.0.11) or
+// mosquitto_connect/reconnect (which re-open it in other versions).
+thread_local bool t_in_mosquitto_setup = false;
+std::atomic<std::uint64_t> g_refused_socketpairs{0};
+
+struct SetupScope {
+  SetupScope() { t_in_mosquitto_setup = true; }
+  ~SetupScope() { t_in_mosquitto_setup = false; }
+  SetupScope(const SetupScope&) = delete;
+  SetupScope& operator=(const SetupScope&) = delete;
+};
+}  // namespace
+
+// Measured (/proc/<pid>/fd): every connected libmosquitto 2.0.11 client held three descriptors,
+// its socket and the two ends of a socketpair that mosquitto_new opens so that a
+// publish from another thread can wake mosquitto_loop()'s select(). The simulator never calls
+// mosquitto_loop (the poll loop drives loop_read/loop_write itself, on the one thread that also
+// publishes), so the pair only cost two descriptors per device: a limit of 20,000 ran out at 6,600
+// devices (3 x 6,600). libmosquitto treats a failed socketpair as non-fatal (it logs "outgoing
+// publish commands may be delayed", which concerns mosquitto_loop only) and leaves both ends
+// invalid. This definition takes precedence over libc's for libmosquitto (its calls go through the
+// PLT) and refuses the pair only while this thread is inside those calls; every other caller
+// (libcurl's wakeup pair, ...) gets the real system call.
+extern "C" int socketpair(int domain, int type, int protocol, int fds[2]) noexcept {
+  if (t_in_mosquitto_setup) {
+    g_refused_socketpairs.fetch_add(1, std::memory_order_relaxed);
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return static_cast<int>(::syscall(SYS_socketpair, domain, type, protocol, fds));
+}
+
 namespace sp::sim {
+
+std::uint64_t refused_socketpairs() { return g_refused_socketpairs.load(); }
 
 MosquittoLibrary::MosquittoLibrary() { mosquitto_lib_init(); }
 MosquittoLibrary::~MosquittoLibrary() { mosquitto_lib_cleanup(); }
@@ -29,7 +70,10 @@ void check(int rc, const std::string& what) {
 MqttClient::MqttClient(const BrokerOptions& broker, const ClientSettings& settings,
                        MqttListener& listener)
     : broker_(broker), settings_(settings), listener_(listener) {
-  mosq_ = mosquitto_new(settings_.client_id.c_str(), settings_.clean_start, &listener_);
+  {
+    SetupScope scope;
+    mosq_ = mosquitto_new(settings_.client_id.c_str(), settings_.clean_start, &listener_);
+  }
   if (!mosq_) throw std::runtime_error("mosquitto_new failed for " + settings_.client_id);
   const bool v5 = broker_.protocol == Protocol::kV5;
   check(mosquitto_int_option(mosq_, MOSQ_OPT_PROTOCOL_VERSION,
@@ -85,11 +129,17 @@ MqttClient::~MqttClient() {
 }
 
 int MqttClient::connect() {
+  ++connection_attempts_;
+  SetupScope scope;
   return mosquitto_connect_bind_v5(mosq_, broker_.host.c_str(), broker_.port, broker_.keepalive_s,
                                    nullptr, connect_props_);
 }
 
-int MqttClient::reconnect() { return mosquitto_reconnect(mosq_); }
+int MqttClient::reconnect() {
+  ++connection_attempts_;
+  SetupScope scope;
+  return mosquitto_reconnect(mosq_);
+}
 
 int MqttClient::disconnect() { return mosquitto_disconnect(mosq_); }
 
@@ -98,8 +148,9 @@ int MqttClient::publish(const std::string& topic, const std::string& payload, in
                               payload.data(), qos, false, nullptr);
 }
 
-int MqttClient::subscribe(const std::string& filter, int qos, int* mid) {
-  return mosquitto_subscribe_v5(mosq_, mid, filter.c_str(), qos, 0, nullptr);
+int MqttClient::subscribe(const std::string& filter, int qos, int* mid, bool no_local) {
+  const int options = no_local && broker_.protocol == Protocol::kV5 ? MQTT_SUB_OPT_NO_LOCAL : 0;
+  return mosquitto_subscribe_v5(mosq_, mid, filter.c_str(), qos, options, nullptr);
 }
 
 int MqttClient::socket() const { return mosquitto_socket(mosq_); }

@@ -68,7 +68,8 @@ class MqttClient {
   int disconnect();
   /// Queues (and, outside callbacks, writes) a PUBLISH; *mid receives its packet id.
   int publish(const std::string& topic, const std::string& payload, int qos, int* mid);
-  int subscribe(const std::string& filter, int qos, int* mid);
+  /// `no_local` (MQTT v5): the broker does not send this client its own publishes on `filter`.
+  int subscribe(const std::string& filter, int qos, int* mid, bool no_local = false);
 
   int socket() const;
   bool want_write() const;
@@ -77,6 +78,9 @@ class MqttClient {
   int loop_misc();
 
   const std::string& client_id() const { return settings_.client_id; }
+  int keepalive_s() const { return broker_.keepalive_s; }
+  /// connect() + reconnect() calls so far: each may have opened a new socket.
+  std::uint64_t connection_attempts() const { return connection_attempts_; }
 
  private:
   BrokerOptions broker_;
@@ -84,6 +88,15 @@ class MqttClient {
   MqttListener& listener_;
   mosquitto* mosq_ = nullptr;
   mosquitto_property* connect_props_ = nullptr;
+  std::uint64_t connection_attempts_ = 0;
 };
+
+/// File descriptors one connected MqttClient holds: its socket. libmosquitto 2.0.11 also opens a
+/// socketpair per connect to wake its own select() loop (mosquitto_loop); we never run that loop,
+/// so MqttClient keeps the library from creating it (see mqtt_client.cpp).
+inline constexpr int kFdsPerClient = 1;
+
+/// Socketpairs libmosquitto asked for and was refused, process-wide (for tests and diagnostics).
+std::uint64_t refused_socketpairs();
 
 }  // namespace sp::sim

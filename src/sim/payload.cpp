@@ -27,6 +27,12 @@ std::string make_telemetry_payload(PayloadKind kind, std::string_view serial,
         R"({{"seq":{},"timestamp":{},"actualTemperature":{},"targetTemperature":{}}})", sample.seq,
         sample.timestamp_ms, sample.actual_temperature, sample.target_temperature);
   }
+  if (kind == PayloadKind::kEvent) {
+    return fmt::format(
+        R"({{"messageId":"{}-{}-{}","type":"info","message":"bench event","details":{{"seq":{}}},)"
+        R"("timestamp":{},"seq":{}}})",
+        serial, sample.timestamp_ms, sample.seq, sample.seq, sample.timestamp_ms, sample.seq);
+  }
   const auto when = iso_local_with_offset(sample.timestamp_ms);
   nlohmann::json body{{"createdAt", when},
                       {"deviceId", serial},

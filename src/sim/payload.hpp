@@ -13,6 +13,11 @@ enum class PayloadKind {
   /// The seed device's telemetry fields: createdAt, deviceId, actualTemperature,
   /// targetTemperature, sentAt, timestamp; plus "seq" so a test can match rows to the ack log.
   kSeed,
+  /// A device event for smartproduct/event/<serial> (benchmarks of the events path):
+  /// {"messageId":"<serial>-<ms>-<seq>" (unique across runs: the daemon drops repeated
+  /// ids),"type":"info","message":"bench event","details":{"seq":n},
+  ///  "timestamp":ms,"seq":n}
+  kEvent,
 };
 
 /// What one telemetry message carries.

@@ -33,6 +33,7 @@ struct PublishArgs {
   int qos = 1;
   std::string topic_prefix = "smartproduct/telemetry";
   int inflight = 100;
+  int interval_ms = 0;
   PayloadKind payload = PayloadKind::kSmall;
   std::string ack_log;
   int ack_log_flush_ms = 100;
@@ -107,6 +108,7 @@ int run_publish(const PublishArgs& a) {
   plan.messages = a.messages;
   plan.qos = a.qos;
   plan.inflight = a.inflight;
+  plan.interval = std::chrono::milliseconds(a.interval_ms);
   plan.payload = a.payload;
   plan.reconnect = a.reconnect;
   plan.backoff_initial = std::chrono::milliseconds(a.backoff_initial_ms);
@@ -172,6 +174,7 @@ int run_publish(const PublishArgs& a) {
             for (auto* p : group_publishers[t]) p->request_stop();
           }
           if (ack_writers[t]) ack_writers[t]->maybe_flush(now);
+          return false;  // publishers are ticked on every pass anyway
         });
         if (ack_writers[t]) ack_writers[t]->flush();
       } catch (const std::exception& e) {
@@ -290,14 +293,21 @@ Subcommand add_publish_command(CLI::App& app) {
   cmd->add_option("--inflight", args->inflight, "Max unacknowledged messages per connection")
       ->capture_default_str()
       ->check(CLI::Range(1, 65535));
+  cmd->add_option("--interval-ms", args->interval_ms,
+                  "At least this long between two messages of one device (0: as fast as acked)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
   cmd->add_option_function<std::string>(
          "--payload",
          [args](const std::string& v) {
-           args->payload = v == "seed" ? PayloadKind::kSeed : PayloadKind::kSmall;
+           args->payload = v == "seed"    ? PayloadKind::kSeed
+                           : v == "event" ? PayloadKind::kEvent
+                                          : PayloadKind::kSmall;
          },
          "small (default): {seq,timestamp,actualTemperature,targetTemperature}, ~90 bytes; "
-         "seed: the seed device's telemetry (+seq)")
-      ->check(CLI::IsMember({"small", "seed"}));
+         "seed: the seed device's telemetry (+seq); event: a device event (with "
+         "--topic-prefix smartproduct/event)")
+      ->check(CLI::IsMember({"small", "seed", "event"}));
   cmd->add_option("--ack-log", args->ack_log,
                   "Append '<serial> <seq>' per successful PUBACK to this file");
   cmd->add_option("--ack-log-flush-ms", args->ack_log_flush_ms, "Flush the ack log this often")

@@ -12,6 +12,7 @@ enum ExitCode : int {
   kExitConnectRefused = 2,    ///< the broker refused a CONNECT (or a SUBSCRIBE)
   kExitConnectionFailed = 3,  ///< TCP/TLS failure, or connection lost without --reconnect
   kExitIncomplete = 4,        ///< messages refused (PUBACK >= 0x80) or never acknowledged
+  kExitResourceLimit = 5,     ///< out of file descriptors (RLIMIT_NOFILE) for the devices asked
 };
 
 /// A subcommand: its parser and what to run once it was parsed (returns the exit code).

@@ -147,6 +147,9 @@ void Publisher::publish_more(SteadyClock::time_point now) {
        ++batch) {
     // QoS 0 has no acknowledgement to pace us: stop when the socket pushes back.
     if (plan_.qos == 0 && client_.want_write()) break;
+    if (plan_.interval.count() > 0 && last_publish_ && now < *last_publish_ + plan_.interval) {
+      break;
+    }
     const auto actual = temperature_.step();
     TelemetrySample sample{next_seq_, epoch_ms(), actual, temperature_.target()};
     const auto payload = make_telemetry_payload(plan_.payload, device_.serial, sample);
@@ -165,6 +168,11 @@ void Publisher::publish_more(SteadyClock::time_point now) {
       return;
     }
     if (!outcome_.first_publish) outcome_.first_publish = now;
+    // Paced from the schedule, not from `now`, so a late tick does not lower the rate.
+    last_publish_ =
+        last_publish_ && plan_.interval.count() > 0 && now - *last_publish_ < 2 * plan_.interval
+            ? *last_publish_ + plan_.interval
+            : now;
     if (plan_.qos > 0) seq_by_mid_.emplace(mid, next_seq_);
     ++next_seq_;
     stats_.sent.fetch_add(1, std::memory_order_relaxed);

@@ -26,6 +26,9 @@ struct PublishPlan {
   int qos = 1;
   int inflight = 100;  ///< messages published but not yet acknowledged (QoS 1) / written (QoS 0)
   PayloadKind payload = PayloadKind::kSmall;
+  /// At least this long between two messages of one device (0: as fast as acknowledgements come),
+  /// so that latency can be measured at a rate the server sustains.
+  std::chrono::milliseconds interval{0};
   bool reconnect = false;
   std::chrono::milliseconds backoff_initial{500};
   std::chrono::milliseconds backoff_max{30000};
@@ -101,8 +104,9 @@ class Publisher final : public PolledClient, private MqttListener {
   bool stop_requested_ = false;
   bool ever_connected_ = false;
   std::uint64_t next_seq_ = 1;
-  std::unordered_map<int, std::uint64_t> seq_by_mid_;  ///< QoS 1 messages awaiting PUBACK
-  std::uint64_t qos0_queued_ = 0;                      ///< QoS 0 messages not yet written
+  std::optional<SteadyClock::time_point> last_publish_;  ///< for PublishPlan::interval
+  std::unordered_map<int, std::uint64_t> seq_by_mid_;    ///< QoS 1 messages awaiting PUBACK
+  std::uint64_t qos0_queued_ = 0;                        ///< QoS 0 messages not yet written
   SteadyClock::time_point reconnect_at_{};
   std::optional<SteadyClock::time_point> drain_deadline_;
   PublisherStats stats_;

@@ -4,8 +4,12 @@
 #include <mqtt_protocol.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -17,6 +21,7 @@
 #include "api_client.hpp"
 #include "backoff.hpp"
 #include "device_model.hpp"
+#include "fd_limit.hpp"
 #include "instance_info.hpp"
 #include "mqtt_client.hpp"
 #include "poll_loop.hpp"
@@ -51,7 +56,19 @@ struct RunArgs {
   unsigned threads = 0;
   double print_every_s = 10;
   std::size_t retry_limit = 10;
+  bool legacy_replies = false;
 };
+
+/// Set by the first device that cannot open a socket because the process or the system is out of
+/// file descriptors: every worker then stops, and the run exits kExitResourceLimit. Retrying with
+/// back-off would only keep failing (and did, forever).
+std::atomic<bool> g_out_of_fds{false};
+
+/// Refused publishes and subscriptions (PUBACK/SUBACK 0x87 until JITR activates the device) are
+/// retried on their own back-off, not on the next telemetry tick: with an interval of an hour the
+/// first telemetry would otherwise be stored an hour late.
+constexpr auto kRetryInitial = std::chrono::milliseconds(500);
+constexpr auto kRetryMax = std::chrono::milliseconds(10000);
 
 /// Counters of one device, read by the status printer on another thread.
 struct DeviceStats {
@@ -75,6 +92,12 @@ std::int64_t epoch_ms() {
       .count();
 }
 
+DeviceTopics topics_for(const std::string& serial, const InstanceInfo& instance, bool legacy) {
+  auto t = DeviceTopics::for_serial(serial, instance.telemetry_prefix, instance.event_prefix);
+  if (legacy) t.command_reply = t.commands;
+  return t;
+}
+
 /// One seed device on its own connection: the DeviceModel decides what to publish, this class
 /// keeps the connection (persistent session, back-off) and the timers.
 class SimDevice final : public PolledClient, private MqttListener {
@@ -82,10 +105,8 @@ class SimDevice final : public PolledClient, private MqttListener {
   SimDevice(DeviceIdentity id, const InstanceInfo& instance, const RunArgs& a, unsigned seed)
       : id_(std::move(id)),
         a_(a),
-        model_(
-            id_.serial,
-            DeviceTopics::for_serial(id_.serial, instance.telemetry_prefix, instance.event_prefix),
-            seed, [] { return ids::uuid_v4(); }),
+        model_(id_.serial, topics_for(id_.serial, instance, a.legacy_replies), seed,
+               [] { return ids::uuid_v4(); }),
         client_(instance.broker,
                 ClientSettings{.client_id = id_.serial,
                                .cert_file = id_.cert.string(),
@@ -101,6 +122,27 @@ class SimDevice final : public PolledClient, private MqttListener {
   MqttClient& mqtt() override { return client_; }
   bool finished() const override { return state_ == State::kDone; }
   const DeviceStats& stats() const { return stats_; }
+  const std::string& serial() const { return id_.serial; }
+
+  SteadyClock::time_point next_tick() const override {
+    switch (state_) {
+      case State::kIdle:
+        return SteadyClock::time_point{};  // at once
+      case State::kWaiting:
+        return reconnect_at_;
+      case State::kConnected: {
+        auto next = std::min(next_tick_, next_status_);
+        if (retry_pending()) next = std::min(next, retry_at_);
+        return next;
+      }
+      case State::kClosing:
+        return close_deadline_;
+      case State::kConnecting:  // CONNACK or connection loss arrive through the socket
+      case State::kDone:
+        break;
+    }
+    return SteadyClock::time_point::max();
+  }
   void request_stop() { stop_ = true; }
 
   void tick(SteadyClock::time_point now) override {
@@ -135,10 +177,25 @@ class SimDevice final : public PolledClient, private MqttListener {
   enum class State { kIdle, kConnecting, kConnected, kWaiting, kClosing, kDone };
 
   void connect(SteadyClock::time_point now) {
+    errno = 0;
     const int rc = ever_connected_ || attempted_ ? client_.reconnect() : client_.connect();
+    const int err = errno;
     attempted_ = true;
     if (rc == MOSQ_ERR_SUCCESS) {
       state_ = State::kConnecting;
+      return;
+    }
+    if (err == EMFILE || err == ENFILE) {
+      if (!g_out_of_fds.exchange(true)) {
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        spdlog::error(
+            "{}: cannot open a socket: {} (open files: soft limit {}, hard limit {}); stopping "
+            "every device. Raise the limit (ulimit -n / LimitNOFILE=) or run fewer devices per "
+            "process",
+            id_.serial, std::strerror(err), lim.rlim_cur, lim.rlim_max);
+      }
+      state_ = State::kDone;
       return;
     }
     log_problem(fmt::format("connect failed: {}", error_text(rc)));
@@ -185,12 +242,15 @@ class SimDevice final : public PolledClient, private MqttListener {
     stats_.connected = true;
     backoff_.reset();
     warned_ = false;
-    // The seed's timers start at connect; after a reconnect a lapsed tick runs at once.
+    // The first telemetry goes out at once (the seed waited one interval, so with long intervals
+    // a fresh device stayed without data); after a reconnect a lapsed tick runs at once.
     if (!ever_connected_) {
-      next_tick_ = now + std::chrono::milliseconds(a_.interval_ms);
+      next_tick_ = now;
     } else {
       next_tick_ = std::max(next_tick_, now);
     }
+    retry_at_ = now;
+    retry_delay_ = kRetryInitial;
     ever_connected_ = true;
     subscribed_commands_ = subscribed_delta_ = false;
     subscribe_missing();
@@ -214,8 +274,12 @@ class SimDevice final : public PolledClient, private MqttListener {
   void subscribe_missing() {
     auto sub = [this](const std::string& filter, bool& done) {
       if (done) return;
+      for (const auto& [mid, f] : sub_filters_) {
+        if (f == filter) return;  // SUBACK still outstanding
+      }
       int mid = 0;
-      if (client_.subscribe(filter, 1, &mid) == MOSQ_ERR_SUCCESS) sub_filters_[mid] = filter;
+      // No local: with --legacy-replies our own replies would come back on the command topic.
+      if (client_.subscribe(filter, 1, &mid, true) == MOSQ_ERR_SUCCESS) sub_filters_[mid] = filter;
     };
     sub(model_.topics().commands, subscribed_commands_);
     sub(model_.topics().shadow_delta, subscribed_delta_);
@@ -226,8 +290,11 @@ class SimDevice final : public PolledClient, private MqttListener {
     if (it == sub_filters_.end()) return;
     const auto filter = std::move(it->second);
     sub_filters_.erase(it);
-    // Refused (SUBACK 135 before activation): subscribe_missing() retries on the next tick.
-    if (count < 1 || granted[0] >= 0x80) return;
+    // Refused (SUBACK 135 before activation): retried on the retry timer.
+    if (count < 1 || granted[0] >= 0x80) {
+      arm_retry();
+      return;
+    }
     mark_active();
     if (filter == model_.topics().commands) subscribed_commands_ = true;
     if (filter == model_.topics().shadow_delta) subscribed_delta_ = true;
@@ -268,6 +335,7 @@ class SimDevice final : public PolledClient, private MqttListener {
     if (reason_code < 0x80) {
       stats_.acked.fetch_add(1, std::memory_order_relaxed);
       mark_active();
+      retry_delay_ = kRetryInitial;
       return;
     }
     if (reason_code == MQTT_RC_NOT_AUTHORIZED) {
@@ -279,6 +347,7 @@ class SimDevice final : public PolledClient, private MqttListener {
       }
       retry_.push_back(std::move(m));
       while (retry_.size() > a_.retry_limit) retry_.pop_front();
+      arm_retry();
       return;
     }
     stats_.failed.fetch_add(1, std::memory_order_relaxed);
@@ -293,20 +362,38 @@ class SimDevice final : public PolledClient, private MqttListener {
       stats_.deltas.fetch_add(1, std::memory_order_relaxed);
       for (auto& m : model_.on_delta(payload, epoch_ms())) send(std::move(m));
     } else if (topic == model_.topics().commands) {
-      if (auto reply = model_.on_command(payload)) send(std::move(*reply));
+      for (auto& m : model_.on_command(payload, epoch_ms())) send(std::move(m));
     }
+  }
+
+  bool retry_pending() const {
+    return !retry_.empty() || !subscribed_commands_ || !subscribed_delta_;
+  }
+
+  void arm_retry() {
+    const auto at = SteadyClock::now() + retry_delay_;
+    if (retry_at_ <= SteadyClock::now() || at < retry_at_) retry_at_ = at;
+    retry_delay_ = std::min(retry_delay_ * 2,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(kRetryMax));
+  }
+
+  void run_retries(SteadyClock::time_point now) {
+    if (!retry_pending() || now < retry_at_) return;
+    // Nothing is re-armed until a refusal comes back.
+    retry_at_ = SteadyClock::time_point::max();
+    auto retries = std::move(retry_);
+    retry_.clear();
+    for (auto& m : retries) send(std::move(m), true);
+    subscribe_missing();
   }
 
   void run_timers(SteadyClock::time_point now) {
     if (now >= next_tick_) {
       // Skip missed ticks rather than bursting after a stall.
       while (next_tick_ <= now) next_tick_ += std::chrono::milliseconds(a_.interval_ms);
-      auto retries = std::move(retry_);
-      retry_.clear();
-      for (auto& m : retries) send(std::move(m), true);
-      subscribe_missing();
       for (auto& m : model_.tick(epoch_ms())) send(std::move(m));
     }
+    run_retries(now);
     if (now >= next_status_) {
       while (next_status_ <= now) next_status_ += std::chrono::milliseconds(a_.status_interval_ms);
       send(model_.shadow_report());
@@ -329,6 +416,8 @@ class SimDevice final : public PolledClient, private MqttListener {
   SteadyClock::time_point close_deadline_{};
   SteadyClock::time_point next_tick_{};
   SteadyClock::time_point next_status_{};
+  SteadyClock::time_point retry_at_ = SteadyClock::time_point::max();
+  std::chrono::milliseconds retry_delay_ = kRetryInitial;
   std::unordered_map<int, OutMessage> in_flight_;
   std::unordered_map<int, std::string> sub_filters_;
   std::deque<OutMessage> retry_;
@@ -410,26 +499,30 @@ void register_devices(const RunArgs& a, const InstanceInfo& instance,
 }
 
 int run_devices(const RunArgs& a) {
+  // Before anything slow (issuing certificates): a fleet the limit cannot hold fails at once.
+  if (const auto fds = ensure_fd_limit(a.devices); !fds.ok) {
+    std::cerr << "smartproduct-sim run: " << fds.message << "\n";
+    return kExitResourceLimit;
+  } else if (!fds.message.empty()) {
+    spdlog::info("{}", fds.message);
+  }
+
   InstanceInfo instance;
   std::vector<DeviceIdentity> identities;
   try {
-    instance = load_instance(a.config_file, a.dir);
-    if (!a.host.empty()) instance.broker.host = a.host;
-    if (a.port > 0) instance.broker.port = a.port;
+    std::tie(instance, identities) = load_fleet(fleet_options(a, a.devices));
     instance.broker.keepalive_s = a.keepalive_s;
-    const std::filesystem::path cert_dir =
-        a.cert_dir.empty() ? instance.dir / "sim" / "certs" : std::filesystem::path(a.cert_dir);
-    identities =
-        provision_devices(instance, cert_dir, make_serials(a.prefix, a.devices), a.ca, a.ctl);
     if (!a.register_as.empty()) register_devices(a, instance, identities);
   } catch (const std::exception& e) {
     std::cerr << "smartproduct-sim run: " << e.what() << "\n";
     return kExitUsage;
   }
 
+  // One epoll loop serves thousands of idle devices; a second thread overlaps the blocking TLS
+  // handshakes of a large fleet's connect with the broker's.
   unsigned threads = a.threads;
   if (threads == 0) {
-    threads = static_cast<unsigned>((identities.size() + 99) / 100);
+    threads = static_cast<unsigned>((identities.size() + 999) / 1000);
     threads = std::clamp(threads, 1U, std::max(1U, std::thread::hardware_concurrency()));
   }
   threads = std::min<unsigned>(threads, static_cast<unsigned>(identities.size()));
@@ -467,10 +560,12 @@ int run_devices(const RunArgs& a) {
       bool stopping = false;
       try {
         run_poll_loop(groups[t], [&](SteadyClock::time_point now) {
-          if (!stopping && (stop_requested() || (until && now >= *until))) {
+          if (!stopping && (stop_requested() || g_out_of_fds.load() || (until && now >= *until))) {
             stopping = true;
             for (auto* d : group_devices[t]) d->request_stop();
+            return true;  // tick everyone now
           }
+          return false;
         });
       } catch (const std::exception& e) {
         spdlog::error("worker {}: {}", t, e.what());
@@ -480,8 +575,20 @@ int run_devices(const RunArgs& a) {
     });
   }
   auto next_print = SteadyClock::now();
+  auto next_count = next_print;
+  bool all_connected = false;
   while (running.load() > 0) {
     const auto now = SteadyClock::now();
+    if (!all_connected && now >= next_count) {
+      next_count = now + std::chrono::milliseconds(250);
+      if (const auto t = sum(devices); t.connected == devices.size()) {
+        all_connected = true;
+        // For scripts and benches: the fleet's connect time (first connect to the last CONNACK).
+        std::cout << fmt::format("all {} devices connected in {:.1f} s\n", devices.size(),
+                                 std::chrono::duration<double>(now - started).count())
+                  << std::flush;
+      }
+    }
     if (a.print_every_s > 0 && now >= next_print) {
       if (now > started)
         std::cout << status_line(devices.size(), sum(devices)) << "\n" << std::flush;
@@ -497,6 +604,7 @@ int run_devices(const RunArgs& a) {
                            std::chrono::duration<double>(SteadyClock::now() - started).count())
             << " s\n"
             << std::flush;
+  if (g_out_of_fds.load()) return kExitResourceLimit;
   return io_error ? kExitConnectionFailed : kExitOk;
 }
 
@@ -554,6 +662,9 @@ Subcommand add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--print-every-s", a->print_every_s, "Status line interval (0 = only at exit)")
       ->capture_default_str();
+  cmd->add_flag("--legacy-replies", a->legacy_replies,
+                "Answer commands on smartproduct/commands/<serial> itself, as the seed's devices "
+                "did (default: .../response)");
   cmd->add_option("--retry-limit", a->retry_limit,
                   "Refused (not yet activated) messages kept per device for the next tick")
       ->capture_default_str();

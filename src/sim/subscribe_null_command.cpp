@@ -185,7 +185,10 @@ int run_subscribe_null(const SubscribeArgs& args) {
     return kExitUsage;
   }
   std::vector<PolledClient*> clients{&*sub};
-  run_poll_loop(clients, [&](SteadyClock::time_point now) { sub->report_if_due(now); });
+  run_poll_loop(clients, [&](SteadyClock::time_point now) {
+    sub->report_if_due(now);
+    return false;
+  });
   sub->print_summary();
   return sub->exit_code();
 }

@@ -15,7 +15,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { baseUrl, openBrowser, shot } from './lib.mjs';
+import { baseUrl, ctl, openBrowser, shot, signIn } from './lib.mjs';
 
 const config = process.env.SP_CONFIG;
 const binDir = process.env.SP_BIN_DIR;
@@ -30,12 +30,6 @@ const user = { email: `e2e-user-${run.toLowerCase()}@example.com`, password: `Pw
 const admin = { email: `e2e-admin-${run.toLowerCase()}@example.com`, password: `Pw-${randomBytes(6).toString('hex')}` };
 
 let work = null; // temp dir for catalog files and certificates
-
-function ctl(args, input) {
-  const r = spawnSync(path.join(binDir, 'smartproductctl'), args, { input, encoding: 'utf8', timeout: 60000 });
-  if (r.status !== 0) throw new Error(`smartproductctl ${args.join(' ')} failed (${r.status}):\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
 
 /** The command runs (and exits 0 unless anyStatus: mosquitto_pub --help exits 1). */
 function haveCommand(cmd, args, { anyStatus = false } = {}) {
@@ -70,15 +64,6 @@ before(async () => {
 after(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-async function signIn(page, who) {
-  await page.goto(`${baseUrl()}/signin`);
-  await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
-  await page.getByLabel('Email', { exact: true }).fill(who.email);
-  await page.getByLabel('Password', { exact: true }).fill(who.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL('**/devices');
-}
 
 async function cardNames(page) {
   return (await page.locator('.device-card h2').allTextContents()).map((s) => s.trim());

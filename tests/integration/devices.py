@@ -37,14 +37,30 @@ class PubResult:
     def __init__(self, proc: subprocess.CompletedProcess):
         self.rc = proc.returncode
         self.output = proc.stdout + proc.stderr
-        self.pubacks = [int(x) for x in re.findall(r"received PUBACK \(Mid: \d+, RC:(\d+)\)", self.output)]
+        self.pubacks_raw = [int(x) for x in re.findall(r"received PUBACK \(Mid: \d+, RC:(\d+)\)", self.output)]
+        # 0x10 "no matching subscribers" is a success code: with the ingest spool (issue 11) nobody
+        # subscribes to the telemetry/event topics, so mosquitto acknowledges them with it.
+        self.pubacks = [0 if rc == 0x10 else rc for rc in self.pubacks_raw]
         connack = re.findall(r"received CONNACK \((\d+)\)", self.output)
         self.connack = int(connack[-1]) if connack else None
         # v5 "not authorized" is 135, MQTT 3.1.1 "not authorised" is 5.
         self.refused = self.connack in (5, 135)
+        # No CONNACK at all: the connection ended before MQTT (the plugin's refusals are CONNACK
+        # 135/5). Whether the TLS handshake failed the client cannot always say (with TLS 1.3 it
+        # sees the alert only as a protocol error): see broker_tls_refusals().
+        self.tls_failed = self.connack is None and self.rc != 0
 
     def __repr__(self):
         return f"PubResult(rc={self.rc}, pubacks={self.pubacks}, output={self.output!r})"
+
+
+def broker_tls_refusals(inst: Instance) -> int:
+    """Handshakes the broker refused because the client certificate did not verify (its log)."""
+    try:
+        text = (inst.dir / "broker" / "mosquitto.log").read_text(errors="replace")
+    except OSError:
+        return 0
+    return text.count("certificate verify failed")
 
 
 def publish(inst: Instance, serial: str, topic: str, payload: str | bytes, *, client_id: str | None = None,

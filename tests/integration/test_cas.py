@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from devices import count, issue_cert, publish
+from devices import broker_tls_refusals, count, issue_cert, publish
 from harness import Instance, wait_for, running_instance
 from test_accounts import Api, ctl, login, verified_user
 
@@ -130,11 +130,17 @@ def telemetry_rows(inst, device):
 
 
 def expect_refused(inst: Instance, ca_id: str, serial: str, cert) -> None:
-    """The plugin must refuse the device (CONNACK 135) because its CA is disabled: the daemon told
-    it (its state file lists the CA) and the broker enforces it."""
+    """The device of a disabled CA is refused: the CA is not in the broker's capath, so the TLS
+    handshake fails (a managed broker is restarted when a CA it may have cached leaves the capath);
+    the plugin, told by the daemon (its state file lists the CA), would refuse it as well."""
     wait_for(lambda: ca_id in disabled_cas(inst), 5, f"CA {ca_id} disabled in the plugin state")
-    r = publish(inst, serial, f"smartproduct/telemetry/{serial}", '{"timestamp": 2}', cert=cert)
-    assert r.refused, r
+
+    def refused_by_tls():
+        before = broker_tls_refusals(inst)
+        r = publish(inst, serial, f"smartproduct/telemetry/{serial}", '{"timestamp": 2}', cert=cert)
+        assert r.connack is None or r.refused, r  # never accepted
+        return r.tls_failed and broker_tls_refusals(inst) > before
+    wait_for(refused_by_tls, 30, "the device refused by the broker's TLS", interval=0.5)
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -209,10 +215,9 @@ def test_register_activate_and_a_device_publishes(api, admin, acme, inst):
     assert ca["deviceCount"] == 0
     assert "CN=Acme-Device-CA" in ca["subject"]
     assert re.fullmatch(r"[0-9A-F]{64}", ca["fingerprint"])
-    # Installed in the broker's capath (hashed).
+    # INACTIVE: not in the broker's capath (TLS refuses its devices).
     capath = inst.dir / "broker" / "device-cas"
-    assert (capath / f"{acme['id']}.pem").read_text() == acme["ca"][0].read_text()
-    assert any(p.is_symlink() for p in capath.iterdir())
+    assert not (capath / f"{acme['id']}.pem").exists()
 
     status, _, err = api("POST", BASE, body_for(acme["ca"][0], acme["verification"]), token=admin)
     assert status == 409 and err["error"] == "CaAlreadyRegistered"
@@ -238,7 +243,7 @@ def test_register_activate_and_a_device_publishes(api, admin, acme, inst):
     status, _, err = api("GET", BASE + "?includeDeregistered=maybe", token=admin)
     assert status == 422
 
-    # While INACTIVE the plugin refuses the CA's devices.
+    # While INACTIVE the CA's devices are refused.
     expect_refused(inst, acme["id"], "SN-ACME-1", acme["device"])
 
     status, _, ca = api("PATCH", f"{BASE}/{acme['id']}", {"status": "ACTIVE",
@@ -246,6 +251,9 @@ def test_register_activate_and_a_device_publishes(api, admin, acme, inst):
     assert status == 200, ca
     assert ca["status"] == "ACTIVE" and ca["autoRegistration"] is True
     assert "certificatePem" not in ca
+    # ACTIVE: installed in the broker's capath (hashed).
+    assert (capath / f"{acme['id']}.pem").read_text() == acme["ca"][0].read_text()
+    assert any(p.is_symlink() for p in capath.iterdir())
     status, _, err = api("PATCH", f"{BASE}/{acme['id']}", {"status": "DEREGISTERED"}, token=admin)
     assert status == 422 and err["error"] == "InvalidCaStatus"
     status, _, err = api("PATCH", f"{BASE}/{acme['id']}", {"autoRegistration": "on"}, token=admin)
@@ -286,15 +294,15 @@ def test_deregister_refuses_at_once_and_allows_registering_again(api, admin, acm
     status, _, err = api("DELETE", f"{BASE}/Acme-Device-CA", token=admin)  # names are freed
     assert status == 404
 
-    # mosquitto still trusts the removed capath CA until restart: the plugin must refuse it.
+    # Out of the capath and the managed broker restarted: TLS refuses the device.
     expect_refused(inst, acme["id"], "SN-ACME-1", acme["device"])
 
-    # Registering it again works (INACTIVE again, back in the capath).
+    # Registering it again works (INACTIVE again, so not in the capath yet).
     status, _, ca = api("POST", BASE, body_for(acme["ca"][0], acme["verification"],
                                                name="acme-again"), token=admin)
     assert status == 201, ca
     assert ca["status"] == "INACTIVE" and ca["name"] == "acme-again"
-    assert (inst.dir / "broker" / "device-cas" / f"{acme['id']}.pem").exists()
+    assert not (inst.dir / "broker" / "device-cas" / f"{acme['id']}.pem").exists()
 
 
 def test_admin_only(api, user):

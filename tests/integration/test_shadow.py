@@ -14,7 +14,7 @@ import pytest
 from devices import issue_cert
 from harness import running_instance, wait_for  # noqa: F401
 from test_accounts import Api
-from test_jitr import Users, register, wait_status
+from test_jitr import Users, add_to_catalog, register, wait_status
 
 SERIAL = "SN-S000"
 
@@ -81,11 +81,7 @@ def users(api):
     admin = u.add("shadow-admin@example.com", admin=True)
     u.add("alice@example.com")
     u.add("bob@example.com")
-    for serial in (SERIAL, "SN-S001"):
-        status, _, body = api("POST", "/api/admin/catalog",
-                              {"deviceId": serial, "modelNumber": "25HNB9", "details": {}},
-                              token=admin)
-        assert status == 201, body
+    add_to_catalog(api, admin, (SERIAL, "SN-S001"))
     return u
 
 

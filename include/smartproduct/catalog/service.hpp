@@ -30,7 +30,9 @@ namespace sp::catalog {
 
 inline constexpr std::size_t kMaxDeviceIdLength = 128;
 inline constexpr std::size_t kMaxModelNumberLength = 64;
-inline constexpr std::size_t kMinClaimCodeLength = 4;
+/// For new rows and imports; shorter codes of older rows keep working (a claim with one logs a
+/// warning asking for a longer code).
+inline constexpr std::size_t kMinClaimCodeLength = 8;
 inline constexpr std::size_t kMaxClaimCodeLength = 128;
 /// Largest serialized `details` object.
 inline constexpr std::size_t kMaxDetailsBytes = 16 * 1024;

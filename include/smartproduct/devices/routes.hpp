@@ -5,6 +5,9 @@
 //   GET    /api/registration                     bare array, by deviceName
 //   GET    /api/devices[?limit=&lastevalkey=]    bare array without paging parameters, else
 //                                                {Items, Count, LastEvaluatedKey?}
+//   GET    /api/devices?q=&limit=&lastevalkey=   fleet search (devices/query.hpp), paged, by
+//                                                thingName; 422 InvalidSearchQuery + position
+//   GET    /api/devices/aggregate?q=&field=&type=count|stats|cardinality
 //   GET    /api/devices/{deviceId}
 //   DELETE /api/devices/{deviceId}               "Delete successful"
 //   GET    /api/devices/{deviceId}/certificates  {Items}
@@ -12,6 +15,7 @@
 //   GET    /api/admin/security-events?limit=&before=&deviceId=   (admins) {Items, next?}
 //   GET    /api/connection-info                  where and how devices connect (any user)
 
+#include "smartproduct/devices/search.hpp"
 #include "smartproduct/devices/service.hpp"
 #include "smartproduct/http/types.hpp"
 #include "smartproduct/identity/auth.hpp"
@@ -19,7 +23,7 @@
 namespace sp::devices {
 
 /// Registers the routes; `service` and `auth` must outlive the router.
-void add_device_routes(http::Router& router, DeviceService& service,
+void add_device_routes(http::Router& router, DeviceService& service, FleetSearch& search,
                        const identity::Authenticator& auth);
 
 /// What a device (and the console's registration instructions) needs to reach the broker.

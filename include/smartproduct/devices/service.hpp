@@ -26,6 +26,7 @@
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/core/result.hpp"
+#include "smartproduct/devices/claim_limits.hpp"
 #include "smartproduct/devices/events.hpp"
 #include "smartproduct/devices/types.hpp"
 #include "smartproduct/store/device_repository.hpp"
@@ -40,22 +41,24 @@ inline constexpr std::chrono::minutes kClaimWindow{15};
 class DeviceService {
  public:
   /// Everything must outlive the service. Thread-safe. Publishes devices/events.hpp on `bus`.
+  /// `per_serial` (may be null: no per-serial limit) counts claim attempts per serial across all
+  /// users, persistently.
   DeviceService(store::DeviceRepository& repo, catalog::CatalogService& catalog, const Clock& clock,
-                EventBus& bus);
+                EventBus& bus, ClaimPolicy policy = {}, ClaimAttemptCounter* per_serial = nullptr);
 
   /// POST /api/registration: checks the catalog pair and its claim code, then stores a pending
   /// registration of the caller with the catalog entry's details; publishes DeviceRegistered.
-  Result<Registration> register_device(const Caller& caller,
-                                              const RegistrationRequest& request);
+  Result<Registration> register_device(const Caller& caller, const RegistrationRequest& request);
   /// Seconds until the caller may try a claim code again (0 when not limited); for Retry-After.
-  int claim_retry_after_s(const std::string& user_id);
+  /// Also counts the serial's limit (across all users) when `device_id` is given.
+  int claim_retry_after_s(const std::string& user_id, std::string_view device_id = {});
 
   /// The caller's registrations of every status, by device name.
   Result<std::vector<Registration>> registrations(const Caller& caller);
   /// One page (limit 1..http::kMaxPageLimit) of live devices: the caller's, or everyone's for an
   /// admin.
   Result<DevicePage> list_devices(const Caller& caller, int limit,
-                                         std::optional<std::int64_t> after_id);
+                                  std::optional<std::int64_t> after_id);
   /// Every live device of list_devices (paged internally).
   Result<std::vector<DeviceSummary>> all_devices(const Caller& caller);
   /// The caller's newest registration of the device (any status); an admin's: the newest of
@@ -74,9 +77,8 @@ class DeviceService {
                                                       std::string_view device_id);
   /// Revokes one certificate of the device (live owner or admin) and returns it updated; calls
   /// CertificatesRevoked.
-  Result<DeviceCertificate> revoke_certificate(const Caller& caller,
-                                                      std::string_view device_id,
-                                                      std::string_view fingerprint);
+  Result<DeviceCertificate> revoke_certificate(const Caller& caller, std::string_view device_id,
+                                               std::string_view fingerprint);
   /// The user id of the device's live registration (events ingest); nullopt when none or on a
   /// storage error.
   std::optional<std::string> owner_of(std::string_view device_id);
@@ -84,8 +86,8 @@ class DeviceService {
   /// row to know whether another page exists), `before_id` pages backwards, empty `device_id` =
   /// all.
   Result<std::vector<SecurityEvent>> security_events(const Caller& caller, int limit,
-                                                            std::optional<std::int64_t> before_id,
-                                                            std::string_view device_id);
+                                                     std::optional<std::int64_t> before_id,
+                                                     std::string_view device_id);
 
  private:
   // What the caller may do with a device, from its registrations.
@@ -103,6 +105,8 @@ class DeviceService {
   catalog::CatalogService& catalog_;
   const Clock& clock_;
   EventBus& bus_;
+  ClaimPolicy policy_;
+  ClaimAttemptCounter* per_serial_;
 
   std::mutex claims_mu_;
   std::unordered_map<std::string, std::deque<std::int64_t>> claim_failures_;  // epoch ms

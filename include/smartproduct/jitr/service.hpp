@@ -43,6 +43,13 @@ struct JitrConfig {
   std::chrono::seconds security_event_interval{600};
   /// How often the store's broker_state_revision is checked for changes made by smartproductctl.
   std::chrono::milliseconds revision_poll_interval{2000};
+  /// A state sync the plugin has not applied within sync_timeout + sync_timeout_per_chunk per
+  /// chunk sent is failed (and retried): a large state takes longer (1M devices: ~670 chunks).
+  std::chrono::milliseconds sync_timeout{60000};
+  std::chrono::milliseconds sync_timeout_per_chunk{100};
+  /// Back-off between failed state syncs: doubles from the first to the maximum.
+  std::chrono::milliseconds sync_retry_initial{1000};
+  std::chrono::milliseconds sync_retry_max{60000};
 };
 
 /// Why a certificate was refused (security event kinds and status reasons).
@@ -86,6 +93,24 @@ class JitrService {
   /// tests call this (then drain()) instead of waiting for the interval.
   void check_revision();
 
+  /// Checks now whether the state sync in flight timed out or a failed one is due for a retry
+  /// (the worker also does this on every revision poll; tests call this, then drain()).
+  void check_sync();
+
+  /// Why the broker plugin's state is not known to be current (empty: the last sync was applied
+  /// or none has failed yet), for /readyz. Any thread.
+  std::vector<std::string> readiness() const;
+
+  /// The last state sync the plugin applied (any thread).
+  struct SyncStatus {
+    std::uint64_t generation = 0;  // 0: none yet
+    std::uint64_t entries = 0;
+    std::size_t chunks = 0;
+    std::int64_t duration_ms = 0;  // from reading the store to the plugin's answer
+    bool failing = false;          // the last attempt failed; a retry is scheduled
+  };
+  SyncStatus sync_status() const;
+
   /// Blocks until everything queued before this call has been processed (tests, shutdown).
   void drain();
 
@@ -96,6 +121,8 @@ class JitrService {
     std::atomic<std::uint64_t> refused{0};
     std::atomic<std::uint64_t> security_events{0};
     std::atomic<std::uint64_t> failures{0};
+    std::atomic<std::uint64_t> syncs_applied{0};
+    std::atomic<std::uint64_t> sync_failures{0};
   };
   const Counters& counters() const { return counters_; }
 
@@ -111,6 +138,9 @@ class JitrService {
                       const std::string& fingerprint, const std::string& ca_id, std::string detail);
   void sync_state();
   void poll_revision();
+  void poll_sync();
+  void on_sync_result(std::uint64_t generation, bool applied, const std::string& detail);
+  void sync_failed(const std::string& why);
   void flush_activations();
 
   // Activations sent in one control message at most (the rest in the next): bounds the size of
@@ -133,6 +163,20 @@ class JitrService {
   // Worker-thread state.
   std::map<std::string, std::int64_t> last_security_event_ms_;  // fingerprint + '/' + kind
   std::int64_t synced_revision_ = -1;
+  // The state sync in flight (generation 0: none), its start and deadline; after a failure the
+  // time of the next attempt and how many failed in a row.
+  std::uint64_t sync_in_flight_ = 0;
+  std::uint64_t sync_in_flight_entries_ = 0;
+  std::size_t sync_in_flight_chunks_ = 0;
+  std::chrono::steady_clock::time_point sync_started_{};
+  std::chrono::steady_clock::time_point sync_deadline_{};
+  std::optional<std::chrono::steady_clock::time_point> sync_retry_at_;
+  int sync_failures_in_row_ = 0;
+
+  // Shared with readiness() / sync_status() (HTTP and metrics threads).
+  mutable std::mutex status_mutex_;
+  SyncStatus status_;
+  std::string not_ready_;
   std::vector<std::string> pending_activations_;    // activated in the store, not yet sent
   std::vector<std::string> pending_registrations_;  // registered serials, not yet sent
 

@@ -5,14 +5,18 @@
 // store::CaRepository.
 //
 // A manufacturer proves possession of its CA's key with a verification certificate whose CN is
-// the instance's registration code, signed by that key. Every registered CA (ACTIVE or INACTIVE)
-// is written to the broker's capath (`ca_dir/<id>.pem`, rehashed), so TLS accepts its devices at
-// once; the broker plugin refuses the devices of INACTIVE and DEREGISTERED CAs (disabledCas),
-// which lets the daemon see and record the attempt. A deregistered CA's file is removed, but
-// mosquitto keeps a removed capath CA cached until restart: the plugin keeps refusing it.
+// the instance's registration code, signed by that key. Only ACTIVE CAs are in the broker's
+// capath (`ca_dir/<id>.pem`, rehashed), so TLS accepts their devices at once and refuses those of
+// INACTIVE and DEREGISTERED CAs. mosquitto 2.0.11 keeps a capath CA it has used in its TLS store
+// until it exits (SIGHUP reloads only certfile/keyfile/crlfile), so taking a CA out of the capath
+// publishes CaUntrusted: the daemon restarts a managed broker; an external one needs a restart by
+// its operator. Until then the plugin refuses that CA's devices (it re-reads the capath and has the
+// CA in disabledCas).
 //
-// A CA's id is its subject key identifier (uppercase hex): device certificates carry it as their
-// authority key identifier, which is what the broker plugin reports and matches.
+// A CA's id is its subject key identifier (uppercase hex). The broker plugin attributes a device
+// certificate to the CA whose public key verifies its signature (never to the AKI the issuer
+// wrote), and reports that CA's id. So no two CAs may share an SKI or a subject, and none may
+// share them with the platform root (409 CaAlreadyRegistered).
 //
 // Error names: InvalidCaCertificate, InvalidVerificationCertificate, RegistrationCodeMismatch,
 // VerificationSignatureInvalid, InvalidCaName, InvalidCaStatus (422); CertificateTooLarge (413);
@@ -48,6 +52,9 @@ bool valid_ca_name(std::string_view name);
 struct CaServiceConfig {
   std::filesystem::path ca_dir;          ///< the broker's capath
   std::filesystem::path managed_ca_dir;  ///< keys of CAs the platform keeps (0700)
+  /// The platform root (PEM, one or more certificates): a device CA may not share its SKI or
+  /// subject. Empty: not checked (tests).
+  std::filesystem::path root_ca_file;
 };
 
 class CaService {
@@ -93,6 +100,7 @@ class CaService {
  private:
   Result<CertificateAuthority> resolve(std::string_view id_or_name);
   Result<CertificateAuthority> store_new(CertificateAuthority ca);
+  Result<void> check_identifiers(const CertificateAuthority& ca);
   Result<void> install(const CertificateAuthority& ca);
   Result<void> uninstall(const std::string& id);
   void notify(const CertificateAuthority& ca);

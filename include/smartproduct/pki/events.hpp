@@ -11,6 +11,13 @@ struct CaDisabled {
   std::string ca_id;
 };
 
+/// A CA was taken out of the broker's capath (an ACTIVE CA became INACTIVE or DEREGISTERED).
+/// mosquitto keeps CAs it has used in its TLS store until it restarts: a managed broker is
+/// restarted, so TLS refuses the CA's devices too.
+struct CaUntrusted {
+  std::string ca_id;
+};
+
 /// A registered CA became ACTIVE.
 struct CaEnabled {
   std::string ca_id;

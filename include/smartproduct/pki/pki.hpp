@@ -34,6 +34,7 @@ struct Issuer {
 /// What kind of certificate to build; decides basicConstraints, keyUsage and extendedKeyUsage.
 enum class Profile {
   kRootCa,          ///< self-signed, CA:TRUE critical, keyCertSign+cRLSign
+  kDeviceCa,        ///< self-signed, CA:TRUE pathlen:0 critical (issues leaves only)
   kIntermediateCa,  ///< signed by a CA, CA:TRUE pathlen:0 critical, keyCertSign+cRLSign
   kServer,          ///< CA:FALSE, digitalSignature, EKU serverAuth, SANs
   kClient,          ///< CA:FALSE, digitalSignature, EKU clientAuth
@@ -68,6 +69,11 @@ Result<CertAndKey> issue_certificate(const CertRequest& req, const Issuer* issue
 /// Convenience: self-signed root CA with a new key.
 Result<CertAndKey> create_root_ca(std::string common_name, int days,
                                   std::string organization = "smartproduct");
+
+/// Convenience: self-signed managed device CA with a new key, `pathlen:0`: it can sign device
+/// certificates but no CA that would chain to it.
+Result<CertAndKey> create_device_ca(std::string common_name, int days,
+                                    std::string organization = "smartproduct");
 
 /// Convenience: CA signed by `issuer` (e.g. a device CA), with a new key.
 Result<CertAndKey> issue_intermediate_ca(const Issuer& issuer, std::string common_name, int days,

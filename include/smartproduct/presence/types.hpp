@@ -14,7 +14,8 @@ struct ConnectionEvent {
   std::string cert_fingerprint;
   std::string issuer;
   std::string serial;
-  std::string aki;  // the issuing CA's key id (uppercase hex); "" when the certificate has none
+  std::string aki;    // the leaf's AKI as written by its issuer: informational, never trusted
+  std::string ca_id;  // the registered CA whose key verified the signature (plugin); "" = none
   int64_t not_before_s = 0;  // certificate validity, epoch s (0: not reported)
   int64_t not_after_s = 0;
   std::string address;

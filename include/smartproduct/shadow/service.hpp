@@ -24,6 +24,31 @@
 
 namespace sp::shadow {
 
+/// One update worked out against the stored row, ready to be written: the row to save, the stamp
+/// the stored row must still carry (compare-and-set), and what to publish once it committed.
+struct PlannedUpdate {
+  store::ShadowRecord record;
+  std::optional<store::ShadowStamp> expected;
+  UpdateOutcome outcome;
+};
+
+/// The pure step of every accepted update: `request` applied to `stored` (nullopt: the device
+/// never had a shadow; a tombstone continues its version within 48 hours, as AWS) at `now_s`.
+/// Rejects with 409 when the request names another version, 413 when the result is too large.
+/// ShadowService uses it with its repository; the commands module runs it inside its own write
+/// transaction, so a command's desired change follows exactly the shadow's rules.
+Reply<PlannedUpdate> plan_update(std::string_view device_id,
+                                 const std::optional<store::ShadowRecord>& stored,
+                                 const UpdateRequest& request, std::int64_t now_s,
+                                 const Limits& limits);
+
+/// plan_update() for a `desired` object patch (null values remove keys), checked by the same
+/// parser and limits as a device's request.
+Reply<PlannedUpdate> plan_desired(std::string_view device_id,
+                                  const std::optional<store::ShadowRecord>& stored,
+                                  const nlohmann::json& desired, std::int64_t now_s,
+                                  const Limits& limits);
+
 class ShadowService {
  public:
   /// `repository` and `clock` must outlive the service.

@@ -1,5 +1,7 @@
 #include "smartproduct/catalog/service.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 
 #include "smartproduct/http/errors.hpp"
@@ -67,7 +69,7 @@ Result<void> validate_entry(const NewEntry& e) {
     return invalid("details must not exceed " + std::to_string(kMaxDetailsBytes) + " bytes.");
   }
   if (e.claim_code && !valid_claim_code(*e.claim_code)) {
-    return invalid("claimCode must be 4 to 128 printable ASCII characters without spaces.");
+    return invalid("claimCode must be 8 to 128 printable ASCII characters without spaces.");
   }
   return {};
 }
@@ -132,8 +134,16 @@ Result<bool> CatalogService::check_claim_code(std::string_view device_id,
   auto entry = find(device_id, model_number);
   if (!entry) return tl::unexpected(entry.error());
   if (!entry->claim_code_hash) return true;
-  return hasher_.verify(kClaimPurpose, claim_account(device_id, model_number), code,
-                        *entry->claim_code_hash);
+  const bool ok = hasher_.verify(kClaimPurpose, claim_account(device_id, model_number), code,
+                                 *entry->claim_code_hash);
+  // Only hashes are stored, so a short code of an older row shows itself when it is used.
+  if (ok && code.size() < kMinClaimCodeLength) {
+    spdlog::warn(
+        "catalog: the claim code of {} ({}) has {} characters, fewer than {}; give it a longer "
+        "one (smartproductctl catalog import or the catalog API)",
+        device_id, model_number, code.size(), kMinClaimCodeLength);
+  }
+  return ok;
 }
 
 Result<store::CatalogPage> CatalogService::list(int limit,

@@ -33,7 +33,57 @@ std::optional<std::int64_t> event_key(const json& key) {
   return id;
 }
 
-Response list_devices(DeviceService& service, const Request& req, const Caller& caller) {
+// A search error; a syntax error carries where it is ({"position": offset}).
+Response search_error(const SearchError& e) {
+  auto r = Response::error(e.error);
+  if (e.position) {
+    auto body = json::parse(r.body, nullptr, false);
+    if (body.is_object()) {
+      body["position"] = *e.position;
+      r.body = body.dump();
+    }
+  }
+  return r;
+}
+
+// GET /api/devices?q= resumes after a device id: {"t": thingName}.
+std::optional<std::string> search_key(const json& key) {
+  const auto it = key.find("t");
+  if (it == key.end() || !it->is_string() || !catalog::valid_device_id(it->get<std::string>())) {
+    return std::nullopt;
+  }
+  return it->get<std::string>();
+}
+
+Response search_devices(FleetSearch& search, const Request& req, const Caller& caller,
+                        std::string_view text) {
+  auto page = http::parse_page<std::string>(req, search_key);
+  if (!page) return Response::error(page.error());
+  auto rows = search.search(caller, text, page->limit, page->after);
+  if (!rows) return search_error(rows.error());
+  json items = json::array();
+  for (const auto& d : rows->items) items.push_back(device_to_json(d));
+  std::optional<json> next;
+  if (rows->next_after) next = json{{"t", *rows->next_after}};
+  return Response::json(200, http::page_json(std::move(items), next));
+}
+
+Response aggregate_devices(FleetSearch& search, const Request& req, const Caller& caller) {
+  const std::string_view type = req.query_param("type").value_or("count");
+  auto result = search.aggregate(caller, req.query_param("q").value_or(""), type,
+                                 req.query_param("field").value_or(""));
+  if (!result) return search_error(result.error());
+  const auto kind = type == "stats"         ? store::AggregateType::kStats
+                    : type == "cardinality" ? store::AggregateType::kCardinality
+                                            : store::AggregateType::kCount;
+  return Response::json(200, aggregate_to_json(kind, *result));
+}
+
+Response list_devices(DeviceService& service, FleetSearch& search, const Request& req,
+                      const Caller& caller) {
+  if (auto q = req.query_param("q"); q && q->find_first_not_of(" \t\r\n") != q->npos) {
+    return search_devices(search, req, caller, *q);
+  }
   if (!req.query_param("limit") && !req.query_param(http::kCursorParam)) {
     // The seed's shape: a bare array of every device (the seed paged it wrongly, §3.3 (5)).
     auto all = service.all_devices(caller);
@@ -90,9 +140,10 @@ Response security_events(DeviceService& service, const Request& req, const Calle
 
 }  // namespace
 
-void add_device_routes(http::Router& router, DeviceService& service,
+void add_device_routes(http::Router& router, DeviceService& service, FleetSearch& search,
                        const identity::Authenticator& auth) {
   DeviceService* s = &service;
+  FleetSearch* fs = &search;
   router.add("POST", "/api/registration", auth.protect([s](Request& req, const Principal& p) {
     auto body = http::parse_json_object(req);
     if (!body) return Response::error(body.error());
@@ -102,7 +153,8 @@ void add_device_routes(http::Router& router, DeviceService& service,
     if (!reg) {
       auto r = Response::error(reg.error());
       if (reg.error().kind == ErrorKind::kRateLimited) {
-        r.set_header("retry-after", std::to_string(std::max(1, s->claim_retry_after_s(p.user_id))));
+        r.set_header("retry-after", std::to_string(std::max(
+                                        1, s->claim_retry_after_s(p.user_id, request->device_id))));
       }
       return r;
     }
@@ -115,8 +167,12 @@ void add_device_routes(http::Router& router, DeviceService& service,
     for (const auto& r : *rows) out.push_back(registration_to_json(r));
     return Response::json(200, out);
   }));
-  router.add("GET", "/api/devices", auth.protect([s](Request& req, const Principal& p) {
-    return list_devices(*s, req, caller_of(p));
+  router.add("GET", "/api/devices", auth.protect([s, fs](Request& req, const Principal& p) {
+    return list_devices(*s, *fs, req, caller_of(p));
+  }));
+  // A literal segment: the router matches it before /api/devices/{deviceId}.
+  router.add("GET", "/api/devices/aggregate", auth.protect([fs](Request& req, const Principal& p) {
+    return aggregate_devices(*fs, req, caller_of(p));
   }));
   router.add("GET", "/api/devices/{deviceId}", auth.protect([s](Request& req, const Principal& p) {
     auto reg = s->device(caller_of(p), req.param("deviceId"));

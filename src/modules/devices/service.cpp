@@ -67,8 +67,14 @@ std::optional<std::string> normalize_fingerprint(std::string_view fp) {
 }  // namespace
 
 DeviceService::DeviceService(store::DeviceRepository& repo, catalog::CatalogService& catalog,
-                             const Clock& clock, EventBus& bus)
-    : repo_(repo), catalog_(catalog), clock_(clock), bus_(bus) {}
+                             const Clock& clock, EventBus& bus, ClaimPolicy policy,
+                             ClaimAttemptCounter* per_serial)
+    : repo_(repo),
+      catalog_(catalog),
+      clock_(clock),
+      bus_(bus),
+      policy_(policy),
+      per_serial_(per_serial) {}
 
 // ---- claim-code limiter ----
 
@@ -103,16 +109,24 @@ void DeviceService::claim_failed(const std::string& user_id, std::int64_t now_ms
   while (static_cast<int>(q.size()) > kMaxClaimFailures) q.pop_front();
 }
 
-int DeviceService::claim_retry_after_s(const std::string& user_id) {
+int DeviceService::claim_retry_after_s(const std::string& user_id, std::string_view device_id) {
   const auto now = clock_.now_ms();
+  int wait_s = 0;
+  if (per_serial_ && !device_id.empty()) {
+    const std::int64_t window = policy_.failure_window.count();
+    if (auto c = per_serial_->get(device_id);
+        c && c->count > policy_.max_failures_per_serial && now / 1000 - c->window_start < window) {
+      wait_s = static_cast<int>(std::max<std::int64_t>(1, c->window_start + window - now / 1000));
+    }
+  }
   std::lock_guard lock(claims_mu_);
   auto it = claim_failures_.find(user_id);
   if (it == claim_failures_.end() || static_cast<int>(it->second.size()) < kMaxClaimFailures) {
-    return 0;
+    return wait_s;
   }
   // Blocked until the oldest counted failure leaves the window.
   const auto wait_ms = it->second.front() + kClaimWindowMs - now;
-  return static_cast<int>(std::max<std::int64_t>(1, (wait_ms + 999) / 1000));
+  return std::max(wait_s, static_cast<int>(std::max<std::int64_t>(1, (wait_ms + 999) / 1000)));
 }
 
 // ---- registration ----
@@ -130,6 +144,11 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
                     "manufacturer.");
   }
   const auto now = clock_.now_ms();
+  if (!entry->claim_code_hash && policy_.require_claim_code) {
+    return fail(errors::kClaimCodeRequired,
+                "This instance requires a claim code for every device, and the catalog has none "
+                "for this one; ask the manufacturer to set one.");
+  }
   if (entry->claim_code_hash) {
     if (!request.claim_code) {
       return fail(errors::kClaimCodeRequired,
@@ -139,6 +158,16 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
       return fail(errors::kTooManyClaimAttempts,
                   "Too many wrong claim codes; please wait and try again.");
     }
+    // Per serial, across all users: counted before the code is checked, in one atomic upsert,
+    // so concurrent guesses from many accounts each get their own number; a right code clears it.
+    if (per_serial_) {
+      auto n = per_serial_->add(request.device_id, now / 1000, policy_.failure_window.count());
+      if (!n) return forward(n);
+      if (n->count > policy_.max_failures_per_serial) {
+        return fail(errors::kTooManyClaimAttempts,
+                    "Too many wrong claim codes for this device; please wait and try again.");
+      }
+    }
     auto ok =
         catalog_.check_claim_code(request.device_id, request.model_number, *request.claim_code);
     if (!ok) return forward(ok);
@@ -146,6 +175,7 @@ Result<Registration> DeviceService::register_device(const Caller& caller,
       claim_failed(caller.user_id, now);
       return fail(errors::kInvalidClaimCode, "The claim code is wrong.");
     }
+    if (per_serial_) (void)per_serial_->clear(request.device_id);
   }
   Registration reg;
   reg.device_id = request.device_id;
@@ -179,7 +209,7 @@ Result<std::vector<Registration>> DeviceService::registrations(const Caller& cal
 // ---- devices ----
 
 Result<DevicePage> DeviceService::list_devices(const Caller& caller, int limit,
-                                                      std::optional<std::int64_t> after_id) {
+                                               std::optional<std::int64_t> after_id) {
   if (!http::valid_page_limit(limit)) return invalid_limit();
   const auto owner = caller.admin ? std::nullopt : std::optional<std::string>(caller.user_id);
   return mapped(repo_.list_devices(owner, limit, after_id));
@@ -231,8 +261,7 @@ Result<Registration> DeviceService::device(const Caller& caller, std::string_vie
   return missing_device(device_id);
 }
 
-Result<Registration> DeviceService::controllable(const Caller& caller,
-                                                        std::string_view device_id) {
+Result<Registration> DeviceService::controllable(const Caller& caller, std::string_view device_id) {
   auto r = resolve(caller, device_id);
   if (!r) return forward(r);
   if (r->live && (r->access == Access::kAdmin || r->access == Access::kOwner)) {

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "smartproduct/catalog/service.hpp"
+#include "smartproduct/core/readiness.hpp"
 #include "smartproduct/devices/events.hpp"
 #include "smartproduct/identity/auth.hpp"
 #include "smartproduct/jitr/plugin_control.hpp"
@@ -68,7 +69,8 @@ class JitrModule final : public Module {
     auto& devices = ctx.services.get<store::DeviceRepository>();
     ca_repo_ = sqlite::make_ca_repository(ctx.store.main_ptr());
     cas_ = std::make_unique<pki::CaService>(
-        *ca_repo_, ctx.clock, pki::CaServiceConfig{settings_.ca_dir, settings_.managed_ca_dir},
+        *ca_repo_, ctx.clock,
+        pki::CaServiceConfig{settings_.ca_dir, settings_.managed_ca_dir, ctx.config.broker.ca_file},
         ctx.bus);
     plugin_ = std::make_unique<PluginControl>(ctx.publisher);
     JitrConfig jc;
@@ -76,6 +78,9 @@ class JitrModule final : public Module {
     jc.security_event_interval = std::chrono::seconds(settings_.security_event_interval_s);
     jitr_ = std::make_unique<JitrService>(devices, *ca_repo_, catalog, *plugin_, ctx.clock, ctx.bus,
                                           jc);
+    // The audit's disable-ca action and its view of the broker's capath.
+    ctx.services.provide(*cas_);
+    ctx.services.provide<const JitrSettings>(settings_);
 
     // A dropped event (a flood) is repaired from the store: the whole state goes to the plugin and
     // pending certificates are re-evaluated.
@@ -85,6 +90,12 @@ class JitrModule final : public Module {
       jitr_->on_broker_connected();
     };
     JitrService& j = *jitr_;
+    // A sync the plugin did not apply leaves the broker deciding with an old state: not ready.
+    if (auto* probes = ctx.services.find<ReadinessProbes>()) {
+      probes->add([&j](std::vector<std::string>& reasons) {
+        for (auto& r : j.readiness()) reasons.push_back(std::move(r));
+      });
+    }
     ctx.bus.lane("jitr", std::move(lane_options))
         .on<presence::ConnectionEvent>([&j](const auto& e) { j.on_presence(e); })
         .on<devices::DeviceRegistered>([&j](const auto& e) { j.on_registered(e.device_id); })
@@ -128,6 +139,22 @@ class JitrModule final : public Module {
                 c.security_events);
     add_counter(out, "smartproduct_jitr_failures_total", "JITR steps that failed (store errors)",
                 c.failures);
+    const auto sync = jitr_->sync_status();
+    add_counter(out, "smartproduct_broker_state_syncs_total",
+                "Whole-state syncs the broker plugin applied", c.syncs_applied);
+    add_counter(out, "smartproduct_broker_state_sync_failures_total",
+                "Whole-state syncs refused by the broker plugin, unanswered or unreadable",
+                c.sync_failures);
+    add_gauge(out, "smartproduct_broker_state_sync_ok",
+              "1 when the broker plugin applied the last state sync, 0 while a retry is pending",
+              sync.failing ? 0 : 1);
+    add_gauge(out, "smartproduct_broker_state_sync_seconds",
+              "Duration of the last applied state sync (store read to the plugin's answer)",
+              static_cast<double>(sync.duration_ms) / 1000.0);
+    add_gauge(out, "smartproduct_broker_state_entries",
+              "Entries of the last state the broker plugin applied", sync.entries);
+    add_counter(out, "smartproduct_broker_state_chunks_total", "stateChunk messages sent",
+                plugin_->counters().sync_chunks);
   }
 
  private:

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 namespace sp::jitr {
@@ -24,9 +26,15 @@ JitrService::JitrService(store::DeviceRepository& devices, store::CaRepository& 
       clock_(clock),
       bus_(bus),
       config_(config),
-      worker_([this] { run(); }) {}
+      worker_([this] { run(); }) {
+  plugin_.set_sync_listener(
+      [this](std::uint64_t generation, bool applied, const std::string& detail) {
+        post([this, generation, applied, detail] { on_sync_result(generation, applied, detail); });
+      });
+}
 
 JitrService::~JitrService() {
+  plugin_.set_sync_listener({});  // no answer may reach a destroyed service
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -69,6 +77,7 @@ void JitrService::run() {
         task();
       } else {
         next_poll = std::chrono::steady_clock::now() + config_.revision_poll_interval;
+        poll_sync();
         poll_revision();
       }
     } catch (const std::exception& e) {
@@ -145,6 +154,21 @@ void JitrService::check_revision() {
   post([this] { poll_revision(); });
 }
 
+void JitrService::check_sync() {
+  post([this] { poll_sync(); });
+}
+
+std::vector<std::string> JitrService::readiness() const {
+  std::lock_guard lock(status_mutex_);
+  if (not_ready_.empty()) return {};
+  return {not_ready_};
+}
+
+JitrService::SyncStatus JitrService::sync_status() const {
+  std::lock_guard lock(status_mutex_);
+  return status_;
+}
+
 void JitrService::on_broker_connected() {
   post([this] { sync_state(); });
 }
@@ -199,7 +223,9 @@ void JitrService::evaluate(const ConnectionEvent& event) {
   } else {
     cert.fingerprint = fp;
     cert.device_id = event.device_id;
-    cert.ca_id = event.aki;
+    // Verified by the broker plugin (the registered CA whose key checks the signature); the AKI
+    // is the issuer's own claim and never decides which CA this is.
+    cert.ca_id = event.ca_id;
     cert.issuer = event.issuer;
     cert.serial = event.serial;
     if (event.not_before_s) cert.not_before_s = event.not_before_s;
@@ -344,8 +370,10 @@ void JitrService::refuse(DeviceCertificate cert, const char* why, std::string de
 
 void JitrService::record_rejection(const ConnectionEvent& event) {
   const std::string kind = event.reason.empty() ? "rejected" : event.reason;
-  security_event(kind, event.device_id, event.cert_fingerprint, event.aki,
-                 fmt::format("broker refused client '{}' from {}", event.client_id, event.address));
+  security_event(
+      kind, event.device_id, event.cert_fingerprint, event.ca_id,
+      fmt::format("broker refused client '{}' from {} (issuer {}, AKI {})", event.client_id,
+                  event.address, event.issuer, event.aki.empty() ? "-" : event.aki));
 }
 
 void JitrService::security_event(const std::string& kind, const std::string& device_id,
@@ -378,22 +406,86 @@ void JitrService::security_event(const std::string& kind, const std::string& dev
 }
 
 void JitrService::sync_state() {
+  sync_retry_at_.reset();
+  const auto started = std::chrono::steady_clock::now();
   auto revision = cas_.broker_state_revision();
   auto state = cas_.broker_state();
   if (!state || !revision) {
     counters_.failures++;
-    spdlog::error("jitr: cannot read the broker state: {}",
-                  !state ? state.error().message : revision.error().message);
+    sync_in_flight_ = 0;
+    sync_failed("cannot read the broker state from the store: " +
+                (!state ? state.error().message : revision.error().message));
     return;
   }
   pending_activations_.clear();  // the full state includes them
   pending_registrations_.clear();
-  plugin_.set_state(*state);
+  const auto sent = plugin_.sync_state(*state);
+  // Every command sent after this one reaches the plugin after the last chunk, so it applies to
+  // the swapped-in state: nothing committed meanwhile is lost.
+  sync_in_flight_ = sent.generation;
+  sync_in_flight_entries_ = sent.entries;
+  sync_in_flight_chunks_ = sent.chunks;
+  sync_started_ = started;
+  sync_deadline_ = std::chrono::steady_clock::now() + config_.sync_timeout +
+                   config_.sync_timeout_per_chunk * static_cast<std::int64_t>(sent.chunks);
   synced_revision_ = *revision;
   spdlog::info(
-      "jitr: broker plugin state sent ({} active, {} revoked certificates, {} disabled CAs)",
-      state->activated_fingerprints.size(), state->revoked_fingerprints.size(),
-      state->disabled_cas.size());
+      "jitr: broker plugin state generation {} sent ({} active, {} revoked certificates, {} "
+      "registered devices, {} disabled CAs; {} chunks, {} bytes)",
+      sent.generation, state->activated_fingerprints.size(), state->revoked_fingerprints.size(),
+      state->registered_devices.size(), state->disabled_cas.size(), sent.chunks, sent.bytes);
+}
+
+void JitrService::on_sync_result(std::uint64_t generation, bool applied,
+                                 const std::string& detail) {
+  if (generation != sync_in_flight_) return;  // an older generation, already replaced
+  sync_in_flight_ = 0;
+  if (!applied)
+    return sync_failed("the broker plugin refused generation " + std::to_string(generation) + ": " +
+                       detail);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - sync_started_)
+                      .count();
+  sync_failures_in_row_ = 0;
+  counters_.syncs_applied++;
+  {
+    std::lock_guard lock(status_mutex_);
+    status_ = SyncStatus{generation, sync_in_flight_entries_, sync_in_flight_chunks_, ms, false};
+    not_ready_.clear();
+  }
+  spdlog::info("jitr: broker plugin applied state generation {} ({} entries, {} chunks) in {} ms",
+               generation, sync_in_flight_entries_, sync_in_flight_chunks_, ms);
+}
+
+void JitrService::sync_failed(const std::string& why) {
+  counters_.sync_failures++;
+  ++sync_failures_in_row_;
+  auto delay = config_.sync_retry_initial;
+  for (int i = 1; i < sync_failures_in_row_ && delay < config_.sync_retry_max; ++i) delay *= 2;
+  delay = std::min(delay, config_.sync_retry_max);
+  sync_retry_at_ = std::chrono::steady_clock::now() + delay;
+  // A failed sync leaves the broker deciding with an old state: say so loudly, and let the
+  // revision poll notice any change again once a sync went through.
+  synced_revision_ = -1;
+  const auto reason =
+      fmt::format("broker plugin state not synced: {} (failed {} time(s), retry in {} ms)", why,
+                  sync_failures_in_row_, delay.count());
+  spdlog::error("jitr: {}", reason);
+  std::lock_guard lock(status_mutex_);
+  status_.failing = true;
+  not_ready_ = reason;
+}
+
+void JitrService::poll_sync() {
+  const auto now = std::chrono::steady_clock::now();
+  if (sync_in_flight_ != 0 && now >= sync_deadline_) {
+    const auto generation = sync_in_flight_;
+    sync_in_flight_ = 0;
+    sync_failed(fmt::format("no answer to generation {} ({} chunks) in time", generation,
+                            sync_in_flight_chunks_));
+  } else if (sync_in_flight_ == 0 && sync_retry_at_ && now >= *sync_retry_at_) {
+    sync_state();
+  }
 }
 
 void JitrService::flush_activations() {

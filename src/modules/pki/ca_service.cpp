@@ -169,19 +169,63 @@ Result<CertificateAuthority> CaService::register_ca(const RegisterRequest& req) 
   return store_new(std::move(row));
 }
 
-Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
-  auto existing = repo_.find(row.id);
-  if (!existing) return tl::unexpected(existing.error());
-  if (*existing && (*existing)->status != CaStatus::kDeregistered) {
-    return fail(errors::kCaAlreadyRegistered, "This CA is already registered as \"" +
-                                                  (*existing)->name + "\" (id " + row.id + ").");
+// The broker plugin finds a leaf's CA among candidates named by SKI and subject and then checks
+// the signature; the daemon and the console name CAs by SKI. A second CA with the root's or another
+// CA's SKI or subject would make both ambiguous, so it is refused.
+Result<void> CaService::check_identifiers(const CertificateAuthority& ca) {
+  if (!config_.root_ca_file.empty()) {
+    auto text = read_file(config_.root_ca_file.string());
+    if (!text) {
+      return fail(errors::kPkiFailure, "Cannot read the platform root certificate.",
+                  config_.root_ca_file.string() + ": " + text.error().message);
+    }
+    auto roots = split_pem_certificates(*text);
+    if (!roots) return tl::unexpected(roots.error());
+    for (const auto& pem : *roots) {
+      auto root = parse_certificate(pem);
+      if (!root) return tl::unexpected(root.error());
+      if (normalize_id(root->subject_key_id) == ca.id || root->subject == ca.subject) {
+        return fail(errors::kCaAlreadyRegistered,
+                    "The CA's subject key identifier or subject is the platform root's.");
+      }
+    }
   }
+  auto all = repo_.list(true);
+  if (!all) return tl::unexpected(all.error());
+  for (const auto& other : *all) {
+    if (other.id == ca.id) {
+      if (other.status != CaStatus::kDeregistered) {
+        return fail(errors::kCaAlreadyRegistered,
+                    "This CA is already registered as \"" + other.name + "\" (id " + ca.id + ").");
+      }
+      // Registering a deregistered CA again is fine; another certificate taking over its id
+      // (and with it the records of its devices) is not.
+      if (other.fingerprint != ca.fingerprint) {
+        return fail(errors::kCaAlreadyRegistered,
+                    "A deregistered CA (\"" + other.name +
+                        "\") had this subject key identifier; only that same certificate may be "
+                        "registered again.");
+      }
+    } else if (other.status != CaStatus::kDeregistered && other.subject == ca.subject) {
+      return fail(
+          errors::kCaAlreadyRegistered,
+          "The registered CA \"" + other.name + "\" has the same subject (" + ca.subject + ").");
+    }
+  }
+  return {};
+}
+
+Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
+  if (auto r = check_identifiers(row); !r) return tl::unexpected(r.error());
   const std::int64_t now = clock_.now_ms();
   row.created_at_ms = now;
   row.updated_at_ms = now;
   if (auto r = repo_.insert(row); !r) return tl::unexpected(r.error());
-  // An INACTIVE CA must be refused by the plugin before the broker trusts it at TLS level.
-  if (row.status != CaStatus::kActive) bus_.publish(CaDisabled{row.id});
+  // Only ACTIVE CAs are in the capath: TLS itself refuses the devices of an INACTIVE one.
+  if (row.status != CaStatus::kActive) {
+    bus_.publish(CaDisabled{row.id});
+    return row;
+  }
   if (auto r = install(row); !r) {
     // Without its capath file the CA cannot work: do not leave it looking registered.
     row.status = CaStatus::kDeregistered;
@@ -189,7 +233,7 @@ Result<CertificateAuthority> CaService::store_new(CertificateAuthority row) {
     (void)repo_.update(row);
     return tl::unexpected(r.error());
   }
-  if (row.status == CaStatus::kActive) bus_.publish(CaEnabled{row.id});
+  bus_.publish(CaEnabled{row.id});
   return row;
 }
 
@@ -214,10 +258,11 @@ Result<void> CaService::install(const CertificateAuthority& ca) {
 
 Result<void> CaService::uninstall(const std::string& id) {
   std::error_code ec;
-  fs::remove(config_.ca_dir / (id + ".pem"), ec);
+  const bool removed = fs::remove(config_.ca_dir / (id + ".pem"), ec);
   if (ec) {
     return fail(errors::kCaFileWriteFailed, "Cannot remove the CA certificate.", ec.message());
   }
+  if (!removed) return {};  // an INACTIVE CA is not in the capath
   if (auto r = rehash_directory(config_.ca_dir.string()); !r) {
     return fail(errors::kCaFileWriteFailed, "Cannot remove the CA certificate.", r.error().message);
   }
@@ -274,9 +319,19 @@ Result<CertificateAuthority> CaService::update(std::string_view id_or_name,
   if (status) ca->status = *status;
   if (auto_registration) ca->auto_registration = *auto_registration;
   ca->updated_at_ms = clock_.now_ms();
+  // Into the capath before the CA counts as ACTIVE; out of it as soon as it does not.
+  const bool activating = before != CaStatus::kActive && ca->status == CaStatus::kActive;
+  const bool deactivating = before == CaStatus::kActive && ca->status != CaStatus::kActive;
+  if (activating) {
+    if (auto r = install(*ca); !r) return tl::unexpected(r.error());
+  }
   auto updated = repo_.update(*ca);
   if (!updated) return tl::unexpected(updated.error());
   if (!*updated) return not_found(id_or_name);
+  if (deactivating) {
+    if (auto r = uninstall(ca->id); !r) return tl::unexpected(r.error());
+    bus_.publish(CaUntrusted{ca->id});
+  }
   // Auto-registration matters to the broker too (the plugin pre-authorizes registered devices of
   // auto-registering CAs).
   if (ca->status != before || ca->auto_registration != auto_before) notify(*ca);
@@ -289,14 +344,18 @@ Result<CertificateAuthority> CaService::deregister(std::string_view id_or_name) 
   if (ca->status == CaStatus::kDeregistered) {
     return fail(errors::kCaDeregistered, "The CA \"" + ca->name + "\" is already deregistered.");
   }
+  const bool was_active = ca->status == CaStatus::kActive;
   ca->status = CaStatus::kDeregistered;
   ca->updated_at_ms = clock_.now_ms();
   auto updated = repo_.update(*ca);
   if (!updated) return tl::unexpected(updated.error());
   if (!*updated) return not_found(id_or_name);
-  // Refused by the plugin (mosquitto keeps trusting a removed capath CA until restart).
+  // Out of the capath first: the plugin re-reads it when CaDisabled makes the daemon send the
+  // state. mosquitto keeps a removed capath CA it has used until restart (CaUntrusted).
+  auto removed = uninstall(ca->id);
   bus_.publish(CaDisabled{ca->id});
-  if (auto r = uninstall(ca->id); !r) return tl::unexpected(r.error());
+  if (was_active) bus_.publish(CaUntrusted{ca->id});
+  if (!removed) return tl::unexpected(removed.error());
   if (ca->managed) {
     // Keep the key (certificates issued with it stay verifiable) but free the name.
     std::error_code ec;
@@ -342,7 +401,8 @@ Result<CertificateAuthority> CaService::create_managed(std::string_view name, in
     return fail(errors::kCaFileWriteFailed,
                 "cannot create " + config_.managed_ca_dir.string() + ": " + ec.message());
   }
-  auto ck = create_root_ca(std::string(name), days);
+  // pathlen:0: the platform holds this key to issue device certificates, never sub-CAs.
+  auto ck = create_device_ca(std::string(name), days);
   if (!ck) return tl::unexpected(ck.error());
   auto info = parse_certificate(ck->cert_pem);
   if (!info) return tl::unexpected(info.error());

@@ -189,7 +189,7 @@ Result<LoadedIssuer> load_issuer(const Issuer& issuer) {
 Result<std::string> build_certificate(const CertRequest& req, EVP_PKEY* subject_key,
                                       const LoadedIssuer* issuer) {
   if (auto ok = validate_request(req); !ok) return tl::unexpected(ok.error());
-  const bool self_signed = req.profile == Profile::kRootCa;
+  const bool self_signed = req.profile == Profile::kRootCa || req.profile == Profile::kDeviceCa;
   if (!self_signed && issuer == nullptr) {
     return fail(ErrorKind::kBadRequest, "IssuerMissing", "an issuer is required");
   }
@@ -216,11 +216,12 @@ Result<std::string> build_certificate(const CertRequest& req, EVP_PKEY* subject_
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, self_signed ? cert.get() : issuer->cert.get(), cert.get(), nullptr, nullptr,
                  0);
-  const bool is_ca = req.profile == Profile::kRootCa || req.profile == Profile::kIntermediateCa;
+  const bool is_ca = req.profile == Profile::kRootCa || req.profile == Profile::kIntermediateCa ||
+                     req.profile == Profile::kDeviceCa;
   const bool rsa = EVP_PKEY_get_base_id(subject_key) == EVP_PKEY_RSA;
-  const char* basic = req.profile == Profile::kRootCa           ? "critical,CA:TRUE"
-                      : req.profile == Profile::kIntermediateCa ? "critical,CA:TRUE,pathlen:0"
-                                                                : "critical,CA:FALSE";
+  const char* basic = req.profile == Profile::kRootCa ? "critical,CA:TRUE"
+                      : is_ca                         ? "critical,CA:TRUE,pathlen:0"
+                                                      : "critical,CA:FALSE";
   const char* usage = is_ca ? "critical,keyCertSign,cRLSign"
                       : rsa ? "critical,digitalSignature,keyEncipherment"
                             : "critical,digitalSignature";
@@ -258,7 +259,7 @@ Result<std::string> generate_ec_key() {
 
 Result<CertAndKey> issue_certificate(const CertRequest& req, const Issuer* issuer) {
   std::optional<LoadedIssuer> loaded;
-  if (req.profile != Profile::kRootCa) {
+  if (req.profile != Profile::kRootCa && req.profile != Profile::kDeviceCa) {
     if (issuer == nullptr) {
       return fail(ErrorKind::kBadRequest, "IssuerMissing", "an issuer is required");
     }
@@ -282,6 +283,15 @@ Result<CertAndKey> issue_certificate(const CertRequest& req, const Issuer* issue
 Result<CertAndKey> create_root_ca(std::string common_name, int days, std::string organization) {
   CertRequest req;
   req.profile = Profile::kRootCa;
+  req.common_name = std::move(common_name);
+  req.organization = std::move(organization);
+  req.days = days;
+  return issue_certificate(req, nullptr);
+}
+
+Result<CertAndKey> create_device_ca(std::string common_name, int days, std::string organization) {
+  CertRequest req;
+  req.profile = Profile::kDeviceCa;
   req.common_name = std::move(common_name);
   req.organization = std::move(organization);
   req.days = days;

@@ -59,6 +59,7 @@ std::optional<ConnectionEvent> event_from_json(const nlohmann::json& j, int64_t 
   e.issuer = str(j, "issuer");
   e.serial = str(j, "serial");
   e.aki = str(j, "aki");
+  e.ca_id = str(j, "caId");
   e.not_before_s = num(j, "notBefore");
   e.not_after_s = num(j, "notAfter");
   e.address = str(j, "address");
@@ -123,7 +124,9 @@ void PresenceService::on_presence(std::string_view topic, std::string_view paylo
     done(true);
     return;
   }
-  if (service_users_.count(event->device_id)) {
+  // A refused service identity (e.g. a forged svc-backend certificate) is a security event: only
+  // the service's own connects and disconnects are no device presence.
+  if (service_users_.count(event->device_id) && event->kind != ConnectionEvent::Kind::kRejected) {
     done(true);
     return;
   }
@@ -181,6 +184,7 @@ void PresenceService::on_control_response(std::string_view payload,
       e.issuer = str(c, "issuer");
       e.serial = str(c, "serial");
       e.aki = str(c, "aki");
+      e.ca_id = str(c, "caId");
       e.not_before_s = num(c, "notBefore");
       e.not_after_s = num(c, "notAfter");
       e.address = str(c, "address");

@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "smartproduct/core/strict_json.hpp"
+
 namespace sp::shadow {
 namespace {
 
@@ -122,8 +124,9 @@ Reply<UpdateRequest> parse_update_request(std::string_view payload, const Limits
   if (!valid_utf8(payload)) return reject(415, msg::kNotUtf8);
   const std::string too_deep = msg::kTooDeep + std::to_string(limits.max_depth);
   if (raw_nesting_exceeds(payload, kMaxRawNesting)) return reject(400, too_deep);
-  json root = json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) return reject(400, msg::kInvalidJson);
+  auto parsed = sp::json::parse_strict(payload, kMaxRawNesting);
+  if (!parsed || !parsed->is_object()) return reject(400, msg::kInvalidJson);
+  json root = std::move(*parsed);
 
   UpdateRequest request;
   // The token first: every later rejection echoes it so the device can match the answer.
@@ -182,8 +185,9 @@ Reply<std::optional<std::string>> parse_client_token(std::string_view payload,
   if (raw_nesting_exceeds(payload, kMaxRawNesting)) {
     return reject(400, msg::kTooDeep + std::to_string(limits.max_depth));
   }
-  json root = json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded() || !root.is_object()) return reject(400, msg::kInvalidJson);
+  auto parsed = sp::json::parse_strict(payload, kMaxRawNesting);
+  if (!parsed || !parsed->is_object()) return reject(400, msg::kInvalidJson);
+  json root = std::move(*parsed);
   auto it = root.find("clientToken");
   if (it == root.end()) return std::optional<std::string>{};
   if (!it->is_string() || it->get_ref<const std::string&>().size() > limits.max_client_token_bytes)

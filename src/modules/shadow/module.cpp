@@ -17,6 +17,7 @@
 #include "smartproduct/presence/service.hpp"
 #include "smartproduct/shadow/events.hpp"
 #include "smartproduct/shadow/service.hpp"
+#include "smartproduct/shadow/topics.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/store.hpp"
 
@@ -109,9 +110,9 @@ class ShadowModule final : public Module {
   }
 
   void publish_update(const std::string& device_id, const UpdateOutcome& out) {
-    publish(device_id, "update/accepted", out.accepted);
-    if (out.delta) publish(device_id, "update/delta", *out.delta);
-    publish(device_id, "update/documents", out.documents);
+    for (auto& p : update_publications(device_id, out)) {
+      publisher_->publish(std::move(p.topic), std::move(p.payload), 1, false);
+    }
     bus_->publish(ShadowUpdated{device_id, out.current});
   }
 

@@ -63,6 +63,46 @@ tl::unexpected<Rejection> conflict(const std::optional<std::string>& client_toke
 
 }  // namespace
 
+Reply<PlannedUpdate> plan_update(std::string_view device_id,
+                                 const std::optional<store::ShadowRecord>& stored,
+                                 const UpdateRequest& request, std::int64_t now_s,
+                                 const Limits& limits) {
+  ShadowDocument base;
+  std::optional<ShadowDocument> previous;
+  std::optional<store::ShadowStamp> stamp;
+  if (stored) {
+    stamp = store::ShadowStamp{stored->version, stored->deleted};
+    if (!stored->deleted) {
+      base = to_document(*stored);
+      previous = base;
+    } else if (now_s - stored->updated_at_s <= kVersionKeptAfterDelete_s) {
+      base.version = stored->version;
+    }
+  }
+  const auto& token = request.client_token;
+  if (request.version && *request.version != base.version) return conflict(token);
+  auto next = apply_update(base, request, now_s, limits);
+  if (!next) return tl::unexpected(std::move(next.error()));
+  PlannedUpdate plan;
+  plan.record = to_record(device_id, *next);
+  plan.expected = stamp;
+  plan.outcome.accepted = accepted_json(request, *next).dump();
+  if (auto delta = delta_json(*next, token)) plan.outcome.delta = delta->dump();
+  plan.outcome.documents = documents_json(previous, *next, token).dump();
+  plan.outcome.previous = std::move(previous);
+  plan.outcome.current = std::move(*next);
+  return plan;
+}
+
+Reply<PlannedUpdate> plan_desired(std::string_view device_id,
+                                  const std::optional<store::ShadowRecord>& stored,
+                                  const json& desired, std::int64_t now_s, const Limits& limits) {
+  // Through the same parser as a device's request, so the same checks and limits apply.
+  auto request = parse_update_request(json{{"state", {{"desired", desired}}}}.dump(), limits);
+  if (!request) return tl::unexpected(std::move(request.error()));
+  return plan_update(device_id, stored, *request, now_s, limits);
+}
+
 ShadowService::ShadowService(store::ShadowRepository& repository, const Clock& clock, Limits limits)
     : repository_(repository), clock_(clock), limits_(limits) {}
 
@@ -106,36 +146,11 @@ Reply<UpdateOutcome> ShadowService::apply(std::string_view device_id,
   for (int attempt = 0; attempt < kMaxAttempts; ++attempt) {
     auto loaded = repository_.load(device_id);
     if (!loaded) return storage_failure(loaded.error(), token);
-    const std::int64_t now = now_s();
-
-    ShadowDocument base;
-    std::optional<ShadowDocument> previous;
-    std::optional<store::ShadowStamp> stamp;
-    if (*loaded) {
-      const store::ShadowRecord& row = **loaded;
-      stamp = store::ShadowStamp{row.version, row.deleted};
-      if (!row.deleted) {
-        base = to_document(row);
-        previous = base;
-      } else if (now - row.updated_at_s <= kVersionKeptAfterDelete_s) {
-        base.version = row.version;
-      }
-    }
-    if (request.version && *request.version != base.version) return conflict(token);
-
-    auto next = apply_update(base, request, now, limits_);
-    if (!next) return tl::unexpected(std::move(next.error()));
-    auto saved = repository_.save(to_record(device_id, *next), stamp);
+    auto plan = plan_update(device_id, *loaded, request, now_s(), limits_);
+    if (!plan) return tl::unexpected(std::move(plan.error()));
+    auto saved = repository_.save(plan->record, plan->expected);
     if (!saved) return storage_failure(saved.error(), token);
-    if (*saved) {
-      UpdateOutcome out;
-      out.accepted = accepted_json(request, *next).dump();
-      if (auto delta = delta_json(*next, token)) out.delta = delta->dump();
-      out.documents = documents_json(previous, *next, token).dump();
-      out.previous = std::move(previous);
-      out.current = std::move(*next);
-      return out;
-    }
+    if (*saved) return std::move(plan->outcome);
     // Another writer committed in between. A request for a specific version now conflicts; any
     // other request is applied again on top of the winner's document.
     if (request.version) return conflict(token);

@@ -149,7 +149,6 @@ TEST(DeviceModel, DeltaAdoptsChangesEmitsInfoAndReportsAtOnce) {
   EXPECT_EQ(out[2].topic, "$aws/things/SN-00001/shadow/update");
   EXPECT_EQ(parse(out[2]), json::parse(R"({"state":{"reported":{"powerStatus":"HEAT",
       "actualTemperature":71.5,"targetTemperature":75.0}}})"));
-  EXPECT_TRUE(m.reply_armed());
   EXPECT_EQ(m.temperature().power(), PowerStatus::kHeat);
   EXPECT_DOUBLE_EQ(m.temperature().target(), 75.0);
 }
@@ -160,7 +159,6 @@ TEST(DeviceModel, DeltaWithoutChangeDoesNothing) {
   EXPECT_TRUE(
       m.on_delta(R"({"state":{"powerStatus":"OFF","targetTemperature":"71.50"}})", kNow).empty());
   EXPECT_TRUE(m.on_delta(R"({"state":{"actualTemperature":99}})", kNow).empty());
-  EXPECT_FALSE(m.reply_armed());
 }
 
 TEST(DeviceModel, UnusableDeltaGivesOneDiagnosticEvent) {
@@ -172,31 +170,101 @@ TEST(DeviceModel, UnusableDeltaGivesOneDiagnosticEvent) {
     EXPECT_EQ(out[0].topic, "smartproduct/event/SN-00001");
     EXPECT_EQ(parse(out[0])["type"], "diagnostic") << bad;
   }
-  EXPECT_FALSE(m.reply_armed());
   EXPECT_EQ(m.temperature().power(), PowerStatus::kOff);
   EXPECT_DOUBLE_EQ(m.temperature().target(), 71.5);
 }
 
-TEST(DeviceModel, CommandRepliesOnlyAfterAnAppliedChange) {
+TEST(DeviceModel, SetModeCommandIsAppliedReportedAndAnswered) {
   auto m = make_model();
-  const std::string command =
-      R"({"commandId":"c-1","deviceId":"SN-00001","status":"pending",
-          "details":{"powerStatus":"AC","targetTemperature":70}})";
-  EXPECT_FALSE(m.on_command(command));  // no delta applied yet: ignored, as in the seed
-
-  m.on_delta(R"({"state":{"powerStatus":"AC"}})", kNow);
-  // A result or echo (not pending) does not consume the armed flag.
-  EXPECT_FALSE(m.on_command(R"({"commandId":"c-0","status":"success","reason":"success"})"));
-  EXPECT_FALSE(m.on_command("garbage"));
-  EXPECT_TRUE(m.reply_armed());
-
-  auto reply = m.on_command(command);
-  ASSERT_TRUE(reply);
-  EXPECT_EQ(reply->topic, "smartproduct/commands/SN-00001/response");
-  EXPECT_EQ(parse(*reply), json::parse(R"({"commandId":"c-1","deviceId":"SN-00001",
+  // The command may overtake its delta: it is applied and answered on its own.
+  auto out = m.on_command(R"({"commandId":"c-1","deviceId":"SN-00001","status":"pending",
+      "details":{"command":"set-mode","value":"AC","powerStatus":"AC"}})",
+                          kNow);
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_EQ(parse(out[0])["message"], "Power status is changed by user");
+  EXPECT_EQ(out[1].topic, "$aws/things/SN-00001/shadow/update");
+  EXPECT_EQ(parse(out[1])["state"]["reported"]["powerStatus"], "AC");
+  EXPECT_EQ(out[2].topic, "smartproduct/commands/SN-00001/response");
+  EXPECT_EQ(parse(out[2]), json::parse(R"({"commandId":"c-1","deviceId":"SN-00001",
       "status":"success","reason":"success"})"));
-  EXPECT_FALSE(m.reply_armed());
-  EXPECT_FALSE(m.on_command(command));  // one reply per applied change
+  EXPECT_EQ(m.temperature().power(), PowerStatus::kAc);
+  // Its delta arriving afterwards changes nothing and sends nothing.
+  EXPECT_TRUE(m.on_delta(R"({"state":{"powerStatus":"AC"}})", kNow).empty());
+}
+
+TEST(DeviceModel, SetTempCommandTakesNumbersAndNumericStrings) {
+  auto m = make_model();
+  auto out = m.on_command(
+      R"({"commandId":"c-2","status":"pending","details":{"command":"set-temp","value":"68.25"}})",
+      kNow);
+  ASSERT_EQ(out.size(), 3U);
+  EXPECT_DOUBLE_EQ(m.temperature().target(), 68.25);
+  EXPECT_EQ(parse(out[2])["status"], "success");
+  // Same value again (a redelivery): no event, no report, but answered again.
+  out = m.on_command(
+      R"({"commandId":"c-2","status":"pending","details":{"command":"set-temp","value":68.25}})",
+      kNow);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(parse(out[0])["commandId"], "c-2");
+  EXPECT_EQ(parse(out[0])["status"], "success");
+}
+
+TEST(DeviceModel, CommandItCannotApplyIsAnsweredFailedWithTheReason) {
+  auto m = make_model();
+  const std::pair<const char*, const char*> cases[] = {
+      {R"({"command":"set-temp","value":"warm"})", "set-temp needs a numeric value"},
+      {R"({"command":"set-mode","value":"FAN"})", "set-mode needs HEAT, AC or OFF"},
+      {R"({"command":"reboot"})", "unknown command \"reboot\""},
+      {R"({})", "nothing to apply"},
+  };
+  for (const auto& [details, reason] : cases) {
+    const auto out = m.on_command(
+        std::string(R"({"commandId":"c-9","status":"pending","details":)") + details + "}", kNow);
+    ASSERT_EQ(out.size(), 1U) << details;
+    EXPECT_EQ(parse(out[0]), json({{"commandId", "c-9"},
+                                   {"deviceId", "SN-00001"},
+                                   {"status", "failed"},
+                                   {"reason", reason}}))
+        << details;
+  }
+  EXPECT_EQ(m.temperature().power(), PowerStatus::kOff);
+  EXPECT_DOUBLE_EQ(m.temperature().target(), 71.5);
+}
+
+TEST(DeviceModel, SeedShapedCommandIsApplied) {
+  auto m = make_model();
+  auto out = m.on_command(R"({"commandId":"c-3","status":"pending",
+      "details":{"powerStatus":"HEAT","actualTemperature":60,"targetTemperature":"80"}})",
+                          kNow);
+  ASSERT_EQ(out.size(), 4U);  // two info events, the report, the reply
+  EXPECT_EQ(parse(out[3])["status"], "success");
+  EXPECT_EQ(m.temperature().power(), PowerStatus::kHeat);
+  EXPECT_DOUBLE_EQ(m.temperature().target(), 80.0);
+  EXPECT_DOUBLE_EQ(m.temperature().actual(), 71.5);  // never adopted
+}
+
+TEST(DeviceModel, RepliesResultsAndEchoesAreIgnored) {
+  auto m = make_model();
+  EXPECT_TRUE(
+      m.on_command(R"({"commandId":"c-0","status":"success","reason":"success"})", kNow).empty());
+  EXPECT_TRUE(
+      m.on_command(R"({"status":"pending","details":{"command":"set-mode","value":"AC"}})", kNow)
+          .empty());
+  EXPECT_TRUE(m.on_command("garbage", kNow).empty());
+  EXPECT_EQ(m.temperature().power(), PowerStatus::kOff);
+}
+
+TEST(DeviceModel, LegacyRepliesGoToTheCommandTopicAndTheirEchoIsIgnored) {
+  auto topics = DeviceTopics::for_serial("SN-00001");
+  topics.command_reply = topics.commands;
+  DeviceModel m("SN-00001", topics, 7, [] { return std::string("u"); });
+  auto out = m.on_command(
+      R"({"commandId":"c-4","status":"pending","details":{"command":"set-mode","value":"OFF"}})",
+      kNow);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].topic, "smartproduct/commands/SN-00001");
+  // The broker echoes the reply back on the same topic: not a command.
+  EXPECT_TRUE(m.on_command(out[0].payload, kNow).empty());
 }
 
 TEST(DeviceModel, ParsePowerStatus) {

@@ -1,12 +1,19 @@
 // My Devices, New Device Registration (form + connection instructions) and Device Detail.
-// Lists are polled every 10 s so a device that connects (and is activated by just-in-time
-// registration) shows up without a reload.
+// Connectivity arrives live over /api/ws (a push also re-reads a device whose registration may
+// have changed with it); the pages poll every 10 s only while the socket is down, or while a
+// registration waits for its activation (just-in-time registration is not pushed).
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { PageHeader } from '../frame.js';
 import { html } from '../html.js';
+import { useLive, useLivePoll } from '../live-session.js';
+import { usePoll } from '../poll.js';
 import { navigate } from '../router.js';
 import { Button, Card, Code, ConfirmDialog, Empty, Field, Notice, Select, Spinner, Tabs, Time } from '../ui.js';
+import { CommandsPanel, ConnBadge, ShadowViewer, StatusCard } from './device-control.js';
+import { EventLog } from './events.js';
+import { TelemetryPanel } from './telemetry.js';
+import { QueryForm, useDeviceQuery } from './device-search.js';
 import { claimCodeProblem, deviceNameProblem, modelNumberProblem, serialProblem } from '../validate.js';
 
 const kPollMs = 10000;
@@ -16,35 +23,9 @@ const seg = (s) => encodeURIComponent(s).replace(/%3A/gi, ':');
 export const devicePath = (id) => `/devices/${seg(id)}`;
 const registrationPath = (id) => `/devices/registration?deviceId=${encodeURIComponent(id)}`;
 
-/**
- * Calls fn now and every ms while mounted. Beats are skipped while the tab is hidden and one
- * happens at once when it becomes visible again.
- */
-function usePoll(fn, ms, deps = []) {
-  const latest = useRef(fn);
-  latest.current = fn;
-  useEffect(() => {
-    const tick = () => {
-      if (!document.hidden) latest.current();
-    };
-    latest.current();
-    const t = setInterval(tick, ms);
-    document.addEventListener('visibilitychange', tick);
-    return () => {
-      clearInterval(t);
-      document.removeEventListener('visibilitychange', tick);
-    };
-  }, deps);
-}
-
 const isConnected = (d) => !!(d && d.connectivity && d.connectivity.connected);
 const nameOf = (d) => (d.attributes && d.attributes.deviceName) || d.thingName;
 const modelOf = (d) => (d.attributes && d.attributes.modelNumber) || '';
-
-function ConnBadge({ connected, since }) {
-  return html`<span class=${`badge ${connected ? 'badge-green' : 'badge-grey'}`} title=${since ? `since ${new Date(since).toISOString()}` : undefined}>
-    ${connected ? 'Connected' : 'Disconnected'}</span>`;
-}
 
 const kStatusBadge = { pending: 'badge-amber', complete: 'badge-green', deleted: 'badge-red' };
 function StatusBadge({ status }) {
@@ -82,6 +63,7 @@ export function MyDevices() {
   const [sort, setSort] = useState('asc');
   const [toDelete, setToDelete] = useState(null);
   const [deleting, setDeleting] = useState(false);
+  const query = useDeviceQuery();
   // Answers to polls started before a delete would bring the deleted card back: each change
   // bumps the sequence and older answers are dropped.
   const seq = useRef(0);
@@ -99,7 +81,15 @@ export function MyDevices() {
       setDevices((old) => old || []);
     }
   }
-  usePoll(load, kPollMs);
+  const live = useLivePoll(load, kPollMs);
+  // Activation by just-in-time registration is not pushed: poll while one waits for it.
+  usePoll(load, live && (devices || []).some((d) => d.status === 'pending') ? kPollMs : 0, [], { immediate: false });
+  useLive('connectivity', (m) => {
+    const known = (devices || []).find((d) => d.thingName === m.deviceId);
+    // A device not listed yet or not complete: its registration changed too, read the list.
+    if (!known || known.status !== 'complete') return load();
+    setDevices((list) => list.map((d) => (d.thingName === m.deviceId ? { ...d, connectivity: { connected: m.connected, timestamp: m.timestamp } } : d)));
+  });
 
   async function confirmDelete() {
     const d = toDelete;
@@ -109,6 +99,7 @@ export function MyDevices() {
       await api.deleteDevice(d.thingName);
       seq.current++;
       setDevices((list) => list.filter((x) => x.thingName !== d.thingName));
+      query.remove(d.thingName);
       setDone(`${nameOf(d)} was deleted.`);
       setError(null);
     } catch (err) {
@@ -121,7 +112,9 @@ export function MyDevices() {
 
   // Case-insensitive (the seed matched case-sensitively, so "kitchen" missed "Kitchen").
   const kw = keyword.trim().toLowerCase();
-  const shown = (devices || [])
+  // With a fleet query the cards are its results (paged); the filters below still apply to them.
+  const source = query.query ? query.items : devices;
+  const shown = (source || [])
     .filter((d) => {
       if (kw && ![nameOf(d), d.thingName, modelOf(d)].some((s) => String(s).toLowerCase().includes(kw))) return false;
       if (status === 'connected' && !isConnected(d)) return false;
@@ -131,18 +124,28 @@ export function MyDevices() {
     .sort((a, b) => (sort === 'desc' ? -1 : 1) * (nameOf(a).localeCompare(nameOf(b), undefined, { sensitivity: 'base', numeric: true }) || a.thingName.localeCompare(b.thingName)));
 
   let body;
-  if (!devices) body = html`<${Card}><${Spinner} label="Loading devices…" /><//>`;
+  if (query.query && query.error && !query.items) body = null;
+  else if (!source) body = html`<${Card}><${Spinner} label=${query.query ? 'Searching…' : 'Loading devices…'} /><//>`;
   else if (!shown.length)
-    body = html`<${Card}><${Empty} title="No device found.">${devices.length
-      ? 'No device matches the filters.'
-      : 'Register a device to see it here with its connection status.'}<//><//>`;
+    body = html`<${Card}><${Empty} title="No device found.">${query.query && !source.length
+      ? 'No device matches the query.'
+      : source.length
+        ? 'No device matches the filters.'
+        : 'Register a device to see it here with its connection status.'}<//><//>`;
   else body = html`<ul class="device-grid" aria-label="Devices">${shown.map((d) => html`<${DeviceCard} key=${d.thingName} d=${d} onDelete=${setToDelete} />`)}</ul>`;
+  const more = query.query && query.items && query.hasMore
+    ? html`<div class="list-more list-more-plain"><${Button} kind="secondary" busy=${query.busy} onClick=${() => query.more()}>Load more<//></div>`
+    : null;
+  const summary = query.query && query.items
+    ? html`<p class="muted" role="status" data-testid="query-summary">${query.items.length} device${query.items.length === 1 ? '' : 's'} match${query.items.length === 1 ? 'es' : ''} the query${query.hasMore ? ' so far' : ''}.</p>`
+    : null;
 
   return html`<${PageHeader} title=${`My Devices (${devices ? devices.length : 0})`}>
       <a class="btn btn-primary" href="/devices/registration">Register a Device</a>
     <//>
     <${Notice} kind="error">${error}<//>
     <${Notice} kind="success">${done}<//>
+    <${QueryForm} q=${query} />
     <div class="toolbar" role="search" aria-label="Filter devices">
       <div class="field field-inline field-grow">
         <label for="dev-kw">Search</label>
@@ -153,7 +156,9 @@ export function MyDevices() {
       <${Select} inline label="Sort" name="sort" value=${sort} onChange=${setSort}
         options=${[{ value: 'asc', label: 'A-Z' }, { value: 'desc', label: 'Z-A' }]} />
     </div>
+    ${summary}
     ${body}
+    ${more}
     <${ConfirmDialog} open=${!!toDelete} title="Delete device?" confirmLabel="Delete" danger busy=${deleting}
       onConfirm=${confirmDelete} onCancel=${() => setToDelete(null)}>
       <p>Delete <strong>${toDelete && nameOf(toDelete)}</strong> (<span class="mono">${toDelete && toDelete.thingName}</span>)?
@@ -388,6 +393,14 @@ function Certificates({ certs, deleted, onRevoke }) {
   </table></div>`;
 }
 
+const kDetailTabs = [
+  { id: 'general', label: 'General' },
+  { id: 'commands', label: 'Commands' },
+  { id: 'shadow', label: 'Shadow' },
+  { id: 'events', label: 'Event Log' },
+  { id: 'telemetry', label: 'Telemetry' },
+];
+
 export function DeviceDetail({ path }) {
   const deviceId = decodeURIComponent(path.slice('/devices/'.length));
   const [reg, setReg] = useState(null);
@@ -395,14 +408,17 @@ export function DeviceDetail({ path }) {
   const [error, setError] = useState(null);
   const [conn, setConn] = useState(null);
   const [certs, setCerts] = useState(null);
+  const [status, setStatus] = useState(null);
+  const [statusError, setStatusError] = useState(null);
   const [tab, setTab] = useState('general');
   const [toRevoke, setToRevoke] = useState(null);
   const [revoking, setRevoking] = useState(false);
   const [done, setDone] = useState(null);
 
   async function load() {
+    let r;
     try {
-      const r = await api.getDevice(deviceId);
+      r = await api.getDevice(deviceId);
       setReg(r);
       setFatal(null);
     } catch (err) {
@@ -414,7 +430,7 @@ export function DeviceDetail({ path }) {
       setError(api.errorText(err));
       return;
     }
-    const [devs, cs] = await Promise.allSettled([api.listDevices(), api.listCertificates(deviceId)]);
+    const [devs, cs] = await Promise.allSettled([api.listDevices(), api.listCertificates(deviceId), loadStatus(r)]);
     if (devs.status === 'fulfilled') {
       const d = Array.isArray(devs.value) ? devs.value.find((x) => x.thingName === deviceId) : null;
       setConn((d && d.connectivity) || { connected: false });
@@ -423,7 +439,33 @@ export function DeviceDetail({ path }) {
     const failed = [devs, cs].find((x) => x.status === 'rejected');
     setError(failed ? api.errorText(failed.reason) : null);
   }
-  usePoll(load, kPollMs, [deviceId]);
+  const live = useLivePoll(load, kPollMs, [deviceId]);
+  usePoll(load, live && reg && reg.status === 'pending' ? kPollMs : 0, [deviceId], { immediate: false });
+  useLive('connectivity', (m) => {
+    if (m.deviceId !== deviceId) return;
+    setConn({ connected: m.connected, timestamp: m.timestamp });
+    setStatus((st) => (st && typeof st.connected === 'boolean' ? { ...st, connected: m.connected } : st));
+    load(); // the registration (activation) and the certificates' last use change with it
+  });
+  // The Status card reads the shadow: a pushed change re-reads it.
+  useLive('shadow', (m) => m.deviceId === deviceId && loadStatus());
+  useLive('shadowDeleted', (m) => m.deviceId === deviceId && loadStatus());
+
+  // GET /status (the shadow plus `connected`); a deleted device has none. Older answers than the
+  // newest request are dropped, so a slow poll cannot undo a fresher state.
+  const statusSeq = useRef(0);
+  async function loadStatus(r = reg) {
+    if (r && r.status === 'deleted') return;
+    const my = ++statusSeq.current;
+    try {
+      const st = await api.getStatus(deviceId);
+      if (my !== statusSeq.current) return;
+      setStatus(st || {});
+      setStatusError(null);
+    } catch (err) {
+      if (my === statusSeq.current) setStatusError(api.errorText(err));
+    }
+  }
 
   async function confirmRevoke() {
     const c = toRevoke;
@@ -451,9 +493,15 @@ export function DeviceDetail({ path }) {
       badge=${deleted ? html`<span class="badge badge-red">deleted</span>` : null} />
     <${Notice} kind="error">${error}<//>
     <${Notice} kind="success">${done}<//>
-    <${Tabs} id="device" tabs=${[{ id: 'general', label: 'General' }]} active=${tab} onSelect=${setTab} />
+    <${Tabs} id="device" tabs=${deleted ? [{ id: 'general', label: 'General' }, { id: 'shadow', label: 'Shadow' }, { id: 'events', label: 'Event Log' }, { id: 'telemetry', label: 'Telemetry' }] : kDetailTabs} active=${tab} onSelect=${setTab} />
     <div id="device-panel" role="tabpanel" aria-labelledby=${`device-tab-${tab}`}>
-      <div class="grid-2">
+      ${tab === 'commands' && !deleted
+        ? html`<${CommandsPanel} deviceId=${deviceId} details=${reg.details} status=${status} conn=${conn} deleted=${deleted} onStateChanged=${() => loadStatus()} />`
+        : null}
+      ${tab === 'shadow' ? html`<${ShadowViewer} deviceId=${deviceId} />` : null}
+      ${tab === 'events' ? html`<${EventLog} deviceId=${deviceId} />` : null}
+      ${tab === 'telemetry' ? html`<${TelemetryPanel} deviceId=${deviceId} />` : null}
+      ${tab === 'general' ? html`<div class="grid-2">
         <${Card} title="Device Detail" id="device-detail">
           <dl class="props">
             <div><dt>Serial Number</dt><dd class="mono">${reg.deviceId}</dd></div>
@@ -469,18 +517,13 @@ export function DeviceDetail({ path }) {
         <//>
         <div class="stack">
           <${Card} title="Details" id="device-details"><${KeyValues} value=${reg.details} /><//>
-          <${Card} title="Device Status" id="device-status">
-            <dl class="props">
-              <div><dt>Connectivity</dt><dd>${deleted || !conn ? html`<${ConnBadge} connected=${false} />` : html`<${ConnBadge} connected=${!!conn.connected} />`}</dd></div>
-              ${conn && conn.timestamp && !deleted ? html`<div><dt>Since</dt><dd><${Time} iso=${conn.timestamp} /></dd></div>` : null}
-            </dl>
-          <//>
+          <${StatusCard} status=${status} conn=${conn} deleted=${deleted} error=${statusError} details=${reg.details} />
         </div>
       </div>
       <div class="spacer"></div>
       <${Card} title="Certificates" id="device-certs">
         <${Certificates} certs=${certs} deleted=${deleted} onRevoke=${setToRevoke} />
-      <//>
+      <//>` : null}
     </div>
     <${ConfirmDialog} open=${!!toRevoke} title="Revoke certificate?" confirmLabel="Revoke" danger busy=${revoking}
       onConfirm=${confirmRevoke} onCancel=${() => setToRevoke(null)}>

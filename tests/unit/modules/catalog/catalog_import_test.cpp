@@ -150,7 +150,8 @@ TEST(CatalogValidation, Charsets) {
   EXPECT_FALSE(valid_model_number(std::string(65, 'a')));
   EXPECT_FALSE(valid_claim_code("abc"));
   EXPECT_FALSE(valid_claim_code("ab cd"));
-  EXPECT_TRUE(valid_claim_code("AB-CD"));
+  EXPECT_FALSE(valid_claim_code("ABCD-12"));  // 7: new codes need at least 8
+  EXPECT_TRUE(valid_claim_code("ABCD-123"));
 }
 
 }  // namespace

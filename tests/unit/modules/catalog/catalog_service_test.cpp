@@ -150,7 +150,7 @@ TEST_F(CatalogServiceTest, PagesInKeyOrderAndFiltersByModel) {
 TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {
   ASSERT_TRUE(service_->create(entry("SN-1")));
   clock_.advance(std::chrono::milliseconds(1000));
-  std::vector<NewEntry> rows = {entry("SN-1", "25HNB9", "CODE-1"), entry("SN-2")};
+  std::vector<NewEntry> rows = {entry("SN-1", "25HNB9", "CODE-0001"), entry("SN-2")};
   rows[0].details = {{"v", 2}};
   std::size_t last_done = 0;
   auto skip = service_->import(rows, store::ExistingEntries::kSkip,
@@ -173,7 +173,7 @@ TEST_F(CatalogServiceTest, ImportSkipsOrReplacesExisting) {
   EXPECT_EQ(one->details["v"], 2);
   EXPECT_EQ(one->created_at_ms, 1700000000000);
   EXPECT_EQ(one->updated_at_ms, clock_.now_ms());
-  EXPECT_EQ(service_->check_claim_code("SN-1", "25HNB9", "CODE-1").value(), true);
+  EXPECT_EQ(service_->check_claim_code("SN-1", "25HNB9", "CODE-0001").value(), true);
 
   // An invalid entry fails the whole import before anything is written.
   auto bad = service_->import({entry("SN-3"), entry("bad id")}, store::ExistingEntries::kSkip);

@@ -12,6 +12,7 @@
 #include "fakes/fixed_clock.hpp"
 #include "smartproduct/devices/service.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/repositories/claim_attempts.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 
 namespace sp::devices {
@@ -210,6 +211,41 @@ TEST_F(DeviceServiceTest, ClaimCodeRequiredWrongRightAndRateLimited) {
   auto ok = service_->register_device(kAlice, request("LOCKED-1", "n", "LOCKED-CODE"));
   ASSERT_TRUE(ok) << ok.error().name;
   EXPECT_EQ(ok->status, RegistrationStatus::kPending);
+}
+
+TEST_F(DeviceServiceTest, WrongClaimCodesAreLimitedPerSerialAcrossUsersAndRestarts) {
+  auto counter = sqlite::make_claim_attempt_counter(db_);
+  const ClaimPolicy policy{false, 3, std::chrono::seconds(3600)};
+  service_ =
+      std::make_unique<DeviceService>(*repo_, *catalog_, clock_, bus_, policy, counter.get());
+  // Three users, one wrong guess each: the serial's allowance (3) is used up for everyone,
+  // although no user reached the per-user limit.
+  for (const char* user : {"u1", "u2", "u3"}) {
+    expect_error(service_->register_device(Caller{user, false}, request("LOCKED-1", "n", "WRONG")),
+                 ErrorKind::kForbidden, "InvalidClaimCode");
+  }
+  // A restart (a new service and counter over the same database) does not reset it.
+  service_.reset();
+  counter = sqlite::make_claim_attempt_counter(db_);
+  service_ =
+      std::make_unique<DeviceService>(*repo_, *catalog_, clock_, bus_, policy, counter.get());
+  expect_error(service_->register_device(kBob, request("LOCKED-1", "n", "LOCKED-CODE")),
+               ErrorKind::kRateLimited, "TooManyClaimAttempts");
+  const int wait = service_->claim_retry_after_s("bob", "LOCKED-1");
+  EXPECT_GE(wait, 3500);
+  EXPECT_LE(wait, 3600);
+  EXPECT_EQ(service_->claim_retry_after_s("bob", "SN-1"), 0);
+  clock_.advance(std::chrono::seconds(3600));
+  ASSERT_TRUE(service_->register_device(kBob, request("LOCKED-1", "n", "LOCKED-CODE")));
+  EXPECT_EQ(counter->get("LOCKED-1")->count, 0);  // a right code clears the serial's count
+}
+
+TEST_F(DeviceServiceTest, RequireClaimCodeRefusesRowsWithoutOne) {
+  service_ = std::make_unique<DeviceService>(*repo_, *catalog_, clock_, bus_,
+                                             ClaimPolicy{true, 20, std::chrono::seconds(3600)});
+  expect_error(service_->register_device(kAlice, request("SN-1", "n", "ANY-CODE-1")),
+               ErrorKind::kUnprocessable, "ClaimCodeRequired");
+  EXPECT_TRUE(service_->register_device(kAlice, request("LOCKED-1", "n", "LOCKED-CODE")));
 }
 
 TEST_F(DeviceServiceTest, RegistrationsOfTheCallerByNameEveryStatus) {

@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,8 @@
 #include "../../store/test_util.hpp"
 #include "fakes/fixed_clock.hpp"
 #include "fakes/recording_publisher.hpp"
+#include "policy.hpp"
+#include "smartproduct/broker/state_sync.hpp"
 #include "smartproduct/jitr/events.hpp"
 #include "smartproduct/jitr/service.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -40,12 +45,12 @@ std::vector<nlohmann::json> commands(const RecordingPublisher& publisher) {
   return out;
 }
 
-// "activate:FP" strings of every command except setState, in order.
+// "activate:FP" strings of every command except the state sync, in order.
 std::vector<std::string> simple(const RecordingPublisher& publisher) {
   std::vector<std::string> out;
   for (auto& c : commands(publisher)) {
     const std::string name = c["command"];
-    if (name == "setState") continue;
+    if (name == "stateChunk") continue;
     for (const char* field : {"fingerprint", "username", "aki"}) {
       if (c.contains(field)) out.push_back(name + ":" + c[field].get<std::string>());
     }
@@ -53,10 +58,23 @@ std::vector<std::string> simple(const RecordingPublisher& publisher) {
   return out;
 }
 
+// The whole states sent, each reassembled from its generation of stateChunk commands (every key
+// present, arrays concatenated in chunk order).
 std::vector<nlohmann::json> set_states(const RecordingPublisher& publisher) {
   std::vector<nlohmann::json> out;
+  nlohmann::json state;
   for (auto& c : commands(publisher)) {
-    if (c["command"] == "setState") out.push_back(c["state"]);
+    if (c["command"] != "stateChunk") continue;
+    if (c["index"] == 0) {
+      state = nlohmann::json::object();
+      for (auto key : broker::kStateKeys) state[std::string(key)] = nlohmann::json::array();
+    }
+    for (auto& [key, values] : c["state"].items()) {
+      for (auto& v : values) state[key].push_back(v);
+    }
+    if (c["index"].get<std::uint64_t>() + 1 == c["count"].get<std::uint64_t>()) {
+      out.push_back(state);
+    }
   }
   return out;
 }
@@ -88,9 +106,8 @@ class JitrServiceTest : public ::testing::Test {
     service_.reset();
     if (db_) db_->close();
   }
-  void start() {
+  void start(JitrConfig c = {}) {
     service_.reset();
-    JitrConfig c;
     // The periodic revision poll never fires during a test: tests call check_revision().
     c.revision_poll_interval = std::chrono::hours(1);
     service_ =
@@ -123,7 +140,9 @@ class JitrServiceTest : public ::testing::Test {
     EXPECT_TRUE(created) << created.error().message;
     return *created;
   }
-  void connect(const std::string& serial, char fp, std::string aki = "CA01") {
+  // `ca_id`: the CA the plugin verified by signature; defaults to the one the AKI names.
+  void connect(const std::string& serial, char fp, std::string aki = "CA01",
+               std::optional<std::string> ca_id = std::nullopt) {
     ConnectionEvent e;
     e.kind = ConnectionEvent::Kind::kConnected;
     e.device_id = serial;
@@ -132,6 +151,7 @@ class JitrServiceTest : public ::testing::Test {
     e.issuer = "CN=" + aki;
     e.serial = "ABCD";
     e.aki = aki;
+    e.ca_id = ca_id.value_or(aki);
     e.not_before_s = 1700000000;
     e.not_after_s = 1900000000;
     service_->on_presence(e);
@@ -256,6 +276,21 @@ TEST_F(JitrServiceTest, UnknownInactiveAndNonAutoRegisteringCasAreRefused) {
   EXPECT_EQ(cert('F')->status, CertificateStatus::kActive);
 }
 
+TEST_F(JitrServiceTest, TheCaIsTheOneThePluginVerifiedNeverTheAki) {
+  registration("SN-1", "user-a");
+  // The leaf names CA01 (registered, active, auto-registering) in its AKI, but no registered CA's
+  // key verified its signature: it belongs to no CA.
+  connect("SN-1", 'K', "CA01", "");
+  EXPECT_EQ(cert('K')->status, CertificateStatus::kRefused);
+  EXPECT_EQ(cert('K')->status_reason, reason::kCaNotRegistered);
+  EXPECT_EQ(cert('K')->ca_id, "");
+  // Verified as CA03's (inactive) although its AKI claims CA01: CA03's rules apply.
+  add_ca("CA03", pki::CaStatus::kInactive, true);
+  connect("SN-1", 'L', "CA01", "CA03");
+  EXPECT_EQ(cert('L')->status_reason, reason::kCaInactive);
+  EXPECT_EQ(cert('L')->ca_id, "CA03");
+}
+
 TEST_F(JitrServiceTest, DeletedDeviceIsRefusedUntilRegisteredAgain) {
   auto first = registration("SN-3", "user-a");
   connect("SN-3", 'G');
@@ -339,6 +374,158 @@ TEST_F(JitrServiceTest, BrokerConnectAndOutsideChangesSendTheWholeState) {
   service_->check_revision();
   service_->drain();
   EXPECT_EQ(set_states(publisher_).size(), 2u);
+}
+
+// The last stateChunk sent: its generation.
+std::uint64_t last_generation(const RecordingPublisher& publisher) {
+  std::uint64_t g = 0;
+  for (auto& c : commands(publisher)) {
+    if (c["command"] == "stateChunk") g = c["generation"].get<std::uint64_t>();
+  }
+  return g;
+}
+
+std::string sync_answer(std::uint64_t generation, bool applied) {
+  nlohmann::json r = {{"command", "stateChunk"},
+                      {"id", "jitr-sync-" + std::to_string(generation) + "-0"},
+                      {"generation", generation}};
+  if (applied) {
+    r["applied"] = true;
+  } else {
+    r["error"] = "checksum mismatch";
+  }
+  return nlohmann::json{{"responses", nlohmann::json::array({r})}}.dump();
+}
+
+TEST_F(JitrServiceTest, AFailedSyncIsReportedRetriedWithBackOffAndClearedWhenApplied) {
+  JitrConfig c;
+  c.revision_poll_interval = std::chrono::hours(1);
+  c.sync_retry_initial = std::chrono::milliseconds(1000);
+  c.sync_retry_max = std::chrono::milliseconds(1500);
+  start(c);
+  service_->on_broker_connected();
+  service_->drain();
+  EXPECT_TRUE(service_->readiness().empty());  // in flight, not failed
+  const auto g1 = last_generation(publisher_);
+  ASSERT_NE(g1, 0u);
+
+  plugin_->on_control_response(sync_answer(g1, false));
+  service_->drain();
+  auto reasons = service_->readiness();
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_NE(reasons[0].find("broker plugin state not synced"), std::string::npos) << reasons[0];
+  EXPECT_NE(reasons[0].find("retry in 1000 ms"), std::string::npos) << reasons[0];
+  EXPECT_EQ(service_->counters().sync_failures, 1u);
+  EXPECT_TRUE(service_->sync_status().failing);
+  // The retry waits for its back-off.
+  service_->check_sync();
+  service_->drain();
+  EXPECT_EQ(last_generation(publisher_), g1);
+
+  // A reconnect syncs at once; its failure doubles the back-off (capped at the maximum).
+  service_->on_broker_connected();
+  service_->drain();
+  const auto g2 = last_generation(publisher_);
+  ASSERT_GT(g2, g1);
+  plugin_->on_control_response(sync_answer(g1, true));  // a stale answer changes nothing
+  plugin_->on_control_response(sync_answer(g2, false));
+  service_->drain();
+  reasons = service_->readiness();
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_NE(reasons[0].find("failed 2 time(s), retry in 1500 ms"), std::string::npos) << reasons[0];
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  service_->check_sync();
+  service_->drain();
+  const auto g3 = last_generation(publisher_);
+  ASSERT_GT(g3, g2);  // retried
+  plugin_->on_control_response(sync_answer(g3, true));
+  service_->drain();
+  EXPECT_TRUE(service_->readiness().empty());
+  EXPECT_EQ(service_->sync_status().generation, g3);
+  EXPECT_FALSE(service_->sync_status().failing);
+  EXPECT_EQ(service_->counters().syncs_applied, 1u);
+}
+
+TEST_F(JitrServiceTest, AnUnansweredSyncTimesOut) {
+  JitrConfig c;
+  c.revision_poll_interval = std::chrono::hours(1);
+  c.sync_timeout = std::chrono::milliseconds(0);
+  c.sync_timeout_per_chunk = std::chrono::milliseconds(0);
+  c.sync_retry_initial = std::chrono::hours(1);
+  start(c);
+  service_->on_broker_connected();
+  service_->drain();
+  service_->check_sync();
+  service_->drain();
+  auto reasons = service_->readiness();
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_NE(reasons[0].find("no answer to generation"), std::string::npos) << reasons[0];
+  // A late answer to the timed-out generation does not pretend it worked.
+  plugin_->on_control_response(sync_answer(last_generation(publisher_), true));
+  service_->drain();
+  EXPECT_EQ(service_->readiness().size(), 1u);
+}
+
+// The daemon's chunks, fed to the real plugin core: every message fits the broker's packet limit,
+// and the plugin ends with exactly the store's state, applied once, at the last chunk.
+TEST(PluginControl, ALargeStateGoesInChunksThePluginSwapsInAtTheEnd) {
+  RecordingPublisher publisher;
+  PluginControl control(publisher);
+  std::vector<std::pair<std::uint64_t, bool>> verdicts;
+  control.set_sync_listener([&](std::uint64_t g, bool applied, const std::string&) {
+    verdicts.emplace_back(g, applied);
+  });
+  auto hex = [](std::size_t i, char tag) {
+    auto s = fmt::format("{:064X}", i);
+    s[0] = tag;
+    return s;
+  };
+  store::BrokerState state;
+  for (std::size_t i = 0; i < 30000; ++i) state.activated_fingerprints.push_back(hex(i, 'A'));
+  for (std::size_t i = 0; i < 5000; ++i) state.revoked_fingerprints.push_back(hex(i, 'B'));
+  for (std::size_t i = 0; i < 20000; ++i) {
+    state.registered_devices.push_back(fmt::format("SN-\"{}\"-\u00e9", i));  // escapes, UTF-8
+  }
+  state.disabled_cas = {"CA02", "CN=CA02"};
+  state.auto_activate_cas = {"CA01"};
+  const auto sent = control.sync_state(state);
+  EXPECT_EQ(sent.entries, 55003u);
+  const auto published = publisher.published();
+  ASSERT_EQ(published.size(), sent.chunks);
+  EXPECT_GT(sent.chunks, 10u);
+
+  broker_plugin::Options options;
+  options.state_file = "/nonexistent/state.json";
+  broker_plugin::Policy policy(options, {}, 1);
+  for (std::size_t i = 0; i < published.size(); ++i) {
+    EXPECT_LE(published[i].payload.size(), PluginControl::kMaxChunkBytes);
+    auto out = policy.handle_control("svc-backend", published[i].payload);
+    const auto r = nlohmann::json::parse(out.response)["responses"][0];
+    EXPECT_FALSE(r.contains("error")) << r.dump();
+    const bool last = i + 1 == published.size();
+    EXPECT_EQ(out.state_changed, last);  // the live state changes only at the end
+    EXPECT_EQ(policy.state().activated_fingerprints.size(), last ? 30000u : 0u);
+    control.on_control_response(out.response);
+  }
+  EXPECT_EQ(policy.state().revoked_fingerprints.size(), 5000u);
+  EXPECT_EQ(policy.state().registered_usernames.size(), 20000u);
+  EXPECT_EQ(policy.state().registered_usernames.count("SN-\"7\"-\u00e9"), 1u);
+  EXPECT_EQ(policy.state().disabled_cas.size(), 2u);
+  ASSERT_EQ(verdicts.size(), 1u);
+  EXPECT_EQ(verdicts[0], std::make_pair(sent.generation, true));
+
+  // Losing any one chunk means the plugin never applies that generation.
+  const auto again = control.sync_state(state);
+  const auto all = publisher.published();
+  broker_plugin::Policy fresh(options, {}, 1);
+  for (std::size_t i = published.size(); i < all.size(); ++i) {
+    if (i == published.size() + 3) continue;
+    fresh.handle_control("svc-backend", all[i].payload);
+  }
+  EXPECT_TRUE(fresh.state().activated_fingerprints.empty());
+  EXPECT_FALSE(fresh.staged_generation());
+  EXPECT_NE(again.generation, sent.generation);
 }
 
 TEST(PluginControl, AnswersWithErrorsAreCountedAndOthersIgnored) {

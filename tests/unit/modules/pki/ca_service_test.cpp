@@ -43,10 +43,12 @@ class CaServiceTest : public ::testing::Test {
     repo_ = sqlite::make_ca_repository(db_);
     bus_.lane("test")
         .on<CaDisabled>([this](const CaDisabled& e) { events_.push_back("disabled " + e.ca_id); })
-        .on<CaEnabled>([this](const CaEnabled& e) { events_.push_back("enabled " + e.ca_id); });
+        .on<CaEnabled>([this](const CaEnabled& e) { events_.push_back("enabled " + e.ca_id); })
+        .on<CaUntrusted>(
+            [this](const CaUntrusted& e) { events_.push_back("untrusted " + e.ca_id); });
     bus_.start();
     service_ = std::make_unique<CaService>(
-        *repo_, clock_, CaServiceConfig{dir_ / "device-cas", dir_ / "managed"}, bus_);
+        *repo_, clock_, CaServiceConfig{dir_ / "device-cas", dir_ / "managed", {}}, bus_);
     code_ = service_->registration_code().value();
   }
   void TearDown() override {
@@ -97,13 +99,16 @@ TEST_F(CaServiceTest, RegisterWithProofOfPossessionStoresInactiveAndInstalls) {
   EXPECT_EQ(row->fingerprint, info.sha256_fingerprint);
   EXPECT_EQ(row->subject, info.subject);
   EXPECT_EQ(row->created_at_ms, clock_.now_ms());
-  // Trusted at TLS level (file + hash link), refused by the plugin (INACTIVE).
+  // INACTIVE: not in the capath, so TLS itself refuses its devices.
+  EXPECT_FALSE(fs::exists(ca_file(row->id)));
+  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row->id});
+  // Activated: installed (file + hash link), trusted at once.
+  ASSERT_TRUE(service_->update(row->id, CaStatus::kActive, std::nullopt));
   ASSERT_TRUE(fs::exists(ca_file(row->id)));
   EXPECT_EQ(read_file(ca_file(row->id).string()).value(), ca.cert_pem);
   auto links = hash_links(dir_ / "device-cas");
   ASSERT_EQ(links.size(), 1u);
   EXPECT_EQ(links[0].filename().string(), subject_hash(ca.cert_pem).value() + ".0");
-  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row->id});
 
   auto described = service_->describe(row->id);
   ASSERT_TRUE(described);
@@ -204,9 +209,14 @@ TEST_F(CaServiceTest, DuplicatesAndNames) {
   EXPECT_EQ(dup.error().name, "CaAlreadyRegistered");
   EXPECT_EQ(dup.error().kind, ErrorKind::kConflict);
 
-  // Same CN: the default name falls back to the id prefix.
-  auto twin = make_ca("Acme CA");
-  auto row = service_->register_ca(request(twin));
+  // Same subject, another key: refused (the plugin and the console could not tell them apart).
+  auto twin = service_->register_ca(request(make_ca("Acme CA")));
+  ASSERT_FALSE(twin);
+  EXPECT_EQ(twin.error().name, "CaAlreadyRegistered");
+  EXPECT_EQ(twin.error().kind, ErrorKind::kConflict);
+
+  // A CN that makes a taken name: the default name falls back to the id prefix.
+  auto row = service_->register_ca(request(make_ca("Acme/CA")));
   ASSERT_TRUE(row) << row.error().message;
   EXPECT_EQ(row->name, row->id.substr(0, 16));
 
@@ -248,8 +258,12 @@ TEST_F(CaServiceTest, UpdateDescribeAndHooks) {
   EXPECT_FALSE(described->auto_registration);
   EXPECT_EQ(described->updated_at_ms, clock_.now_ms());
 
+  ASSERT_TRUE(fs::exists(ca_file(row.id)));
+  published().clear();
   ASSERT_TRUE(service_->update(row.id, CaStatus::kInactive, std::nullopt));
-  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row.id});
+  // Out of the capath; the broker must forget it (restart), and the plugin refuse it.
+  EXPECT_FALSE(fs::exists(ca_file(row.id)));
+  EXPECT_EQ(published(), (std::vector<std::string>{"untrusted " + row.id, "disabled " + row.id}));
 
   auto bad = service_->update(row.id, CaStatus::kDeregistered, std::nullopt);
   ASSERT_FALSE(bad);
@@ -269,7 +283,7 @@ TEST_F(CaServiceTest, DeregisterRemovesFileRefusesUpdatesAndAllowsReRegistration
   auto gone = service_->deregister("Acme-CA");
   ASSERT_TRUE(gone) << gone.error().message;
   EXPECT_EQ(gone->status, CaStatus::kDeregistered);
-  EXPECT_EQ(published(), std::vector<std::string>{"disabled " + row.id});
+  EXPECT_EQ(published(), (std::vector<std::string>{"disabled " + row.id, "untrusted " + row.id}));
   EXPECT_FALSE(fs::exists(ca_file(row.id)));
   EXPECT_TRUE(hash_links(dir_ / "device-cas").empty());
 
@@ -289,8 +303,38 @@ TEST_F(CaServiceTest, DeregisterRemovesFileRefusesUpdatesAndAllowsReRegistration
   auto back = service_->register_ca(request(ca));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(back->status, CaStatus::kInactive);
-  EXPECT_TRUE(fs::exists(ca_file(row.id)));
+  EXPECT_FALSE(fs::exists(ca_file(row.id)));  // INACTIVE
   EXPECT_EQ(service_->list(true)->size(), 1u);
+}
+
+TEST_F(CaServiceTest, RefusesTheRootsOrAnotherCasIdentifiers) {
+  auto root = make_ca("smartproduct root");
+  ASSERT_TRUE(
+      write_file_atomic((dir_ / "root-ca.crt").string(), root.cert_pem, 0644, Overwrite::kAllow));
+  CaService with_root(*repo_, clock_,
+                      CaServiceConfig{dir_ / "device-cas", dir_ / "managed", dir_ / "root-ca.crt"},
+                      bus_);
+  auto expect_conflict = [&](const CertAndKey& ca, const char* what) {
+    auto r = with_root.register_ca(request(ca));
+    ASSERT_FALSE(r) << what;
+    EXPECT_EQ(r.error().kind, ErrorKind::kConflict) << what;
+  };
+  // The root itself (its key signs the proof), and another key under the root's subject.
+  expect_conflict(root, "the root");
+  expect_conflict(make_ca("smartproduct root"), "the root's subject");
+  // A deregistered CA's id may only come back with the same certificate: another certificate
+  // with its SKI (same key, new validity) would take over its devices' records.
+  auto acme = make_ca("Acme CA");
+  auto acme_row = with_root.register_ca(request(acme)).value();
+  ASSERT_TRUE(with_root.deregister(acme_row.id));
+  CertRequest renewed;
+  renewed.profile = Profile::kRootCa;
+  renewed.common_name = "Acme CA 2";
+  renewed.key_pem = acme.key_pem;
+  renewed.days = 30;
+  auto same_key = issue_certificate(renewed, nullptr).value();
+  expect_conflict(same_key, "another certificate with a deregistered CA's SKI");
+  ASSERT_TRUE(with_root.register_ca(request(acme)));  // the same certificate: fine
 }
 
 TEST_F(CaServiceTest, ManagedCaIssuesDeviceCertificates) {
