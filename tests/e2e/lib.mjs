@@ -1,5 +1,7 @@
 // Shared helpers for the browser tests: Debian's Chromium through playwright-core, a fresh
 // profile per test, screenshots under artifacts/, and verification codes from the daemon log.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -98,4 +100,44 @@ export async function verificationCode(email, { timeoutMs = 15000, exclude = [] 
     if (Date.now() > deadline) throw new Error(`no verification code for ${email} in ${logPath}`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** Signs in through the form as who = {email, password} and waits for My Devices. */
+export async function signIn(page, who) {
+  await page.goto(`${baseUrl()}/signin`);
+  await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor();
+  await page.getByLabel('Email', { exact: true }).fill(who.email);
+  await page.getByLabel('Password', { exact: true }).fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL('**/devices');
+}
+
+/** Runs `smartproductctl` from SP_BIN_DIR (exit status 0 required) and returns its stdout. */
+export function ctl(args, input) {
+  const r = spawnSync(path.join(process.env.SP_BIN_DIR, 'smartproductctl'), args, { input, encoding: 'utf8', timeout: 60000 });
+  if (r.status !== 0) throw new Error(`smartproductctl ${args.join(' ')} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+/** Waits until fn() is truthy (the pages refresh themselves; nothing here reloads them). */
+export async function until(what, fn, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * The instance run.mjs made, for tests that drive the CLI and the simulator:
+ * {config, binDir, sim (its path), skip (false, or why the test is skipped)}.
+ */
+export function simInstance() {
+  const config = process.env.SP_CONFIG;
+  const binDir = process.env.SP_BIN_DIR;
+  const sim = binDir && path.join(binDir, 'smartproduct-sim');
+  const enabled = !!(config && binDir && process.env.SP_BASE_URL && existsSync(sim));
+  return { config, binDir, sim, skip: !enabled && 'needs SP_CONFIG and SP_BIN_DIR of the instance and smartproduct-sim (run it through run.mjs)' };
 }

@@ -8,6 +8,7 @@
 //   SP_BIN_DIR=build/bin node tests/e2e/run.mjs          # from the repository root
 //   SP_E2E_AUTH=1 ...                                      # also run the full account flow
 //   SP_E2E_KEEP=1 ...                                      # keep the temp instance for inspection
+//   SP_E2E_TESTS=control.test.mjs ...                      # only these test files (comma-separated)
 //
 // The tests get SP_BASE_URL, SP_DAEMON_LOG and, for tests that drive the CLI (devices.test.mjs),
 // SP_CONFIG (the instance's smartproduct.toml), SP_INSTANCE_DIR, SP_BIN_DIR and SP_MQTT_PORT.
@@ -21,7 +22,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const kTests = ['smoke.test.mjs', 'auth-flow.test.mjs', 'devices.test.mjs'];
+const kAllTests = ['smoke.test.mjs', 'auth-flow.test.mjs', 'devices.test.mjs', 'control.test.mjs', 'events.test.mjs', 'telemetry.test.mjs'];
+// SP_E2E_TESTS=control.test.mjs,smoke.test.mjs runs only those files.
+const kTests = process.env.SP_E2E_TESTS ? process.env.SP_E2E_TESTS.split(',').map((s) => s.trim()).filter(Boolean) : kAllTests;
 
 function runTests(env) {
   return new Promise((resolve) => {

@@ -40,6 +40,16 @@ let user = null; // GET /api/auth/me
 let refreshTimer = null;
 let refreshInFlight = null;
 const listeners = new Set();
+const tokenListeners = new Set();
+
+/** The current access token (for the live WebSocket's auth message), or null. */
+export const currentToken = () => accessToken;
+
+/** Calls fn whenever a new access token arrives (sign-in, refresh); returns the unsubscribe function. */
+export function onToken(fn) {
+  tokenListeners.add(fn);
+  return () => tokenListeners.delete(fn);
+}
 
 // Tells other tabs of this console about a sign-out so they do not keep a dead session on screen.
 const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel('smartproduct-auth') : null;
@@ -91,12 +101,13 @@ function acceptTokens(body) {
   }
   accessToken = body.accessToken;
   scheduleRefresh(body.expiresIn);
+  for (const fn of tokenListeners) fn(accessToken);
 }
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
-async function send(path, { method = 'GET', body, auth = true } = {}) {
-  const headers = { Accept: 'application/json' };
+async function send(path, { method = 'GET', body, auth = true, text: asText = false } = {}) {
+  const headers = { Accept: asText ? 'text/csv, application/json' : 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
   let res;
@@ -112,6 +123,7 @@ async function send(path, { method = 'GET', body, auth = true } = {}) {
     throw new ApiError(0, null);
   }
   let data = null;
+  if (asText && res.ok) return res.text();
   if (res.status !== 204) {
     const text = await res.text();
     if (text) {
@@ -263,6 +275,29 @@ export const listCertificates = (id) => api(`/devices/${seg(id)}/certificates`);
 export const revokeCertificate = (id, fingerprint) =>
   api(`/devices/${seg(id)}/certificates/${seg(fingerprint)}/revoke`, { method: 'POST', body: {} });
 
+// ---- device state and commands ----------------------------------------------------------------
+
+/** The seed's status: the shadow document plus `connected`; `{}` while the device has no shadow. */
+export const getStatus = (id) => api(`/devices/${seg(id)}/status`);
+/** The shadow document (404 ShadowNotFound while there is none). */
+export const getShadow = (id) => api(`/devices/${seg(id)}/shadow`);
+/** body: {commandDetails:{command, value}, shadowDetails:{powerStatus, actualTemperature, targetTemperature}} */
+export const sendCommand = (id, body) => api(`/devices/${seg(id)}/commands`, { method: 'POST', body });
+export const getCommand = (id, commandId) => api(`/devices/${seg(id)}/commands/${seg(commandId)}`);
+/** A page of commands, newest first; status '' = every status. */
+export function listCommands(id, limit, cursor, status) {
+  const q = new URLSearchParams(pageQuery(limit, cursor).slice(1));
+  if (status) q.set('commandStatus', status);
+  const s = q.toString();
+  return api(`/devices/${seg(id)}/commands${s ? `?${s}` : ''}`);
+}
+/** A page of the devices matching a fleet query (`GET /api/devices?q=`); 422 names the error position. */
+export function searchDevices(query, limit, cursor) {
+  const q = new URLSearchParams(pageQuery(limit, cursor).slice(1));
+  q.set('q', query);
+  return api(`/devices?${q.toString()}`);
+}
+
 // ---- admin: reference catalog and certificate authorities --------------------------------------
 
 export function listCatalog(limit, cursor, modelNumber) {
@@ -281,3 +316,39 @@ export const listCas = () => api('/admin/cas');
 export const registerCa = (fields) => api('/admin/cas', { method: 'POST', body: fields });
 export const patchCa = (id, patch) => api(`/admin/cas/${seg(id)}`, { method: 'PATCH', body: patch });
 export const deregisterCa = (id) => api(`/admin/cas/${seg(id)}`, { method: 'DELETE' });
+
+// ---- events, alerts and notification channels --------------------------------------------------
+
+function withQuery(path, limit, cursor, extra = {}) {
+  const q = new URLSearchParams(pageQuery(limit, cursor).slice(1));
+  for (const [k, v] of Object.entries(extra)) if (v) q.set(k, v);
+  const s = q.toString();
+  return `${path}${s ? `?${s}` : ''}`;
+}
+
+export const alertsCount = () => api('/alerts/count');
+/** A page of the caller's open alerts (grouped), newest activity first. */
+export const listAlerts = (limit, cursor, eventType) => api(withQuery('/alerts', limit, cursor, { eventType }));
+/** A page of the caller's events, newest first; eventType '' = every type, deviceId '' = every device. */
+export const listEvents = (limit, cursor, eventType, deviceId) => api(withQuery('/events', limit, cursor, { eventType, deviceId }));
+export const listDeviceEvents = (id, limit, cursor, eventType) =>
+  api(withQuery(`/devices/${seg(id)}/events`, limit, cursor, { eventType }));
+/** Marks one event read (its alert group with it). */
+export const ackEvent = (deviceId, eventId) =>
+  api(`/devices/${seg(deviceId)}/events/${seg(eventId)}`, { method: 'PATCH', body: { ack: true } });
+/** "Mark all read": every unread event of the caller (of one type when eventType is set). */
+export const ackAllEvents = (eventType) => api('/events/ack', { method: 'POST', body: eventType ? { all: true, eventType } : { all: true } });
+
+export const getChannels = () => api('/notifications/channels');
+export const putChannels = (body) => api('/notifications/channels', { method: 'PUT', body });
+export const testNotification = () => api('/notifications/test', { method: 'POST', body: {} });
+
+// ---- telemetry --------------------------------------------------------------------------------
+
+/** A page of the device's telemetry: raw samples or 1m/1h/1d rollups ({points, LastEvaluatedKey?}). */
+export const getTelemetry = (id, { from, to, interval, fields, limit }, cursor) =>
+  api(withQuery(`/devices/${seg(id)}/telemetry`, limit, cursor, { from: String(from), to: String(to), interval, fields }));
+export const getTelemetryLatest = (id) => api(`/devices/${seg(id)}/telemetry/latest`);
+/** The raw samples of a range as CSV text. */
+export const getTelemetryCsv = (id, { from, to, fields }) =>
+  api(withQuery(`/devices/${seg(id)}/telemetry.csv`, 10000, undefined, { from: String(from), to: String(to), fields }), { text: true });

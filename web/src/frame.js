@@ -1,8 +1,9 @@
 // The signed-in layout: sidebar navigation (the seed's pages plus admin pages for role admin)
 // and a top bar with the user's email and Log out.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from './api.js';
 import { html } from './html.js';
+import { startLive, stopLive, useLive, useLivePoll, useLiveUp } from './live-session.js';
 import { Logo } from './ui.js';
 
 const icons = {
@@ -43,10 +44,81 @@ function NavLink({ item, path }) {
     <${Icon} name=${item.icon} /><span>${item.label}</span></a></li>`;
 }
 
+const kAlertPollMs = 15000; // only while the live socket is down
+const kToastMs = 8000;
+
+/**
+ * The open-alert count (GET /api/alerts/count, then the live pushes) and the seed's toast,
+ * raised on the first count above zero and whenever the count rises.
+ */
+function useAlertCount() {
+  const [count, setCount] = useState(null);
+  const [toast, setToast] = useState(null);
+  const last = useRef(null);
+  // A push newer than a request in flight wins: answers to older requests are dropped.
+  const seq = useRef(0);
+
+  function accept(n) {
+    if (!Number.isFinite(n)) return;
+    const prev = last.current;
+    last.current = n;
+    setCount(n);
+    if (n > 0 && (prev === null || n > prev)) setToast({ n, at: Date.now() });
+  }
+  async function load() {
+    const my = ++seq.current;
+    try {
+      const res = await api.alertsCount();
+      if (my === seq.current) accept(Number(res && res.alertsCount));
+    } catch {
+      /* the badge keeps its last value; the next push or poll corrects it */
+    }
+  }
+  useLivePoll(load, kAlertPollMs);
+  useLive('alerts', (m) => {
+    if (typeof m.alertsCount !== 'number') return load();
+    seq.current++;
+    accept(m.alertsCount);
+  });
+  useEffect(() => {
+    if (!toast) return undefined;
+    const t = setTimeout(() => setToast(null), kToastMs);
+    return () => clearTimeout(t);
+  }, [toast]);
+  return { count, toast, dismiss: () => setToast(null) };
+}
+
+function Bell({ count }) {
+  const n = count || 0;
+  // data-live tells (tests, curious users) whether the badge follows pushes or polls.
+  const up = useLiveUp();
+  return html`<a href="/alerts" class="bell" data-testid="alerts-bell" data-live=${up ? 'up' : 'down'} aria-label=${`Event Alerts: ${n} open`} title=${`${n} open alert${n === 1 ? '' : 's'}`}>
+    <svg width="22" height="22" viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d=${icons.alerts} fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" /></svg>
+    ${n > 0 ? html`<span class="bell-count" data-testid="alerts-count" aria-hidden="true">${n > 99 ? '99+' : n}</span>` : null}
+  </a>`;
+}
+
+function AlertToast({ toast, onClose }) {
+  return html`<div class="toast-region" role="status" aria-live="polite">
+    ${toast
+      ? html`<div class="toast" data-testid="alerts-toast">
+          <span>You have ${toast.n} new alerts.</span>
+          <a href="/alerts" onClick=${onClose}>View</a>
+          <button type="button" class="btn btn-ghost btn-sm" aria-label="Dismiss" onClick=${onClose}>×</button>
+        </div>`
+      : null}
+  </div>`;
+}
+
 export function Frame({ path, user, children }) {
   const [menuOpen, setMenuOpen] = useState(false);
   const [leaving, setLeaving] = useState(false);
   useEffect(() => setMenuOpen(false), [path]);
+  useEffect(() => {
+    startLive();
+    return stopLive;
+  }, []);
+  const alerts = useAlertCount();
 
   async function logout() {
     setLeaving(true);
@@ -74,6 +146,7 @@ export function Frame({ path, user, children }) {
         </button>
         <div class="topbar-brand"><${Logo} size=${24} /><span>Smart Product</span></div>
         <div class="topbar-right">
+          <${Bell} count=${alerts.count} />
           <span class="user-chip" title=${user.name || user.email}>
             <span class="avatar" aria-hidden="true">${(user.name || user.email || '?').trim().charAt(0).toUpperCase()}</span>
             <span class="user-email" data-testid="user-email">${user.email}</span>
@@ -83,6 +156,7 @@ export function Frame({ path, user, children }) {
       </header>
       <main id="main" class="content" tabindex="-1">${children}</main>
     </div>
+    <${AlertToast} toast=${alerts.toast} onClose=${alerts.dismiss} />
   </div>`;
 }
 

@@ -13,7 +13,7 @@ import { Forgot, Reset, SignIn, SignUp, Verify } from './pages/auth.js';
 import { AdminCas } from './pages/cas.js';
 import { AdminCatalog } from './pages/catalog.js';
 import { DeviceDetail, MyDevices, Registration } from './pages/devices.js';
-import { Alerts, History } from './pages/placeholders.js';
+import { Alerts, History } from './pages/events.js';
 import { UserSetting } from './pages/user.js';
 import { Spinner } from './ui.js';
 

@@ -95,6 +95,13 @@ export function Empty({ title, children }) {
 
 /** A modal confirmation built on <dialog> (focus trap and Escape come from the browser). */
 export function ConfirmDialog({ open, title, children, confirmLabel = 'Confirm', danger, busy, onConfirm, onCancel }) {
+  return html`<${Modal} open=${open} title=${title} onCancel=${() => { if (!busy) onCancel(); }}
+    actions=${html`<${Button} kind="secondary" onClick=${onCancel} disabled=${busy}>Cancel<//>
+      <${Button} kind=${danger ? 'danger' : 'primary'} busy=${busy} onClick=${onConfirm}>${confirmLabel}<//>`}>${children}<//>`;
+}
+
+/** The <dialog> under ConfirmDialog and Dialog: modal while `open`, Escape calls onCancel. */
+function Modal({ open, title, children, actions, onCancel, wide }) {
   const ref = useRef(null);
   useEffect(() => {
     const d = ref.current;
@@ -103,14 +110,11 @@ export function ConfirmDialog({ open, title, children, confirmLabel = 'Confirm',
     else if (!open && d.open) d.close();
   }, [open]);
   const tid = useRef(nextId('dlg'));
-  return html`<dialog ref=${ref} class="dialog" aria-labelledby=${tid.current}
-      onCancel=${(e) => { e.preventDefault(); if (!busy) onCancel(); }}>
+  return html`<dialog ref=${ref} class=${`dialog${wide ? ' dialog-wide' : ''}`} aria-labelledby=${tid.current}
+      onCancel=${(e) => { e.preventDefault(); onCancel(); }}>
     <h2 id=${tid.current}>${title}</h2>
     <div class="dialog-body">${children}</div>
-    <div class="dialog-actions">
-      <${Button} kind="secondary" onClick=${onCancel} disabled=${busy}>Cancel<//>
-      <${Button} kind=${danger ? 'danger' : 'primary'} busy=${busy} onClick=${onConfirm}>${confirmLabel}<//>
-    </div>
+    <div class="dialog-actions">${actions}</div>
   </dialog>`;
 }
 
@@ -188,4 +192,10 @@ export function Tabs({ tabs, active, onSelect, id }) {
         onClick=${() => onSelect(t.id)}>${t.label}</button>`,
     )}
   </div>`;
+}
+
+/** A modal dialog with a Close button and optional extra actions (placed before it). */
+export function Dialog({ open, title, children, actions, onClose, wide }) {
+  return html`<${Modal} open=${open} title=${title} wide=${wide} onCancel=${onClose}
+    actions=${html`${actions}<${Button} kind="secondary" onClick=${onClose}>Close<//>`}>${children}<//>`;
 }

@@ -10,4 +10,11 @@ struct EventStored {
   EventRecord event;
 };
 
+/// A user's alerts changed (a new alert or occurrence, an acknowledgement, a suppression):
+/// published after the commit; subscribers re-read GET /api/alerts/count. May also follow an event
+/// that changed nothing visible (e.g. one of a suppressed device + type).
+struct AlertsChanged {
+  std::string user_id;
+};
+
 }  // namespace sp::events

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/device_message.hpp"
@@ -25,9 +26,21 @@ class EventService {
                EventBus& bus, OwnerLookup owner = {});
 
   /// See TelemetryService::ingest.
-  void ingest(std::string_view topic, std::string_view payload, std::function<void(bool)> done);
+  /// `mark`: the message comes from the broker's spool; it is committed with the row. Returns
+  /// true when the message went to the store (false: rejected, done(true) already called).
+  bool ingest(std::string_view topic, std::string_view payload, std::function<void(bool)> done,
+              const SpoolMark* mark = nullptr);
 
   const IngestCounters& counters() const { return counters_; }
+
+  /// Device id of events the daemon itself raises (not a device: no device can use the id).
+  static constexpr const char* kSystemDevice = "$system";
+  /// Stores a system event (device kSystemDevice) once for each administrator in `admins`, so it
+  /// is in their event lists and, when `type` is in their alertLevel, their alerts. `key` makes
+  /// a retry idempotent.
+  void record_system_event(const std::vector<std::string>& admins, const std::string& type,
+                           const std::string& message, const nlohmann::json& details,
+                           const std::string& key);
   const IngestConfig& config() const { return config_; }
 
  private:

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "smartproduct/core/device_message.hpp"
+
 namespace sp::events {
 
 /// The event types the seed's devices, console and alert settings know.
@@ -28,6 +30,8 @@ struct EventRecord {
   bool suppress = false;
   std::string payload;  // the device's whole JSON object, compact
   std::string dedup_key;
+  /// Set when the event comes from the broker's spool (committed with the row).
+  std::optional<SpoolMark> spool_mark;
 
   /// The seed's JSON shape: the device's fields, then the server's (id, deviceId, createdAt,
   /// updatedAt, ack, suppress, userId, timestamp) on top.

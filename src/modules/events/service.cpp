@@ -59,8 +59,8 @@ bool valid_event_fields(const nlohmann::json& body) {
 
 }  // namespace
 
-void EventService::ingest(std::string_view topic, std::string_view payload,
-                          std::function<void(bool)> done) {
+bool EventService::ingest(std::string_view topic, std::string_view payload,
+                          std::function<void(bool)> done, const SpoolMark* mark) {
   counters_.received++;
   auto parsed = parse_device_message(config_.topic, topic, payload, config_.max_payload_bytes);
   if (parsed.message && !valid_event_fields(parsed.message->body)) {
@@ -72,7 +72,7 @@ void EventService::ingest(std::string_view topic, std::string_view payload,
     spdlog::debug("events: rejected message on {} ({} bytes): {}", topic, payload.size(),
                   to_string(parsed.rejection));
     done(true);
-    return;
+    return false;
   }
   auto& body = parsed.message->body;
   EventRecord e;
@@ -91,12 +91,58 @@ void EventService::ingest(std::string_view topic, std::string_view payload,
   if (owner_) e.user_id = owner_(e.device_id);
   e.payload = body.dump();
   std::function<void()> announce;
-  if (bus_.has_subscribers<EventStored>()) {
-    announce = [this, stored = EventStored{e}] { bus_.publish(stored); };
+  const bool stored_wanted = bus_.has_subscribers<EventStored>();
+  // A new event of an owned device joined (or, suppressed, skipped) its owner's alert group.
+  const bool alerts_wanted = e.user_id && bus_.has_subscribers<AlertsChanged>();
+  if (stored_wanted || alerts_wanted) {
+    announce = [this,
+                stored = stored_wanted ? std::optional<EventStored>(EventStored{e}) : std::nullopt,
+                user = alerts_wanted ? *e.user_id : std::string()] {
+      if (stored) bus_.publish(*stored);
+      if (!user.empty()) bus_.publish(AlertsChanged{user});
+    };
   }
+  if (mark) e.spool_mark = *mark;
   repository_.append(std::move(e),
                      count_and_acknowledge(counters_, "events", AppendOutcome::kDuplicate,
                                            std::move(done), std::move(announce)));
+  return true;
+}
+
+}  // namespace sp::events
+
+namespace sp::events {
+
+void EventService::record_system_event(const std::vector<std::string>& admins,
+                                       const std::string& type, const std::string& message,
+                                       const nlohmann::json& details, const std::string& key) {
+  for (const auto& admin : admins) {
+    EventRecord e;
+    e.id = ids::uuid_v4();
+    e.device_id = kSystemDevice;
+    e.user_id = admin;
+    e.type = type;
+    e.message = message;
+    e.message_id = key;
+    e.details = details;
+    e.created_at_ms = e.updated_at_ms = e.timestamp_ms = clock_.now_ms();
+    e.dedup_key = "mid:" + key;
+    e.payload = nlohmann::json{
+        {"messageId", key},
+        {"type", type},
+        {"message", message},
+        {"details",
+         details}}.dump();
+    const bool alerts_wanted = bus_.has_subscribers<AlertsChanged>();
+    repository_.append(std::move(e), [this, admin, alerts_wanted](Result<AppendOutcome> r) {
+      if (!r) {
+        spdlog::error("events: system event for {} not stored: {} ({})", admin, r.error().message,
+                      r.error().detail);
+        return;
+      }
+      if (*r == AppendOutcome::kStored && alerts_wanted) bus_.publish(AlertsChanged{admin});
+    });
+  }
 }
 
 }  // namespace sp::events

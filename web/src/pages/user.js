@@ -1,10 +1,11 @@
-// User Setting: account summary, change password, and the alert preference levels.
+// User Setting: account summary, change password, the alert preference levels and the
+// notification channels (email, SMS with the phone number, webhook; a test notification).
 import { useEffect, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { PageHeader } from '../frame.js';
 import { html } from '../html.js';
-import { Button, Card, Checkbox, Field, Notice, Spinner, Switch, Time } from '../ui.js';
-import { changePasswordProblems, kMinPasswordLength } from '../validate.js';
+import { Button, Card, Checkbox, CopyButton, Field, Notice, Spinner, Switch, Time } from '../ui.js';
+import { changePasswordProblems, kMinPasswordLength, normalisePhone, phoneProblem } from '../validate.js';
 
 export const kAlertLevels = [
   { value: 'error', label: 'Error' },
@@ -157,10 +158,121 @@ function AlertPreferences({ user }) {
   return html`<${Card} title="Alert Profile Preference Level" id="alerts">${body}<//>`;
 }
 
+// The server's field errors, shown under their input.
+const kChannelFieldErrors = { InvalidPhone: 'phone', InvalidWebhookUrl: 'webhookUrl' };
+
+function channelProblems(f) {
+  const p = {};
+  const phoneWhy = phoneProblem(f.phone);
+  if (phoneWhy) p.phone = phoneWhy;
+  else if (f.smsEnabled && !f.phone) p.phone = 'Enter a phone number to get SMS.';
+  if (f.webhookUrl && !/^https?:\/\/[^\s/?#@]+/.test(f.webhookUrl)) p.webhookUrl = 'Enter the webhook URL, e.g. https://example.com/hooks/smartproduct.';
+  return p;
+}
+
+/** GET/PUT /api/notifications/channels; the webhook secret is shown once, after the save that made it. */
+function NotificationChannels() {
+  const [f, setF] = useState(null);
+  const [info, setInfo] = useState(null); // the last answer: email, availability, webhookSecretSet
+  const [loadError, setLoadError] = useState(null);
+  const [problems, setProblems] = useState({});
+  const [error, setError] = useState(null);
+  const [done, setDone] = useState(null);
+  const [secret, setSecret] = useState(null);
+  const [busy, setBusy] = useState(false);
+  const [testing, setTesting] = useState(false);
+
+  function accept(res) {
+    setInfo(res);
+    setF({ emailEnabled: !!res.emailEnabled, smsEnabled: !!res.smsEnabled, phone: res.phone || '', webhookUrl: res.webhookUrl || '', rotate: false });
+  }
+  useEffect(() => {
+    api.getChannels().then(accept, (err) => setLoadError(api.errorText(err)));
+  }, []);
+  const set = (k) => (v) => {
+    setF((o) => ({ ...o, [k]: v }));
+    setDone(null);
+    if (problems[k]) setProblems((p) => ({ ...p, [k]: null }));
+  };
+
+  async function save(e) {
+    e.preventDefault();
+    const v = { ...f, phone: normalisePhone(f.phone.trim()), webhookUrl: f.webhookUrl.trim() };
+    const p = channelProblems(v);
+    setProblems(p);
+    setError(null);
+    setDone(null);
+    setSecret(null);
+    if (Object.keys(p).length) return;
+    setBusy(true);
+    try {
+      const body = { emailEnabled: v.emailEnabled, smsEnabled: v.smsEnabled, phone: v.phone, webhookUrl: v.webhookUrl || null };
+      if (v.rotate && v.webhookUrl) body.rotateWebhookSecret = true;
+      const res = await api.putChannels(body);
+      const phoneChanged = res.phone !== info.phone;
+      accept(res);
+      // The phone number is the account's: Account and the SMS hint read it from the session.
+      if (phoneChanged) api.reloadUser().catch(() => {});
+      if (res.webhookSecret) setSecret(res.webhookSecret);
+      setDone('Notification channels saved.');
+    } catch (err) {
+      const field = err instanceof api.ApiError && kChannelFieldErrors[err.error];
+      if (field) setProblems({ [field]: err.message });
+      else setError(api.errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function sendTest() {
+    setTesting(true);
+    setError(null);
+    setDone(null);
+    try {
+      await api.testNotification();
+      setDone('A test notification is on its way to your channels.');
+    } catch (err) {
+      setError(api.errorText(err));
+    } finally {
+      setTesting(false);
+    }
+  }
+
+  let body;
+  if (loadError) body = html`<${Notice} kind="error">Could not load your notification channels: ${loadError}<//>`;
+  else if (!f) body = html`<${Spinner} label="Loading channels…" />`;
+  else {
+    body = html`<form onSubmit=${save} novalidate>
+      <${Notice} kind="error">${error}<//>
+      <${Notice} kind="success">${done}<//>
+      ${secret
+        ? html`<div class="notice notice-warning" role="status" data-testid="webhook-secret">
+            <p>Your webhook signing secret. Copy it now: it is not shown again.</p>
+            <p class="mono secret">${secret}</p><${CopyButton} text=${secret} />
+          </div>`
+        : null}
+      <${Switch} name="emailEnabled" label=${`Email to ${info.email}`} checked=${f.emailEnabled} onChange=${set('emailEnabled')}
+        hint=${info.emailAvailable ? null : 'This server has no mail server configured, so no email is sent.'} />
+      <${Switch} name="smsEnabled" label="SMS" checked=${f.smsEnabled} onChange=${set('smsEnabled')}
+        hint=${info.smsAvailable ? null : 'This server has no SMS gateway configured, so no SMS is sent.'} />
+      <${Field} label="Phone number" name="phone" type="tel" autocomplete="tel" value=${f.phone} onInput=${set('phone')}
+        error=${problems.phone} hint="International format, e.g. +15551234567." />
+      <${Field} label="Webhook URL" name="webhookUrl" type="url" value=${f.webhookUrl} onInput=${set('webhookUrl')}
+        error=${problems.webhookUrl} hint=${info.webhookSecretSet ? 'A signing secret is set (X-Smartproduct-Signature). Empty the URL to remove the webhook.' : 'An https URL that receives each alert as a signed JSON POST.'} />
+      ${info.webhookSecretSet ? html`<${Checkbox} name="rotate" label="Create a new signing secret" checked=${f.rotate} onChange=${set('rotate')} />` : null}
+      <div class="form-actions">
+        <${Button} kind="secondary" busy=${testing} onClick=${sendTest}>Send test notification<//>
+        <${Button} type="submit" busy=${busy}>Save channels<//>
+      </div>
+    </form>`;
+  }
+  return html`<${Card} title="Notification channels" id="channels">${body}<//>`;
+}
+
 export function UserSetting({ user }) {
   return html`<${PageHeader} title="User Setting" />
     <div class="grid-2">
       <div class="stack"><${AlertPreferences} user=${user} /><${Account} user=${user} /></div>
-      <div class="stack"><${ChangePassword} user=${user} /></div>
+      <div class="stack"><${NotificationChannels} /><${ChangePassword} user=${user} /></div>
     </div>`;
 }

@@ -1,45 +1,66 @@
 #include "smartproduct/store/event_repository.hpp"
 
+#include "store/sqlite/repositories/alert_sql.hpp"
+#include "store/sqlite/repositories/event_rows.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/statement_cache.hpp"
 
 namespace sp::sqlite {
+
+std::string event_columns(std::string_view alias) {
+  std::string out;
+  for (const char* c : {"id", "device_id", "user_id", "message_id", "type", "message", "details",
+                        "timestamp", "timestamp_from_device", "sent_at", "created_at", "updated_at",
+                        "ack", "suppress", "payload"}) {
+    if (!out.empty()) out += ", ";
+    out.append(alias).append(c);
+  }
+  return out + ", coalesce(" + std::string(alias) + "dedup_key, '')";
+}
+
+events::EventRecord read_event_row(const Statement& s, int first) {
+  events::EventRecord e;
+  int c = first;
+  e.id = s.column<std::string>(c++);
+  e.device_id = s.column<std::string>(c++);
+  e.user_id = s.column<std::optional<std::string>>(c++);
+  e.message_id = s.column<std::string>(c++);
+  e.type = s.column<std::string>(c++);
+  e.message = s.column<std::string>(c++);
+  e.details = nlohmann::json::parse(s.column<std::string>(c++), nullptr, false);
+  e.timestamp_ms = s.column<int64_t>(c++);
+  e.timestamp_from_device = s.column<bool>(c++);
+  e.sent_at = s.column<std::string>(c++);
+  e.created_at_ms = s.column<int64_t>(c++);
+  e.updated_at_ms = s.column<int64_t>(c++);
+  e.ack = s.column<bool>(c++);
+  e.suppress = s.column<bool>(c++);
+  e.payload = s.column<std::string>(c++);
+  e.dedup_key = s.column<std::string>(c++);
+  return e;
+}
+
 namespace {
 
 using events::AppendOutcome;
 using events::EventRecord;
 
-constexpr const char* kColumns =
-    "id, device_id, user_id, message_id, type, message, details, timestamp, "
-    "timestamp_from_device, sent_at, created_at, updated_at, ack, suppress, payload, "
-    "coalesce(dedup_key, '')";
-
-EventRecord read_row(Statement& s) {
-  EventRecord e;
-  e.id = s.column<std::string>(0);
-  e.device_id = s.column<std::string>(1);
-  e.user_id = s.column<std::optional<std::string>>(2);
-  e.message_id = s.column<std::string>(3);
-  e.type = s.column<std::string>(4);
-  e.message = s.column<std::string>(5);
-  e.details = nlohmann::json::parse(s.column<std::string>(6), nullptr, false);
-  e.timestamp_ms = s.column<int64_t>(7);
-  e.timestamp_from_device = s.column<bool>(8);
-  e.sent_at = s.column<std::string>(9);
-  e.created_at_ms = s.column<int64_t>(10);
-  e.updated_at_ms = s.column<int64_t>(11);
-  e.ack = s.column<bool>(12);
-  e.suppress = s.column<bool>(13);
-  e.payload = s.column<std::string>(14);
-  e.dedup_key = s.column<std::string>(15);
-  return e;
-}
-
 class SqliteEventRepository final : public store::EventRepository {
  public:
-  explicit SqliteEventRepository(std::shared_ptr<Database> db) : db_(std::move(db)) {}
+  SqliteEventRepository(std::shared_ptr<Database> db, std::optional<alerts::Grouping> grouping)
+      : db_(std::move(db)), grouping_(grouping) {}
 
+  // The events store step: the event row and, for a new event of an owned device, its alert group
+  // and notification outbox row, in ONE job of the group-committed transaction, so a kill -9 keeps
+  // all of them or none, and the acknowledgement (done) follows the commit of all of them.
   void append(EventRecord e, std::function<void(Result<AppendOutcome>)> done) override {
+    std::function<Result<void>(Connection&)> alert_step;
+    if (grouping_ && e.user_id) {
+      alert_step = [e, grouping = *grouping_](Connection& conn) {
+        return record_alert_occurrence(conn, e, grouping);
+      };
+    }
+    const auto mark = e.spool_mark;
     insert_unless_duplicate<AppendOutcome>(
         *db_,
         [this, e = std::move(e)](Connection& conn) -> Result<void> {
@@ -53,26 +74,27 @@ class SqliteEventRepository final : public store::EventRepository {
                             e.suppress ? 1 : 0, e.payload, dedup);
           return (*stmt)->run();
         },
-        AppendOutcome::kStored, AppendOutcome::kDuplicate, std::move(done));
+        AppendOutcome::kStored, AppendOutcome::kDuplicate, std::move(done), std::move(alert_step),
+        mark);
   }
 
   Result<std::optional<EventRecord>> find(const std::string& device_id,
                                           const std::string& event_id) override {
     return db_->read([&](Connection& conn) -> Result<std::optional<EventRecord>> {
-      auto stmt = conn.prepare(std::string("SELECT ") + kColumns +
+      auto stmt = conn.prepare("SELECT " + event_columns() +
                                " FROM events WHERE device_id = ?1 AND id = ?2");
       if (!stmt) return tl::unexpected(stmt.error());
       stmt->bind_all(device_id, event_id);
       auto row = stmt->step();
       if (!row) return tl::unexpected(row.error());
       if (!*row) return std::optional<EventRecord>{};
-      return std::optional<EventRecord>{read_row(*stmt)};
+      return std::optional<EventRecord>{read_event_row(*stmt)};
     });
   }
 
   Result<std::vector<EventRecord>> recent(const std::string& device_id, int limit) override {
     return db_->read([&](Connection& conn) -> Result<std::vector<EventRecord>> {
-      auto stmt = conn.prepare(std::string("SELECT ") + kColumns +
+      auto stmt = conn.prepare("SELECT " + event_columns() +
                                " FROM events WHERE device_id = ?1 "
                                "ORDER BY timestamp DESC, id DESC LIMIT ?2");
       if (!stmt) return tl::unexpected(stmt.error());
@@ -82,7 +104,7 @@ class SqliteEventRepository final : public store::EventRepository {
         auto row = stmt->step();
         if (!row) return tl::unexpected(row.error());
         if (!*row) break;
-        out.push_back(read_row(*stmt));
+        out.push_back(read_event_row(*stmt));
       }
       return out;
     });
@@ -94,6 +116,7 @@ class SqliteEventRepository final : public store::EventRepository {
 
  private:
   std::shared_ptr<Database> db_;
+  std::optional<alerts::Grouping> grouping_;
   CachedStatement insert_{
       "INSERT INTO events (id, device_id, user_id, message_id, type, message, details, timestamp, "
       "timestamp_from_device, sent_at, created_at, updated_at, ack, suppress, payload, dedup_key) "
@@ -103,8 +126,9 @@ class SqliteEventRepository final : public store::EventRepository {
 
 }  // namespace
 
-std::unique_ptr<store::EventRepository> make_event_repository(std::shared_ptr<Database> main_db) {
-  return std::make_unique<SqliteEventRepository>(std::move(main_db));
+std::unique_ptr<store::EventRepository> make_event_repository(
+    std::shared_ptr<Database> main_db, std::optional<alerts::Grouping> grouping) {
+  return std::make_unique<SqliteEventRepository>(std::move(main_db), grouping);
 }
 
 }  // namespace sp::sqlite
