@@ -1,12 +1,20 @@
 #include "smartproduct/telemetry/service.hpp"
 
+#include "smartproduct/store/telemetry_maintenance.hpp"
 #include "smartproduct/telemetry/events.hpp"
+
+#include <cmath>
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 namespace sp::telemetry {
+
+namespace {
+// Rollups cost one upsert per field and resolution in the ingest transaction: bound them.
+constexpr std::size_t kMaxRolledUpFields = 16;
+}  // namespace
 
 std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
   auto ts = epoch_ms_field(body, "timestamp");
@@ -35,32 +43,97 @@ std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
 
 TelemetryService::TelemetryService(IngestConfig config, store::TelemetryRepository& repository,
                                    const Clock& clock, EventBus& bus)
-    : config_(std::move(config)), repository_(repository), clock_(clock), bus_(bus) {}
+    : config_(std::move(config)),
+      repository_(repository),
+      clock_(clock),
+      bus_(bus),
+      pipeline_(Pipeline::compile(Pipeline::default_activities()).value()) {}
 
-void TelemetryService::ingest(std::string_view topic, std::string_view payload,
-                              std::function<void(bool)> done) {
+void TelemetryService::forget(const std::string& device_id) {
+  std::lock_guard lock(mutex_);
+  if (device_id.empty()) {
+    devices_.clear();
+  } else {
+    devices_.erase(device_id);
+  }
+}
+
+const DeviceAttributes* TelemetryService::device(const std::string& device_id) {
+  auto it = devices_.find(device_id);
+  if (it == devices_.end()) {
+    // Bounded: a flood of unknown serials must not grow the cache without limit.
+    if (devices_.size() > 100000) devices_.clear();
+    CachedDevice entry;
+    if (lookup_) entry.attributes = lookup_(device_id);
+    it = devices_.emplace(device_id, std::move(entry)).first;
+  }
+  return it->second.attributes ? &*it->second.attributes : nullptr;
+}
+
+bool TelemetryService::prepare(std::string device_id, nlohmann::json body, std::string_view payload,
+                               TelemetryRecord& record) {
+  record.received_at_ms = clock_.now_ms();
+  record.device_ts_ms = epoch_ms_field(body, "timestamp");
+  record.dedup_key = dedup_key(body, payload);
+  record.t_ms = sample_time(record.device_ts_ms, record.received_at_ms);
+  {
+    std::lock_guard lock(mutex_);
+    const DeviceAttributes* dev = device(device_id);
+    if (dev) record.owner_id = dev->user_id;
+    if (!pipeline_.apply(body, dev, record.received_at_ms, evaluator_)) return false;
+  }
+  record.numbers.clear();
+  for (auto it = body.begin(); rollups_ && it != body.end(); ++it) {
+    if (!it->is_number() || it.key() == "timestamp") continue;
+    if (record.numbers.size() >= kMaxRolledUpFields) break;
+    const double v = it->get<double>();
+    if (std::isfinite(v)) record.numbers.emplace_back(it.key(), v);
+  }
+  record.device_id = std::move(device_id);
+  record.payload = body.dump();
+  return true;
+}
+
+bool TelemetryService::ingest(std::string_view topic, std::string_view payload,
+                              std::function<void(bool)> done, const SpoolMark* mark) {
   counters_.received++;
+  if (paused_ && paused_()) {
+    refused_++;
+    done(false);  // not taken: redelivered (broker session or spool) after resume
+    return true;
+  }
   auto parsed = parse_device_message(config_.topic, topic, payload, config_.max_payload_bytes);
   if (!parsed.message) {
     counters_.count(parsed.rejection);
     spdlog::debug("telemetry: rejected message on {} ({} bytes): {}", topic, payload.size(),
                   to_string(parsed.rejection));
     done(true);  // acknowledged: redelivering an invalid message would never make it valid
-    return;
+    return false;
   }
   TelemetryRecord record;
-  record.device_id = std::move(parsed.message->device_id);
-  record.device_ts_ms = epoch_ms_field(parsed.message->body, "timestamp");
-  record.received_at_ms = clock_.now_ms();
-  record.dedup_key = dedup_key(parsed.message->body, payload);
-  record.payload = parsed.message->body.dump();
+  if (!prepare(std::move(parsed.message->device_id), std::move(parsed.message->body), payload,
+               record)) {
+    filtered_++;
+    done(true);  // dropped by the pipeline's filter, as configured
+    return false;
+  }
   std::function<void()> announce;
-  if (bus_.has_subscribers<TelemetryStored>()) {
+  if (bus_.has_subscribers<TelemetryStored>() && watch_.wanted(record.device_id)) {
     announce = [this, stored = TelemetryStored{record}] { bus_.publish(stored); };
   }
+  auto acknowledge = count_and_acknowledge(counters_, "telemetry", AppendOutcome::kDuplicate,
+                                           std::move(done), std::move(announce));
+  if (mark) record.spool_mark = *mark;
+  if (!full_) {
+    repository_.append(std::move(record), std::move(acknowledge));
+    return true;
+  }
   repository_.append(std::move(record),
-                     count_and_acknowledge(counters_, "telemetry", AppendOutcome::kDuplicate,
-                                           std::move(done), std::move(announce)));
+                     [this, acknowledge = std::move(acknowledge)](Result<AppendOutcome> outcome) {
+                       if (!outcome && store::is_disk_full(outcome.error())) full_();
+                       acknowledge(std::move(outcome));
+                     });
+  return true;
 }
 
 }  // namespace sp::telemetry
