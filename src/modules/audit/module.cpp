@@ -1,0 +1,384 @@
+// The audit module: the scheduled and on-demand security audit (the seed's Device Defender audit,
+// translated), its admin routes under /api/admin/audit and the mitigation actions. Runs execute on
+// the module's own thread, one at a time (the store's one-running-run index decides races with
+// smartproductctl audit run).
+
+#include "smartproduct/audit/module.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "modules/alerts/dto.hpp"
+#include "smartproduct/audit/checks.hpp"
+#include "smartproduct/audit/service.hpp"
+#include "smartproduct/devices/service.hpp"
+#include "smartproduct/http/paging.hpp"
+#include "smartproduct/http/types.hpp"
+#include "smartproduct/identity/auth.hpp"
+#include "smartproduct/jitr/settings.hpp"
+#include "smartproduct/pki/ca_service.hpp"
+#include "store/sqlite/repositories/audit_repository.hpp"
+#include "store/sqlite/store.hpp"
+
+namespace sp::audit {
+namespace {
+
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+json ms_or_null(const std::optional<std::int64_t>& ms) {
+  return ms ? json(iso8601_ms(*ms)) : json(nullptr);
+}
+
+json run_json(const store::AuditRun& r) {
+  std::int64_t total = 0;
+  for (const auto& [name, n] : r.checks.items()) total += n.get<std::int64_t>();
+  json out = {{"id", r.id},
+              {"trigger", r.trigger},
+              {"status", r.status},
+              {"startedAt", iso8601_ms(r.started_at_ms)},
+              {"finishedAt", ms_or_null(r.finished_at_ms)},
+              {"checks", r.checks},
+              {"findingsCount", total},
+              {"notes", r.notes}};
+  if (!r.error.empty()) out["error"] = r.error;
+  return out;
+}
+
+json finding_json(const store::AuditFinding& f) {
+  json out = {{"id", f.id},
+              {"check", f.check},
+              {"severity", f.severity},
+              {"resourceType", f.resource_type},
+              {"resourceId", f.resource_id},
+              {"reason", f.reason},
+              {"details", f.details},
+              {"status", f.status},
+              {"firstSeen", iso8601_ms(f.first_seen_ms)},
+              {"lastSeen", iso8601_ms(f.last_seen_ms)},
+              {"resolvedAt", ms_or_null(f.resolved_at_ms)},
+              {"firstRunId", f.first_run},
+              {"lastRunId", f.last_run}};
+  if (f.status == "suppressed") {
+    out["suppressReason"] = f.suppress_reason.value_or("");
+    out["suppressedUntil"] = ms_or_null(f.suppressed_until_ms);
+  }
+  return out;
+}
+
+// Ids in paths: decimal, else the resource does not exist.
+std::optional<std::int64_t> id_param(const std::string& text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+std::optional<std::int64_t> id_key(const json& key) {
+  auto i = key.find("i");
+  if (i == key.end() || !i->is_number_integer()) return std::nullopt;
+  return i->get<std::int64_t>();
+}
+
+// The rows of a page fetched with limit + 1: trims the extra one and returns the cursor.
+template <class Row>
+std::optional<json> trim_page(std::vector<Row>& rows, int limit) {
+  if (static_cast<int>(rows.size()) <= limit) return std::nullopt;
+  rows.resize(limit);
+  return json{{"i", rows.back().id}};
+}
+
+Result<std::optional<std::string>> filter_param(const Request& req, const char* name,
+                                                std::initializer_list<std::string_view> allowed) {
+  auto v = req.query_param(name);
+  if (!v || v->empty()) return std::optional<std::string>{};
+  if (allowed.size() && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
+    return fail(errors::kInvalidQuery, std::string(name) + " is not a known value.");
+  }
+  return std::optional<std::string>(std::string(*v));
+}
+
+class AuditModule final : public Module {
+ public:
+  std::string_view name() const override { return "audit"; }
+
+  void configure(config::Section& section, const config::DaemonConfig&) override {
+    settings_ = read_audit_settings(section);
+  }
+
+  Result<void> build(ModuleContext& ctx) override {
+    auth_ = &ctx.services.get<const identity::Authenticator>();
+    devices_ = &ctx.services.get<devices::DeviceService>();
+    cas_ = ctx.services.find<pki::CaService>();
+    // Without the jitr module there is no capath nor managed CA folder to look at.
+    const auto* jitr = ctx.services.find<const jitr::JitrSettings>();
+    SnapshotPaths paths = snapshot_paths(ctx.config, jitr ? jitr->ca_dir : std::filesystem::path(),
+                                         jitr ? jitr->managed_ca_dir : std::filesystem::path());
+    repo_ = sqlite::make_audit_repository(ctx.store.main_ptr());
+    source_ = std::make_unique<StoreSnapshotSource>(*repo_, std::move(paths),
+                                                    settings_.expiry_warning_days);
+    service_ = std::make_unique<AuditService>(*repo_, *source_, ctx.clock, ctx.bus);
+    clock_ = &ctx.clock;
+    return {};
+  }
+
+  void register_routes(http::Router& router) override {
+    auto add = [&](const char* method, const char* path, auto member) {
+      router.add(method, path,
+                 auth_->protect_admin([this, member](Request& req, const identity::Principal& p) {
+                   return (this->*member)(req, p);
+                 }));
+    };
+    add("POST", "/api/admin/audit/runs", &AuditModule::start_run);
+    add("GET", "/api/admin/audit/runs", &AuditModule::list_runs);
+    add("GET", "/api/admin/audit/runs/{runId}", &AuditModule::get_run);
+    add("GET", "/api/admin/audit/findings", &AuditModule::list_findings);
+    add("GET", "/api/admin/audit/findings/{findingId}", &AuditModule::get_finding);
+    add("PUT", "/api/admin/audit/findings/{findingId}", &AuditModule::update_finding);
+    add("POST", "/api/admin/audit/findings/{findingId}/actions", &AuditModule::action);
+  }
+
+  Result<void> start() override {
+    if (auto n = service_->fail_interrupted(); n && *n > 0) {
+      spdlog::warn("audit: {} run(s) interrupted by a restart were marked failed", *n);
+    }
+    worker_ = std::thread([this] { work(); });
+    return {};
+  }
+
+  void stop() override {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    if (worker_.joinable()) worker_.join();
+  }
+
+  void report_metrics(std::vector<MetricSample>& out) const override {
+    add_counter(out, "smartproduct_audit_runs_total", "Audit runs finished",
+                static_cast<double>(runs_done_.load()));
+    add_counter(out, "smartproduct_audit_run_failures_total", "Audit runs that failed",
+                static_cast<double>(runs_failed_.load()));
+  }
+
+ private:
+  // One thread runs the audits: those started through the API, and the daily one.
+  void work() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      std::optional<std::int64_t> due;
+      if (settings_.schedule_minute_of_day) {
+        due = next_scheduled_ms(clock_->now_ms(), *settings_.schedule_minute_of_day);
+      }
+      auto ready = [&] {
+        return stopping_ || !queued_.empty() || (due && clock_->now_ms() >= *due);
+      };
+      if (due) {
+        const auto wait = std::chrono::milliseconds(
+            std::max<std::int64_t>(0, std::min<std::int64_t>(*due - clock_->now_ms(), 60'000)));
+        wake_.wait_for(lock, wait, ready);
+      } else {
+        wake_.wait(lock, ready);
+      }
+      if (stopping_) break;
+      std::optional<std::int64_t> run_id;
+      if (!queued_.empty()) {
+        run_id = queued_.front();
+        queued_.pop_front();
+      } else if (!(due && clock_->now_ms() >= *due)) {
+        continue;  // woke for the periodic re-check of the clock
+      }
+      lock.unlock();
+      Result<store::AuditRun> r =
+          run_id ? service_->execute(*run_id) : service_->run_now("scheduled");
+      if (r) {
+        ++runs_done_;
+        spdlog::info("audit: run {} ({}) completed: {}", r->id, r->trigger, r->checks.dump());
+      } else if (r.error().name != errors::kAuditRunning.name) {
+        ++runs_failed_;
+        spdlog::error("audit: run failed: {} {}", r.error().message, r.error().detail);
+      }
+      lock.lock();
+    }
+  }
+
+  Response start_run(Request&, const identity::Principal&) {
+    auto id = service_->start_run("manual");
+    if (!id) return Response::error(id.error());
+    {
+      std::lock_guard lock(mutex_);
+      queued_.push_back(*id);
+    }
+    wake_.notify_all();
+    auto response = Response::json(202, json{{"runId", *id}, {"status", "running"}});
+    response.set_header("location", "/api/admin/audit/runs/" + std::to_string(*id));
+    return response;
+  }
+
+  Response list_runs(Request& req, const identity::Principal&) {
+    auto page = http::parse_page<std::int64_t>(req, id_key);
+    if (!page) return Response::error(page.error());
+    auto rows = service_->runs(page->limit + 1, page->after);
+    if (!rows) return Response::error(rows.error());
+    auto next = trim_page(*rows, page->limit);
+    json items = json::array();
+    for (const auto& r : *rows) items.push_back(run_json(r));
+    return Response::json(200, http::page_json(std::move(items), next));
+  }
+
+  Response get_run(Request& req, const identity::Principal&) {
+    auto id = id_param(req.param("runId"));
+    if (!id) return Response::error(errors::kAuditRunNotFound);
+    auto r = service_->run(*id);
+    if (!r) return Response::error(r.error());
+    return Response::json(200, run_json(*r));
+  }
+
+  Response list_findings(Request& req, const identity::Principal&) {
+    store::AuditFindingFilter filter;
+    auto check = filter_param(req, "check", {});
+    if (!check) return Response::error(check.error());
+    if (*check && !find_check(**check)) {
+      return Response::error(errors::kInvalidQuery, "check is not a known audit check.");
+    }
+    auto severity = filter_param(req, "severity", {"critical", "high", "medium", "low"});
+    if (!severity) return Response::error(severity.error());
+    auto status = filter_param(req, "status", {"open", "suppressed", "resolved"});
+    if (!status) return Response::error(status.error());
+    filter.check = *check;
+    filter.severity = *severity;
+    filter.status = *status;
+    auto page = http::parse_page<std::int64_t>(req, id_key);
+    if (!page) return Response::error(page.error());
+    auto rows = service_->findings(filter, page->limit + 1, page->after);
+    if (!rows) return Response::error(rows.error());
+    auto next = trim_page(*rows, page->limit);
+    json items = json::array();
+    for (const auto& f : *rows) items.push_back(finding_json(f));
+    return Response::json(200, http::page_json(std::move(items), next));
+  }
+
+  Response get_finding(Request& req, const identity::Principal&) {
+    auto id = id_param(req.param("findingId"));
+    if (!id) return Response::error(errors::kAuditFindingNotFound);
+    auto f = service_->finding(*id);
+    if (!f) return Response::error(f.error());
+    return Response::json(200, finding_json(*f));
+  }
+
+  // {status: "suppressed", reason, until?} or {status: "open"}.
+  Response update_finding(Request& req, const identity::Principal&) {
+    auto id = id_param(req.param("findingId"));
+    if (!id) return Response::error(errors::kAuditFindingNotFound);
+    auto body = http::parse_json_object(req);
+    if (!body) return Response::error(body.error());
+    FindingChange change;
+    auto status = body->find("status");
+    if (status == body->end()) return Response::error(errors::kMissingField, "status is required.");
+    if (!status->is_string())
+      return Response::error(errors::kInvalidField, "status must be a string.");
+    change.status = status->get<std::string>();
+    if (auto r = body->find("reason"); r != body->end() && !r->is_null()) {
+      if (!r->is_string())
+        return Response::error(errors::kInvalidField, "reason must be a string.");
+      change.reason = r->get<std::string>();
+    }
+    if (auto u = body->find("until"); u != body->end() && !u->is_null()) {
+      if (u->is_number_integer()) {
+        change.until_ms = u->get<std::int64_t>();
+      } else if (u->is_string()) {
+        change.until_ms = alerts::parse_iso8601_ms(u->get_ref<const std::string&>());
+        if (!change.until_ms) {
+          return Response::error(errors::kInvalidParameter,
+                                 "until must be an ISO-8601 date-time with a zone or epoch ms.");
+        }
+      } else {
+        return Response::error(errors::kInvalidField,
+                               "until must be an ISO-8601 string, epoch milliseconds or null.");
+      }
+    }
+    auto f = service_->update_finding(*id, change);
+    if (!f) return Response::error(f.error());
+    return Response::json(200, finding_json(*f));
+  }
+
+  // {action: "revoke-certificate" | "disable-ca"}: the existing services do the work (they tell
+  // the broker plugin through the bus); the next run resolves the finding.
+  Response action(Request& req, const identity::Principal& p) {
+    auto id = id_param(req.param("findingId"));
+    if (!id) return Response::error(errors::kAuditFindingNotFound);
+    auto body = http::parse_json_object(req);
+    if (!body) return Response::error(body.error());
+    auto a = body->find("action");
+    if (a == body->end()) return Response::error(errors::kMissingField, "action is required.");
+    if (!a->is_string()) return Response::error(errors::kInvalidField, "action must be a string.");
+    const std::string action = a->get<std::string>();
+    if (action != "revoke-certificate" && action != "disable-ca") {
+      return Response::error(errors::kInvalidParameter,
+                             "action must be revoke-certificate or disable-ca.");
+    }
+    auto f = service_->finding(*id);
+    if (!f) return Response::error(f.error());
+    if (action == "revoke-certificate") {
+      auto device = f->details.find("deviceId");
+      if (f->resource_type != "certificate" || device == f->details.end() || !device->is_string()) {
+        return Response::error(errors::kAuditActionNotApplicable,
+                               "revoke-certificate applies to device certificate findings.");
+      }
+      auto cert = devices_->revoke_certificate(devices::Caller{p.user_id, true},
+                                               device->get<std::string>(), f->resource_id);
+      if (!cert) return Response::error(cert.error());
+      spdlog::info("audit: finding {}: certificate {} of {} revoked by {}", f->id, f->resource_id,
+                   device->get<std::string>(), p.user_id);
+      return Response::json(200, json{{"action", action},
+                                      {"findingId", f->id},
+                                      {"certificate", f->resource_id},
+                                      {"status", "REVOKED"}});
+    }
+    if (f->resource_type != "ca" || !cas_) {
+      return Response::error(errors::kAuditActionNotApplicable,
+                             "disable-ca applies to registered device CA findings.");
+    }
+    auto ca = cas_->update(f->resource_id, pki::CaStatus::kInactive, std::nullopt);
+    if (!ca) return Response::error(ca.error());
+    spdlog::info("audit: finding {}: CA {} set INACTIVE by {}", f->id, f->resource_id, p.user_id);
+    return Response::json(200, json{{"action", action},
+                                    {"findingId", f->id},
+                                    {"ca", f->resource_id},
+                                    {"status", "INACTIVE"}});
+  }
+
+  AuditSettings settings_;
+  const identity::Authenticator* auth_ = nullptr;
+  devices::DeviceService* devices_ = nullptr;
+  pki::CaService* cas_ = nullptr;
+  const Clock* clock_ = nullptr;
+  std::unique_ptr<store::AuditRepository> repo_;
+  std::unique_ptr<StoreSnapshotSource> source_;
+  std::unique_ptr<AuditService> service_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::int64_t> queued_;
+  bool stopping_ = false;
+  std::thread worker_;
+  std::atomic<std::int64_t> runs_done_{0};
+  std::atomic<std::int64_t> runs_failed_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<Module> make_module() { return std::make_unique<AuditModule>(); }
+
+}  // namespace sp::audit
