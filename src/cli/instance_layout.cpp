@@ -20,7 +20,7 @@ Result<InstanceLayout> make_layout(const std::filesystem::path& dir) {
   auto normal = abs.lexically_normal();
   // "a/b/" normalises to "a/b/" with an empty filename; drop it for clean joined paths.
   if (normal.has_parent_path() && normal.filename().empty()) normal = normal.parent_path();
-  return InstanceLayout{normal};
+  return InstanceLayout{normal, {}};
 }
 
 namespace {

@@ -15,7 +15,10 @@
 namespace sp::cli {
 
 struct InstanceLayout {
-  std::filesystem::path dir;  ///< absolute instance directory
+  std::filesystem::path dir;  ///< absolute instance directory (PKI, broker files, data, logs)
+  /// Where smartproduct.toml lives when it is kept apart from the rest (`init --data-dir`, the
+  /// packaged /etc/smartproduct + /var/lib/smartproduct layout); empty: in `dir`.
+  std::filesystem::path config_dir;
 
   std::filesystem::path pki() const { return dir / "pki"; }
   std::filesystem::path root_ca_cert() const { return pki() / "root-ca.crt"; }
@@ -37,7 +40,9 @@ struct InstanceLayout {
   std::filesystem::path mosquitto_conf() const { return broker() / "mosquitto.conf"; }
   std::filesystem::path plugin() const { return broker() / "mosquitto_smartproduct.so"; }
 
-  std::filesystem::path config() const { return dir / "smartproduct.toml"; }
+  std::filesystem::path config() const {
+    return (config_dir.empty() ? dir : config_dir) / "smartproduct.toml";
+  }
   std::filesystem::path data() const { return dir / "data"; }
   std::filesystem::path log() const { return dir / "log"; }
 };

@@ -80,6 +80,61 @@ def test_oversize_body_is_413(instance):
     assert json.loads(body)["code"] == 413
 
 
+def test_oversize_body_413_is_seen_by_a_client_that_sends_the_whole_body_first(instance):
+    # Issue 10 finding 8: Python's http.client writes the whole body before reading; before the
+    # lingering close it saw "connection reset" instead of the 413.
+    conn = instance.connection()
+    try:
+        conn.request("POST", "/api/auth/login", body=b"x" * (2 * 1024 * 1024),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 413
+        assert json.loads(resp.read())["error"] == "PayloadTooLarge"
+    finally:
+        conn.close()
+
+
+def raw_exchange(instance, request: bytes) -> bytes:
+    ctx = instance.ssl_context()
+    with ctx.wrap_socket(socket.create_connection(("127.0.0.1", instance.http_port), timeout=10),
+                         server_hostname="localhost") as s:
+        s.sendall(request)
+        data = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /healthz HTTP/1.1\r\n\r\n",                                   # no Host
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",           # two
+    b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: chunked, identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n",   # not bare chunked
+    b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+    b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+], ids=["no-host", "two-hosts", "chunked-identity", "two-codings"])
+def test_malformed_http_framing_is_400_and_closed(instance, request_bytes):
+    # Issue 10 finding 12: RFC 9112 §3.2 (exactly one Host) and §6.1 (only a bare chunked).
+    data = raw_exchange(instance, request_bytes)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), data
+    assert b"connection: close" in head.lower()
+    assert json.loads(body)["error"] == "BadRequest"
+
+
+def test_one_host_and_bare_chunked_are_accepted(instance):
+    data = raw_exchange(instance, b"POST /api/auth/login HTTP/1.1\r\nHost: localhost\r\n"
+                                  b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                                  b"Connection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+    assert not data.startswith(b"HTTP/1.1 400 "), data
+    # HTTP/1.0 has no Host requirement.
+    data = raw_exchange(instance, b"GET /healthz HTTP/1.0\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200"), data
+
+
 def test_console_placeholder_and_caching(instance):
     status, headers, body = instance.request("GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
