@@ -2,7 +2,7 @@
 # smartproduct developer driver. The README's two commands:
 #   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground)
 #   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
-# Other verbs: bootstrap, build, bench ingest|plugin|jitr.
+# Other verbs: bootstrap, build, package (the .deb), bench ingest|plugin|jitr|..., fuzz [SECONDS [TARGET...]].
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 ROOT=$PWD
@@ -16,9 +16,9 @@ export CCACHE_BASEDIR=$ROOT CCACHE_NOHASHDIR=1
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
-bootstrap() {
+bootstrap() { # [extra package lists...] (always .ci/apt-packages.txt)
   local wanted missing=()
-  wanted=$(grep -vE '^\s*(#|$)' .ci/apt-packages.txt)
+  wanted=$(cat .ci/apt-packages.txt "$@" | grep -vE '^\s*(#|$)')
   for p in $wanted; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -70,7 +70,44 @@ run() {
   local port
   port=$(sed -n '/^\[http\]/,/^\[/{s/^port *= *\([0-9]*\).*/\1/p}' "$INSTANCE/smartproduct.toml" | head -n1)
   log "console: https://localhost:${port:-8443}/   (certificate authority: $INSTANCE/pki/root-ca.crt)"
+  # How a newcomer gets in: an administrator from the command line, or a console sign-up whose
+  # verification code the daemon writes to this terminal (no [identity] smtp_url in development).
+  log "first administrator: echo 'a long passphrase' | $BUILD/bin/smartproductctl user add --dir $INSTANCE --email admin@example.com --admin --password-stdin"
+  log "or sign up in the console: the code appears below as 'verification code for <email>: <code>'"
   exec "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml"
+}
+
+# The Debian package (CPack DEB, config/packaging.cmake) in $BUILD/package/, checked by lintian.
+package() {
+  bootstrap .ci/apt-packages-package.txt
+  configure "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  # help2man may have been installed since the build directory was configured.
+  cmake -DCMAKE_INSTALL_PREFIX=/usr "$BUILD" >/dev/null
+  # Only what the package holds (not the tests).
+  ninja -C "$BUILD" -j "$JOBS" smartproductd smartproductctl smartproduct-sim mosquitto_smartproduct sp_package_docs
+  build_web
+  [ -f web/dist/index.html ] || { echo "web/dist is missing: the console was not built" >&2; exit 1; }
+  log "building the Debian package"
+  (cd "$BUILD" && cpack -G DEB -B "$BUILD/package" >/dev/null)
+  local deb
+  deb=$(ls -t "$BUILD"/package/smartproduct_*.deb | head -n1)
+  log "lintian $deb"
+  lintian --info "$deb" || true
+  log "package: $deb ($(du -k "$deb" | cut -f1) kB)"
+}
+
+# The container files, as far as this machine allows: the compose file against the compose
+# schema and the entry point's syntax always; the image build only where a Docker engine answers.
+docker_check() {
+  bootstrap .ci/apt-packages-docker.txt
+  sh -n docker/entrypoint.sh
+  (cd docker && docker-compose -f compose.yaml config -q)
+  log "docker/compose.yaml and docker/entrypoint.sh are valid"
+  if docker info >/dev/null 2>&1; then
+    docker build -f docker/Dockerfile -t smartproduct:check .
+  else
+    log "no Docker engine here: docker/Dockerfile was not built"
+  fi
 }
 
 # Runs one suite, keeps its output, and adds its passed/failed test counts to the totals.
@@ -109,6 +146,18 @@ test_all() {
   run_suite integration pytest env SP_BIN_DIR="$BUILD/bin" SP_PLUGIN_PATH="$BUILD/bin/mosquitto_smartproduct.so" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
 
+  # The Debian package: built, installed on this machine, run, removed and purged (root only; the
+  # test skips with a message otherwise). About 1.5 min here: 30 s to package, 55 s to test.
+  if package >"$BUILD/package.log" 2>&1; then
+    run_suite package pytest env SP_BIN_DIR="$BUILD/bin" SP_DEB="$(ls -t "$BUILD"/package/smartproduct_*.deb | head -n1)" \
+      /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/package
+  else
+    log "package build failed: see $BUILD/package.log"
+    SUITES_FAILED+=("package-build"); TESTS_FAILED=$((TESTS_FAILED + 1))
+  fi
+
+  run_suite web-unit node env -C web node --test test/
+
   (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
   run_suite browser node env SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs
 
@@ -123,16 +172,22 @@ test_all() {
     SUITES_FAILED+=("asan-build"); TESTS_FAILED=$((TESTS_FAILED + 1))
   fi
 
+  # Every libFuzzer target for a bounded time (longer: ./dev.sh fuzz SECONDS).
+  run_suite fuzz node tests/fuzz/run.sh "${SP_FUZZ_SECONDS:-20}"
+
   log "all suites done in $((SECONDS - t0)) s; failed suites: ${SUITES_FAILED[*]:-none}"
   echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed"
   [ ${#SUITES_FAILED[@]} -eq 0 ]
 }
 
 case "${1:-}" in
-  bootstrap) bootstrap ;;
+  bootstrap) shift; bootstrap "$@" ;;
   build) bootstrap; build ;;
   run) run ;;
+  package) package ;;
+  docker-check) docker_check ;;
   test) test_all ;;
+  fuzz) shift; bootstrap; exec tests/fuzz/run.sh "${1:-300}" "${@:2}" ;;
   bench)
     shift; bootstrap; build
     name=${1:-ingest}
@@ -141,5 +196,5 @@ case "${1:-}" in
     else
       exec "$BUILD/bin/sp_${name}_bench" "${@:2}"
     fi ;;
-  *) echo "usage: $0 run | test | build | bootstrap | bench NAME" >&2; exit 2 ;;
+  *) echo "usage: $0 run | test | build | bootstrap | package | docker-check | bench NAME | fuzz [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac

@@ -160,6 +160,12 @@ Result<void> BrokerSupervisor::spawn() {
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
     dup2(log_fd, STDERR_FILENO);
+    // A restart spawns the broker after the daemon opened its HTTP listener and other sockets
+    // (not all CLOEXEC): without this the broker inherited the HTTPS port and kept it after a
+    // daemon kill -9, so the next daemon could not bind it.
+    if (close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 1024; ++fd) close(fd);
+    }
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -238,7 +244,13 @@ void BrokerSupervisor::monitor() {
   while (!stopping_) {
     bool exited = false;
     std::string how;
-    if (own_child_) {
+    if (own_child_ && pid_.load() == 0) {
+      // No child: wait_ready() reaped one that exited while starting (e.g. a second restart
+      // request arrived during the start), or spawn() failed. Before this check the monitor
+      // waited on pid 0 forever and the broker stayed down.
+      exited = true;
+      how = "exited while starting";
+    } else if (own_child_) {
       int status = 0;
       int r = waitpid(pid_.load(), &status, WNOHANG);
       if (r == pid_.load()) {
@@ -249,6 +261,17 @@ void BrokerSupervisor::monitor() {
     } else if (!alive()) {
       exited = true;
       how = "exited";
+    }
+    if (exited && !stopping_ && restart_requested_.exchange(false)) {
+      spdlog::info("broker: mosquitto (pid {}) {} for a restart; starting it again", pid_.load(),
+                   how);
+      pid_ = 0;
+      if (auto r = spawn(); !r) {
+        spdlog::error("broker: restart failed: {}", r.error().message);
+        continue;
+      }
+      if (auto r = wait_ready(15s); !r) spdlog::error("broker: {}", r.error().message);
+      continue;
     }
     if (exited && !stopping_) {
       spdlog::error("broker: mosquitto (pid {}) {}; log: {}", pid_.load(), how, log_tail(2));
@@ -276,6 +299,14 @@ void BrokerSupervisor::monitor() {
 
 void BrokerSupervisor::reload() {
   if (alive()) kill(pid_.load(), SIGHUP);
+}
+
+void BrokerSupervisor::restart() {
+  const int pid = pid_.load();
+  if (pid <= 0 || stopping_) return;
+  restart_requested_ = true;
+  spdlog::info("broker: restarting mosquitto (pid {})", pid);
+  kill(pid, SIGTERM);
 }
 
 void BrokerSupervisor::stop(std::chrono::milliseconds grace) {

@@ -38,6 +38,10 @@ class BrokerSupervisor {
   void stop(std::chrono::milliseconds grace = std::chrono::seconds(10));
   /// Forwards SIGHUP (the broker reloads certificates; our plugin re-reads its state file).
   void reload();
+  /// Stops the broker (SIGTERM) and starts it again at once. mosquitto 2.0.11 keeps every capath
+  /// CA it has used in its TLS store until it exits (SIGHUP reloads only certfile, keyfile and
+  /// crlfile), so this is how a CA removed from the capath stops being trusted by TLS.
+  void restart();
   int pid() const { return pid_.load(); }
   std::filesystem::path log_file() const { return log_file_; }
 
@@ -54,6 +58,7 @@ class BrokerSupervisor {
   std::atomic<int> pid_{0};
   bool own_child_ = false;  // spawned by this process (waitpid works) or adopted (poll kill 0)
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> restart_requested_{false};
   std::thread monitor_;
   std::mutex mutex_;
   std::condition_variable wake_;

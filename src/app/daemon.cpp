@@ -18,8 +18,11 @@
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/event_bus.hpp"
 #include "smartproduct/core/logging.hpp"
+#include "smartproduct/core/readiness.hpp"
 #include "smartproduct/http/types.hpp"
 #include "smartproduct/mqtt/events.hpp"
+#include "smartproduct/mqtt/intake.hpp"
+#include "smartproduct/pki/events.hpp"
 #include "store/sqlite/store.hpp"
 
 namespace sp::app {
@@ -55,9 +58,13 @@ struct Daemon::Impl {
   SystemClock clock;
   EventBus bus;
   ServiceRegistry services;
+  ReadinessProbes readiness_probes;  // modules' /readyz reasons
   std::unique_ptr<sqlite::Store> store;
   std::unique_ptr<BrokerSupervisor> broker;
   std::unique_ptr<mqtt::Client> mqtt;
+  // Ingest paths with a broker connection of their own (smartproduct/mqtt/intake.hpp).
+  mqtt::OwnConnections own_connections;
+  std::vector<std::unique_ptr<mqtt::Client>> own_mqtt;
   mqtt::TopicRouter topics;
   http::Router router;
   std::unique_ptr<http::HttpServer> server;
@@ -68,7 +75,14 @@ struct Daemon::Impl {
 
   fs::path web_root() const {
     if (!config.web_root.empty()) return config.web_root;
-    return fs::path(SP_DEFAULT_WEB_ROOT);
+    // Installed (the Debian package): /usr/bin/smartproductd next to /usr/share/smartproduct/web.
+    std::error_code ec;
+    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+      auto installed = exe.parent_path().parent_path() / "share" / "smartproduct" / "web";
+      if (fs::is_directory(installed, ec)) return installed;
+    }
+    return fs::path(SP_DEFAULT_WEB_ROOT);  // the console built with this binary (source tree)
   }
 
   std::vector<std::string> readiness() {
@@ -77,6 +91,7 @@ struct Daemon::Impl {
     if (!mqtt || !mqtt->connected()) {
       reasons.push_back("broker: " + (mqtt ? mqtt->status() : std::string("client not started")));
     }
+    readiness_probes.report(reasons);
     return reasons;
   }
 
@@ -117,6 +132,20 @@ struct Daemon::Impl {
       }
     }
 
+    // A CA taken out of the capath stays trusted by mosquitto's TLS store until the broker exits
+    // (2.0.11 re-reads no CA on SIGHUP): restart a managed broker; ask for it otherwise. The
+    // plugin refuses the CA's devices meanwhile (it re-reads the capath on the state sync).
+    bus.lane("broker-trust").on<pki::CaUntrusted>([this](const pki::CaUntrusted& e) {
+      if (broker) {
+        spdlog::info("broker: CA {} left the capath: restarting the managed broker", e.ca_id);
+        broker->restart();
+      } else {
+        spdlog::warn(
+            "broker: CA {} left the capath: restart mosquitto so that TLS forgets it too (until "
+            "then the plugin refuses its devices)",
+            e.ca_id);
+      }
+    });
     bus.start();
     for (auto& module : modules) {
       if (auto r = module->start(); !r) {
@@ -138,12 +167,37 @@ struct Daemon::Impl {
       // No-local: the daemon never receives its own publishes (commands, control requests).
       mc.subscriptions.push_back({filter, qos, true});
     }
-    mqtt = std::make_unique<mqtt::Client>(
-        mc, [this](mqtt::Message&& m, mqtt::Done done) { topics.dispatch(std::move(m), done); });
+    // A session created by an older version still holds the filters that now have a connection
+    // of their own: drop them, and route what was already queued there to its handler (stored,
+    // deduplicated) instead of acknowledging it unrouted.
+    for (const auto& own : own_connections.entries()) mc.unsubscribe.push_back(own.filter);
+    mqtt = std::make_unique<mqtt::Client>(mc, [this](mqtt::Message&& m, mqtt::Done done) {
+      for (const auto& own : own_connections.entries()) {
+        if (mqtt::topic_matches(own.filter, m.topic)) return own.handler(std::move(m), done);
+      }
+      topics.dispatch(std::move(m), done);
+    });
     mqtt->on_connection_change([this](bool connected, bool session_present) {
       if (connected) bus.publish(mqtt::BrokerConnected{session_present});
     });
     mqtt->start();
+    for (const auto& own : own_connections.entries()) {
+      mqtt::ClientConfig oc = mc;
+      oc.client_id = b.client_id + "-" + own.name;
+      oc.subscriptions = {{own.filter, own.qos, true}};
+      oc.unsubscribe.clear();
+      auto client = std::make_unique<mqtt::Client>(
+          oc, [handler = own.handler](mqtt::Message&& m, mqtt::Done done) {
+            handler(std::move(m), std::move(done));
+          });
+      if (own.intake) {
+        // Listener first, then the current state: a change in between is not missed.
+        own.intake->on_change([c = client.get()](bool paused) { c->set_paused(paused); });
+        client->set_paused(own.intake->paused());
+      }
+      client->start();
+      own_mqtt.push_back(std::move(client));
+    }
 
     http::ServerConfig sc;
     sc.listen = config.http.listen;
@@ -175,6 +229,8 @@ struct Daemon::Impl {
 
   // Builds every module in list order, then lets each register its routes and topics.
   Result<void> build_modules() {
+    services.provide(own_connections);
+    services.provide(readiness_probes);
     ModuleContext ctx{config, *store, clock, bus, *publisher(), services};
     for (auto& module : modules) {
       Result<void> r;
@@ -194,7 +250,8 @@ struct Daemon::Impl {
       module->register_topics(topics);
     }
     api::add_openapi_route(router);
-    add_metrics_route(router, {[this](std::vector<MetricSample>& out) { core_metrics(out); }});
+    add_metrics_route(router, {[this](std::vector<MetricSample>& out) { core_metrics(out); }},
+                      config.metrics);
     return {};
   }
 
@@ -271,12 +328,18 @@ struct Daemon::Impl {
     // the domain events already published, stop the modules (reverse order) while the store is
     // still open, drain the writer, then stop the broker we manage.
     if (server) server->stop(10s);
+    for (auto& c : own_mqtt) c->stop(10s);
     if (mqtt) mqtt->stop(10s);
     bus.stop();
+    readiness_probes.clear();  // they refer to the modules
     for (std::size_t i = built; i-- > 0;) modules[i]->stop();
     if (store) store->close();
     if (broker) broker->stop();
     server.reset();
+    for (const auto& own : own_connections.entries()) {
+      if (own.intake) own.intake->on_change({});
+    }
+    own_mqtt.clear();
     mqtt.reset();
     broker.reset();
     while (!modules.empty()) modules.pop_back();  // reverse order of construction

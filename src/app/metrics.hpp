@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "smartproduct/core/config.hpp"
 #include "smartproduct/core/metrics.hpp"
 #include "smartproduct/http/types.hpp"
 
@@ -13,8 +14,13 @@ namespace sp::app {
 
 using MetricsSource = std::function<void(std::vector<MetricSample>&)>;
 
-/// Registers GET /metrics, gathering from every source on each request.
-void add_metrics_route(http::Router& router, std::vector<MetricsSource> sources);
+/// Registers GET /metrics, gathering from every source on each request, for the clients `access`
+/// allows (401 Unauthorized otherwise, before anything is gathered).
+void add_metrics_route(http::Router& router, std::vector<MetricsSource> sources,
+                       config::MetricsSettings access);
+
+/// True when the client may read the metrics: a loopback address (if allowed) or the bearer token.
+bool metrics_access_allowed(const config::MetricsSettings& access, const http::Request& request);
 
 /// Renders samples grouped by name (HELP/TYPE written once per name).
 std::string render_prometheus(const std::vector<MetricSample>& samples);

@@ -1,10 +1,16 @@
 #include "app/modules.hpp"
 
+#include "smartproduct/alerts/module.hpp"
+#include "smartproduct/audit/module.hpp"
 #include "smartproduct/catalog/module.hpp"
+#include "smartproduct/commands/module.hpp"
 #include "smartproduct/devices/module.hpp"
 #include "smartproduct/events/module.hpp"
 #include "smartproduct/identity/module.hpp"
+#include "smartproduct/ingest/module.hpp"
 #include "smartproduct/jitr/module.hpp"
+#include "smartproduct/notifications/module.hpp"
+#include "smartproduct/live/module.hpp"
 #include "smartproduct/presence/module.hpp"
 #include "smartproduct/settings/module.hpp"
 #include "smartproduct/shadow/module.hpp"
@@ -20,9 +26,15 @@ std::vector<std::unique_ptr<Module>> make_modules() {
   m.push_back(devices::make_module());    // registrations, devices, certificates
   m.push_back(jitr::make_module());       // device CAs, JITR, the broker plugin's state
   m.push_back(telemetry::make_module());  // telemetry ingest
-  m.push_back(events::make_module());     // device events ingest
+  m.push_back(alerts::make_module());     // event routes, alert groups ([alerts])
+  m.push_back(events::make_module());     // device events ingest (grouped into alerts)
+  m.push_back(ingest::make_module());     // where telemetry and events come from (spool | mqtt)
   m.push_back(presence::make_module());   // connectivity, /api/connection-info
   m.push_back(shadow::make_module());     // device shadows, /api/devices/{id}/status
+  m.push_back(commands::make_module());   // remote commands, their replies and timeouts
+  m.push_back(notifications::make_module());  // the outbox worker: email, SMS, webhooks
+  m.push_back(live::make_module());       // GET /api/ws: live updates from the bus
+  m.push_back(audit::make_module());      // security audit ([audit]), /api/admin/audit
   return m;
 }
 

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "audit_command.hpp"
 #include "backup_command.hpp"
+#include "migrate_command.hpp"
 #include "ca_command.hpp"
 #include "catalog_command.hpp"
 #include "device_cert_command.hpp"
@@ -26,6 +28,8 @@ int main(int argc, char** argv) {
   sp::cli::add_catalog_command(app);
   sp::cli::add_ca_command(app);
   sp::cli::add_backup_commands(app);
+  sp::cli::add_migrate_command(app);
+  sp::cli::add_audit_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

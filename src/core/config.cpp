@@ -134,6 +134,52 @@ void Section::error(const std::string& key, const std::string& what) {
   impl_->error(node ? node->source() : impl_->region, key, what);
 }
 
+std::optional<std::vector<Section::ListItem>> Section::string_list(const std::string& key) {
+  auto* node = impl_->take(key);
+  if (!node) return std::nullopt;
+  const auto* array = node->as_array();
+  if (!array) {
+    impl_->error(node->source(), key, "must be an array of strings");
+    return std::nullopt;
+  }
+  std::vector<ListItem> out;
+  for (const auto& element : *array) {
+    auto v = element.value<std::string>();
+    if (!v) {
+      impl_->error(element.source(), key, "must be an array of strings");
+      return std::nullopt;
+    }
+    const auto& at = element.source().begin;
+    // The region starts at the opening quote; the text starts one column later.
+    out.push_back(ListItem{*v, at.line, at.line ? at.column + 1 : 0});
+  }
+  return out;
+}
+
+Section Section::subsection(const std::string& key) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = impl_->name + "." + key;
+  impl->file = impl_->file;
+  impl->errors = impl_->errors;
+  impl->region = impl_->region;
+  if (auto* node = impl_->take(key)) {
+    impl->region = node->source();
+    impl->table = node->as_table();
+    if (!impl->table) impl->error(node->source(), "", "must be a table");
+  }
+  return Section(std::move(impl));
+}
+
+void Section::error_in(const ListItem& item, std::size_t offset, const std::string& key,
+                       const std::string& what) {
+  toml::source_region at = impl_->region;
+  if (item.line) {
+    at.begin.line = item.line;
+    at.begin.column = static_cast<toml::source_index>(item.column + offset);
+  }
+  impl_->error(at, key, what);
+}
+
 void Section::finish() {
   if (!impl_->table) return;
   for (auto&& [k, node] : *impl_->table) {
@@ -259,6 +305,15 @@ LoadResult load_daemon_config(const fs::path& file) {
     b.public_port = static_cast<uint16_t>(s.integer("public_port", 0, 0, 65535));
     if (b.client_id.empty() || b.client_id.size() > 64) {
       s.error("client_id", "must be 1 to 64 characters");
+    }
+    s.finish();
+  }
+  {
+    Section s = doc->section("metrics", errors);
+    c.metrics.token = s.string("token", "");
+    c.metrics.allow_loopback = s.boolean("allow_loopback", true);
+    if (!c.metrics.token.empty() && c.metrics.token.size() < 32) {
+      s.error("token", "must be at least 32 characters (e.g. openssl rand -hex 32)");
     }
     s.finish();
   }

@@ -2,6 +2,7 @@
 
 #include "smartproduct/core/config.hpp"
 #include "smartproduct/core/metrics.hpp"
+#include "smartproduct/core/strict_json.hpp"
 
 #include <fmt/format.h>
 
@@ -74,11 +75,14 @@ DeviceMessageResult parse_device_message(std::string_view prefix, std::string_vi
     r.rejection = DeviceMessageRejection::kOversize;
     return r;
   }
-  auto body = nlohmann::json::parse(payload, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
+  // Strict: a NUL byte with trailing data, a repeated member name ("deviceId" twice) or absurd
+  // nesting make the whole message malformed rather than whatever part nlohmann would keep.
+  auto parsed = json::parse_strict(payload);
+  if (!parsed) {
     r.rejection = DeviceMessageRejection::kMalformed;
     return r;
   }
+  auto body = std::move(*parsed);
   if (!body.is_object()) {
     r.rejection = DeviceMessageRejection::kNotObject;
     return r;

@@ -67,9 +67,11 @@ def kill_pid(pid: int, sig=signal.SIGTERM, wait: float = 10.0) -> None:
 class Instance:
     """A development instance in a fresh temp dir with free ports, with a managed device CA named
     "test" (`smartproductctl ca create`). `jitr=False` (`init --jitr off`): any certificate from a
-    registered, active CA may publish as its CN; `jitr=True`: certificates need activation."""
+    registered, active CA may publish as its CN; `jitr=True`: certificates need activation.
+    `settings` adds keys to the daemon's config, e.g. {"commands": {"timeout_s": 2}}."""
 
-    def __init__(self, extra_init_args: list[str] | None = None, jitr: bool = False):
+    def __init__(self, extra_init_args: list[str] | None = None, jitr: bool = False,
+                 settings: dict[str, dict] | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix="sp-it-"))
         self.http_port = free_port()
         self.mqtt_port = free_port()
@@ -84,8 +86,43 @@ class Instance:
                               "--dir", str(self.dir)], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, f"ca create failed: {out.stdout}\n{out.stderr}"
         self.config = self.dir / "smartproduct.toml"
+        # Every test comes from 127.0.0.1, many of them faster than a person: the request limits
+        # of the unauthenticated routes are lifted here (test_security.py sets its own to test them).
+        self.configure({"identity": {"public_burst_per_address": 1000000,
+                                     "public_rate_per_address_per_min": 1000000,
+                                     "public_burst_global": 1000000,
+                                     "public_rate_global_per_min": 100000000}})
+        if settings:
+            self.configure(settings)
         self.log_path = self.dir / "log" / "daemon.log"
         self.ca = self.dir / "pki" / "root-ca.crt"
+
+    def configure(self, settings: dict[str, dict]) -> None:
+        """Sets keys in the config file: under an existing [section] header, or in a new section
+        appended at the end. Values: int, float, bool or str."""
+        def toml(v):
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            if isinstance(v, (int, float)):
+                return str(v)
+            return json.dumps(str(v))
+        lines = self.config.read_text().splitlines()
+        for section, keys in settings.items():
+            header = f"[{section}]"
+            if header not in (l.strip() for l in lines):
+                lines += ["", header]
+            start = next(n for n, l in enumerate(lines) if l.strip() == header) + 1
+            end = next((n for n in range(start, len(lines)) if lines[n].lstrip().startswith("[")),
+                       len(lines))
+            for key, value in keys.items():
+                line = f"{key} = {toml(value)}"
+                same = [n for n in range(start, end) if lines[n].split("=")[0].strip() == key]
+                if same:
+                    lines[same[0]] = line  # a key may appear once in TOML
+                else:
+                    lines.insert(start, line)
+                    end += 1
+        self.config.write_text("\n".join(lines) + "\n")
 
     # --- daemon ------------------------------------------------------------------------------
     def start(self, wait_ready: bool = True, timeout: float = 30.0) -> "Instance":

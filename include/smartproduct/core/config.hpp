@@ -35,6 +35,20 @@ class Section {
   std::filesystem::path path(const std::string& key, const std::filesystem::path& fallback);
   std::string one_of(const std::string& key, std::string fallback,
                      std::initializer_list<std::string_view> allowed);
+  /// A string of a list, with where its text starts in the file (for values with a syntax of
+  /// their own, e.g. expressions, whose errors point inside the string).
+  struct ListItem {
+    std::string value;
+    std::uint32_t line = 0;    // 0: position unknown
+    std::uint32_t column = 0;  // of the value's first character (after the quote)
+  };
+  /// The array of strings `key`, or nullopt when absent (or not an array of strings: recorded).
+  std::optional<std::vector<ListItem>> string_list(const std::string& key);
+  /// The table `key` of this section ([name.key]) as a section of its own; absent reads as empty.
+  Section subsection(const std::string& key);
+  /// A problem `offset` characters into `item`'s text.
+  void error_in(const ListItem& item, std::size_t offset, const std::string& key,
+                const std::string& what);
   /// A cross-field problem: positioned at `key` when the file has it, else at the section.
   void error(const std::string& key, const std::string& what);
   /// Reports the keys no accessor asked for.
@@ -71,8 +85,8 @@ class Document {
 
 /// The sections core reads itself; modules must not use these names.
 inline const std::vector<std::string>& core_sections() {
-  static const std::vector<std::string> kNames = {"log",    "storage", "http",
-                                                  "broker", "api",     "console"};
+  static const std::vector<std::string> kNames = {"log", "storage", "http",   "broker",
+                                                  "api", "console", "metrics"};
   return kNames;
 }
 
@@ -85,6 +99,14 @@ struct StorageSettings {
   std::filesystem::path data_dir;
   int busy_timeout_ms = 5000;
   int write_batch_max = 512;
+};
+
+/// Who may read GET /metrics ([metrics]). Counters name devices' topics and error rates, so they
+/// are not for everyone who can reach the API port: loopback clients (a local Prometheus or
+/// node exporter sidecar) may read them, anyone else needs `Authorization: Bearer <token>`.
+struct MetricsSettings {
+  std::string token;           // empty: no remote access at all
+  bool allow_loopback = true;  // false: the token is needed from loopback too
 };
 
 struct HttpSettings {
@@ -125,6 +147,7 @@ struct DaemonConfig {
   StorageSettings storage;
   HttpSettings http;
   BrokerSettings broker;
+  MetricsSettings metrics;
   bool api_enabled = true;
   bool console_enabled = true;
   std::filesystem::path web_root;  // empty: the console built with this binary

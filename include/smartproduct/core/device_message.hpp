@@ -4,6 +4,7 @@
 // CN, so the topic is authenticated while the payload is whatever the device chose to write.
 
 #include <atomic>
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -79,6 +80,24 @@ DeviceMessageResult parse_device_message(std::string_view prefix, std::string_vi
 /// An epoch-milliseconds timestamp from a JSON number in a plausible range (after 2000-01-01,
 /// before 2100-01-01); nullopt otherwise.
 std::optional<int64_t> epoch_ms_field(const nlohmann::json& object, const char* key);
+
+/// A record's place in the broker's ingest spool (segment number, sequence number in it). seq
+/// kSegmentDone means "the whole segment".
+struct SpoolPosition {
+  int64_t segment = 0;
+  int64_t seq = 0;
+  static constexpr int64_t kSegmentDone = INT64_MAX;
+  auto operator<=>(const SpoolPosition&) const = default;
+};
+
+/// Handed with a spool record to an ingest service and on to its repository: the row commits in
+/// the same transaction as the database's spool position moving from `after` to `position`, and
+/// fails (rolled back, done(false)) if the stored position is not `after`. So each database holds
+/// exactly the records up to its position, without gaps, after any crash.
+struct SpoolMark {
+  SpoolPosition after;
+  SpoolPosition position;
+};
 
 struct MetricSample;
 

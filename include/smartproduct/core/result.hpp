@@ -11,17 +11,18 @@ namespace sp {
 
 /// What went wrong, in terms a client can act on. Mapped to HTTP by http_status().
 enum class ErrorKind {
-  kBadRequest,        // 400 malformed input (unparsable JSON, wrong type)
-  kUnauthenticated,   // 401 no/invalid/expired credentials
-  kForbidden,         // 403 authenticated, but not allowed (someone else's resource)
-  kNotFound,          // 404 unknown id or route
-  kMethodNotAllowed,  // 405
-  kConflict,          // 409 already exists / state conflict
-  kPayloadTooLarge,   // 413
-  kUnprocessable,     // 422 well-formed but invalid value
-  kRateLimited,       // 429
-  kUnavailable,       // 503 a dependency (database, broker) is not ready
-  kInternal,          // 500 a bug; never used for expected failures
+  kBadRequest,            // 400 malformed input (unparsable JSON, wrong type)
+  kUnauthenticated,       // 401 no/invalid/expired credentials
+  kForbidden,             // 403 authenticated, but not allowed (someone else's resource)
+  kNotFound,              // 404 unknown id or route
+  kMethodNotAllowed,      // 405
+  kConflict,              // 409 already exists / state conflict
+  kPayloadTooLarge,       // 413
+  kUnsupportedMediaType,  // 415 a body in another format than the route takes
+  kUnprocessable,         // 422 well-formed but invalid value
+  kRateLimited,           // 429
+  kUnavailable,           // 503 a dependency (database, broker) is not ready
+  kInternal,              // 500 a bug; never used for expected failures
 };
 
 /// An error a service returns. `name` is the stable PascalCase code clients see (the seed's `error`
@@ -59,6 +60,8 @@ constexpr int http_status(ErrorKind kind) {
       return 409;
     case ErrorKind::kPayloadTooLarge:
       return 413;
+    case ErrorKind::kUnsupportedMediaType:
+      return 415;
     case ErrorKind::kUnprocessable:
       return 422;
     case ErrorKind::kRateLimited:

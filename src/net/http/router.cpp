@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <stdexcept>
 
 #include "smartproduct/http/types.hpp"
+#include "smartproduct/http/websocket.hpp"
 
 namespace sp::http {
 namespace {
@@ -40,7 +42,7 @@ struct Router::Node {
 };
 
 Router::Router() : root_(std::make_unique<Node>()) {}
-Router::~Router() = default;
+Router::~Router() { drop_websockets(*this); }
 
 void Router::add(std::string method, std::string pattern, Handler handler) {
   if (pattern.empty() || pattern.front() != '/') {
@@ -120,6 +122,43 @@ Router::Match Router::match(std::string_view method, std::string_view path) cons
     std::sort(result.allowed.begin(), result.allowed.end());
   }
   return result;
+}
+
+}  // namespace sp::http
+
+namespace sp::http {
+namespace {
+
+// WebSocket endpoints per router. Kept beside the router rather than in it so that the Router's
+// header (included by every route file) stays as it is; ~Router drops its entries.
+std::mutex websockets_mu;
+std::map<const Router*,
+         std::map<std::string, std::shared_ptr<const WebSocketEndpoint>, std::less<>>>
+    websockets;
+
+}  // namespace
+
+void add_websocket(Router& router, std::string path, WebSocketEndpoint endpoint) {
+  if (!endpoint.accept) throw std::logic_error("websocket endpoint without accept: " + path);
+  std::lock_guard lock(websockets_mu);
+  auto& paths = websockets[&router];
+  if (!paths.emplace(path, std::make_shared<const WebSocketEndpoint>(std::move(endpoint))).second) {
+    throw std::logic_error("duplicate websocket endpoint: " + path);
+  }
+}
+
+std::shared_ptr<const WebSocketEndpoint> find_websocket(const Router& router,
+                                                        std::string_view path) {
+  std::lock_guard lock(websockets_mu);
+  auto r = websockets.find(&router);
+  if (r == websockets.end()) return nullptr;
+  auto it = r->second.find(path);
+  return it == r->second.end() ? nullptr : it->second;
+}
+
+void drop_websockets(const Router& router) {
+  std::lock_guard lock(websockets_mu);
+  websockets.erase(&router);
 }
 
 }  // namespace sp::http

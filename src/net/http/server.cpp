@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -27,10 +28,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "net/http/dispatcher.hpp"
 #include "net/http/target.hpp"
 #include "smartproduct/core/logging.hpp"
+#include "smartproduct/http/websocket.hpp"
 
 namespace sp::http {
 namespace {
@@ -39,6 +43,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
+namespace websocket = boost::beast::websocket;
 using tcp = boost::asio::ip::tcp;
 using error_code = boost::system::error_code;
 
@@ -50,6 +55,14 @@ constexpr const char* kTls12Ciphers =
 
 constexpr std::chrono::seconds kTlsShutdownTimeout{2};
 constexpr std::size_t kFirstReadBytes = 4096;
+// Lingering close (as nginx's): after an early error (413 before the body was read, a malformed
+// head) the client may still be sending. Closing at once makes the kernel answer its data with a
+// reset, and clients that send the whole body before reading (Python's http.client, requests)
+// report "connection reset" instead of the 413. So read and discard, bounded in bytes and time.
+// A client that stops sending is let go after kLingerIdle.
+constexpr std::size_t kLingerMaxBytes = 16 * 1024 * 1024;
+constexpr std::chrono::seconds kLingerTime{5};
+constexpr std::chrono::seconds kLingerIdle{1};
 
 Error tls_error(std::string message, std::string detail = {}) {
   return Error{ErrorKind::kInternal, "TlsConfigError", std::move(message), std::move(detail)};
@@ -95,6 +108,12 @@ bool is_http_error(const error_code& ec) {
 
 bool iequals(std::string_view a, std::string_view b) { return beast::iequals(a, b); }
 
+std::string_view trim_spaces(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
 // Header names/values from handlers go on the wire verbatim: refuse anything that could split
 // the header (CR, LF, NUL).
 bool is_safe_header(std::string_view name, std::string_view value) {
@@ -117,12 +136,13 @@ Response header_too_large() {
 }  // namespace
 
 class Session;
+class WsSession;
 
 // Everything the server shares with its sessions. Defined outside HttpServer so that sessions can
 // name it (HttpServer::Impl is private).
 struct ServerState {
   ServerState(ServerConfig cfg, Router& r, ReadinessProbe probe)
-      : config(std::move(cfg)), dispatcher(config, r, std::move(probe)) {}
+      : config(std::move(cfg)), router(r), dispatcher(config, r, std::move(probe)) {}
 
   std::shared_ptr<ssl::context> current_tls() {
     std::lock_guard lock(tls_mu);
@@ -141,6 +161,18 @@ struct ServerState {
   template <class F>
   void for_each_session(F&& f);
 
+  // Upgraded WebSocket connections: counted against max_connections and closed on stop().
+  void register_ws(WsSession* raw, std::weak_ptr<WsSession> weak) {
+    std::lock_guard lock(sessions_mu);
+    ws_sessions.emplace(raw, std::move(weak));
+  }
+  void unregister_ws(WsSession* raw) {
+    std::lock_guard lock(sessions_mu);
+    ws_sessions.erase(raw);
+    sessions_cv.notify_all();
+  }
+  void close_websockets();
+
   void do_accept();
   void on_accept(error_code ec, tcp::socket socket);
   void shutdown_threads();
@@ -148,11 +180,13 @@ struct ServerState {
   // Declared before io_context and the pool: sessions destroyed while those are torn down still
   // unregister themselves here.
   ServerConfig config;
+  Router& router;
   Dispatcher dispatcher;
 
   std::mutex sessions_mu;
   std::condition_variable sessions_cv;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<WsSession*, std::weak_ptr<WsSession>> ws_sessions;
   std::atomic<bool> stopping{false};
 
   std::mutex tls_mu;
@@ -172,11 +206,247 @@ struct ServerState {
   std::vector<std::thread> io_threads;
 };
 
+// One upgraded WebSocket connection (Router::add_websocket). Reads run continuously so control
+// frames (ping, pong, close) are always answered; writes drain a bounded queue one message at a
+// time. Everything but send()/close() runs on the connection's strand; the queue has its own
+// mutex so that send() from a bus lane never waits for the socket.
+class WsSession : public WebSocketConnection, public std::enable_shared_from_this<WsSession> {
+ public:
+  using Stream = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+
+  WsSession(ServerState& server, asio::any_io_executor strand, std::string remote,
+            const WebSocketLimits& limits)
+      : server_(server),
+        strand_(std::move(strand)),
+        remote_(std::move(remote)),
+        limits_(limits),
+        close_timer_(strand_) {}
+
+  ~WsSession() override {
+    if (registered_) server_.unregister_ws(this);
+  }
+
+  // On the strand: takes over the TLS stream of the HTTP session and answers the handshake.
+  void attach(beast::ssl_stream<beast::tcp_stream>&& stream, std::shared_ptr<ssl::context> tls,
+              bhttp::request<bhttp::string_body> upgrade,
+              std::shared_ptr<WebSocketSession> handler) {
+    tls_ = std::move(tls);
+    handler_ = std::move(handler);
+    registered_ = true;
+    server_.register_ws(this, weak_from_this());
+    beast::get_lowest_layer(stream).expires_never();  // the websocket timeouts take over
+    ws_.emplace(std::move(stream));
+    if (limits_.socket_send_buffer > 0) {
+      error_code ignored;
+      beast::get_lowest_layer(*ws_).socket().set_option(
+          asio::socket_base::send_buffer_size(static_cast<int>(limits_.socket_send_buffer)),
+          ignored);
+    }
+    websocket::stream_base::timeout timeout{};
+    timeout.handshake_timeout = limits_.handshake_timeout;
+    timeout.idle_timeout = limits_.idle_timeout;
+    timeout.keep_alive_pings = true;
+    ws_->set_option(timeout);
+    ws_->read_message_max(limits_.max_message_bytes);
+    ws_->auto_fragment(false);
+    ws_->set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(bhttp::field::server, "smartproduct"); }));
+    upgrade_ = std::move(upgrade);
+    ws_->async_accept(*upgrade_, [self = shared_from_this()](error_code ec) {
+      self->upgrade_.reset();
+      if (ec) {
+        spdlog::debug("http: websocket handshake from {} failed: {}", self->remote_, ec.message());
+        return self->end();
+      }
+      self->open_ = true;
+      self->read();
+      self->write_next();
+    });
+  }
+
+  bool send(std::shared_ptr<const std::string> text) override {
+    if (!text) return false;
+    std::lock_guard lock(mu_);
+    if (closing_) return false;
+    if (queue_.size() >= limits_.queue_messages) {
+      closing_ = true;
+      queue_.clear();
+      asio::post(strand_, [self = shared_from_this()] {
+        spdlog::info("http: websocket client {} does not keep up (queue full), closing",
+                     self->remote_);
+        self->begin_close(kCloseTooSlow, "too slow");
+      });
+      return false;
+    }
+    queue_.push_back(std::move(text));
+    if (!write_scheduled_) {
+      write_scheduled_ = true;
+      asio::post(strand_, [self = shared_from_this()] { self->write_next(); });
+    }
+    return true;
+  }
+
+  void close(std::uint16_t code, std::string reason) override {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;  // what is queued still goes out first, within the close grace
+    }
+    asio::post(strand_, [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+      self->begin_close(code, std::move(reason));
+    });
+  }
+
+  const std::string& remote_address() const override { return remote_; }
+
+ private:
+  void read() {
+    ws_->async_read(read_buffer_, [self = shared_from_this()](error_code ec, std::size_t) {
+      if (ec) {
+        if (ec == websocket::error::message_too_big) {
+          spdlog::debug("http: websocket message from {} too large", self->remote_);
+        }
+        return self->end();
+      }
+      if (!self->ws_->got_text()) {
+        self->begin_close(1003, "text messages only");
+      } else if (self->handler_ && !self->close_requested_) {
+        const auto data = self->read_buffer_.cdata();
+        std::string_view text(static_cast<const char*>(data.data()), data.size());
+        try {
+          self->handler_->on_text(text);
+        } catch (const std::exception& e) {
+          spdlog::error("http: websocket handler threw: {}", e.what());
+          self->begin_close(1011, "internal error");
+        }
+      }
+      self->read_buffer_.consume(self->read_buffer_.size());
+      self->read();
+    });
+  }
+
+  void write_next() {
+    if (!open_ || ended_ || writing_) return;
+    std::shared_ptr<const std::string> message;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) {
+        write_scheduled_ = false;
+      } else {
+        message = std::move(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    if (!message) {
+      if (close_requested_ && !close_sent_) send_close();
+      return;
+    }
+    writing_ = true;
+    ws_->text(true);
+    ws_->async_write(asio::buffer(*message),
+                     [self = shared_from_this(), message](error_code ec, std::size_t) {
+                       self->writing_ = false;
+                       if (ec) return self->end();
+                       self->write_next();
+                     });
+  }
+
+  // The close frame waits for a write in flight; the timer cuts a client that reads nothing.
+  void begin_close(std::uint16_t code, std::string reason) {
+    if (close_requested_ || ended_) return;
+    close_requested_ = true;
+    close_code_ = code;
+    close_reason_ = std::move(reason);
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    close_timer_.expires_after(limits_.close_grace);
+    close_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (!ec) self->end();
+    });
+    if (!open_) {
+      if (!ws_) end();  // never attached
+      return;           // the handshake's completion ends or opens; opened, it sends the close
+    }
+    write_next();  // drains the queue, then sends the close frame
+  }
+
+  void send_close() {
+    close_sent_ = true;
+    ws_->async_close(
+        websocket::close_reason(static_cast<websocket::close_code>(close_code_), close_reason_),
+        [self = shared_from_this()](error_code) { self->end(); });
+  }
+
+  void end() {
+    if (ended_) return;
+    ended_ = true;
+    close_timer_.cancel();
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      queue_.clear();
+    }
+    if (ws_) {
+      error_code ignored;
+      beast::get_lowest_layer(*ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+      beast::get_lowest_layer(*ws_).close();
+    }
+    if (auto handler = std::move(handler_)) {
+      try {
+        handler->on_closed();
+      } catch (const std::exception& e) {
+        spdlog::error("http: websocket close handler threw: {}", e.what());
+      }
+    }
+  }
+
+  ServerState& server_;
+  asio::any_io_executor strand_;
+  std::string remote_;
+  WebSocketLimits limits_;
+  asio::steady_timer close_timer_;
+  std::shared_ptr<ssl::context> tls_;
+  std::optional<Stream> ws_;
+  std::optional<bhttp::request<bhttp::string_body>> upgrade_;
+  std::shared_ptr<WebSocketSession> handler_;
+  beast::flat_buffer read_buffer_;
+
+  std::mutex mu_;  // guards queue_, write_scheduled_, closing_
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  bool write_scheduled_ = false;
+  bool closing_ = false;
+
+  // Strand only.
+  bool registered_ = false;
+  bool open_ = false;
+  bool writing_ = false;
+  bool close_requested_ = false;
+  bool close_sent_ = false;
+  bool ended_ = false;
+  std::uint16_t close_code_ = 1000;
+  std::string close_reason_;
+};
+
+void ServerState::close_websockets() {
+  std::vector<std::shared_ptr<WsSession>> live;
+  {
+    std::lock_guard lock(sessions_mu);
+    for (auto& [raw, weak] : ws_sessions) {
+      if (auto ws = weak.lock()) live.push_back(std::move(ws));
+    }
+  }
+  for (auto& ws : live) ws->close(kCloseGoingAway, "server shutting down");
+}
+
 // One TLS connection carrying HTTP/1.1 requests one after another.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(ServerState& server, tcp::socket socket, std::shared_ptr<ssl::context> tls)
-      : server_(server), tls_(std::move(tls)), stream_(std::move(socket), *tls_) {
+      : server_(server),
+        tls_(std::move(tls)),
+        stream_(std::move(socket), *tls_),
+        executor_(stream_.get_executor()) {
     error_code ec;
     auto endpoint = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
     if (!ec) remote_ = endpoint.address().to_string();
@@ -200,7 +470,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // On the strand, after the grace period.
   void force_close() { close(); }
 
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  // Kept apart from the stream: an upgraded session has moved its stream to a WsSession.
+  asio::any_io_executor executor() { return executor_; }
 
  private:
   enum class State { kHandshake, kIdle, kReading, kHandling, kWriting, kClosing };
@@ -257,9 +528,28 @@ class Session : public std::enable_shared_from_this<Session> {
       return reply_error_and_close(Response::error(ErrorKind::kPayloadTooLarge, "PayloadTooLarge",
                                                    "the request body is too large"));
     }
-    // Extension point: a WebSocket upgrade on /api/live is detected here (beast::websocket::
-    // is_upgrade(req) on the head, then the stream is handed to a WebSocket session with
-    // parser_->release()). Until then such a request is routed like any other (404).
+    // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; §6.1: a Transfer-Encoding other
+    // than a bare "chunked" (the only coding a request may use here) is refused, not guessed at.
+    if (req.version() >= 11 && req.count(bhttp::field::host) != 1) {
+      return reply_error_and_close(Response::error(ErrorKind::kBadRequest, "BadRequest",
+                                                   "an HTTP/1.1 request needs exactly one Host"));
+    }
+    if (const auto codings = req.count(bhttp::field::transfer_encoding); codings != 0) {
+      const auto value = req[bhttp::field::transfer_encoding];
+      if (codings != 1 || !iequals(trim_spaces(value), "chunked")) {
+        return reply_error_and_close(Response::error(
+            ErrorKind::kBadRequest, "BadRequest", "only Transfer-Encoding: chunked is accepted"));
+      }
+    }
+    // A WebSocket upgrade on a path with an endpoint (Router::add_websocket) leaves HTTP here;
+    // any other upgrade request is routed like a plain request.
+    if (parser_->is_done() && websocket::is_upgrade(req) && !server_.stopping) {
+      Request probe;
+      probe.target = std::string(req.target());
+      if (parse_target(probe)) {
+        if (auto endpoint = find_websocket(server_.router, probe.path)) return upgrade(*endpoint);
+      }
+    }
     if (parser_->is_done()) return on_request();
     if (iequals(req[bhttp::field::expect], "100-continue")) {
       continue_.emplace(bhttp::status::continue_, req.version());
@@ -300,6 +590,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void reply_error_and_close(Response response) {
+    linger_ = true;  // the rest of the request may still be on its way
     // No request was parsed, so no client id to keep.
     response.set_header("x-request-id", new_request_id());
     apply_security_headers(response);
@@ -308,12 +599,7 @@ class Session : public std::enable_shared_from_this<Session> {
     write_response(std::move(response), /*keep_alive=*/false, /*head=*/false);
   }
 
-  void on_request() {
-    state_ = State::kHandling;
-    tcp().expires_never();
-    auto message = parser_->release();
-    parser_.reset();
-
+  Request to_request(bhttp::request<bhttp::string_body>& message) const {
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -324,6 +610,48 @@ class Session : public std::enable_shared_from_this<Session> {
       request.headers.emplace_back(std::move(name), std::string(field.value()));
     }
     request.body = std::move(message.body());
+    return request;
+  }
+
+  // The endpoint decides (without blocking: we are on the I/O thread) whether to take the
+  // connection; if it does, the TLS stream moves to a WsSession and this session ends quietly.
+  void upgrade(const WebSocketEndpoint& endpoint) {
+    state_ = State::kHandling;
+    tcp().expires_never();
+    auto message = parser_->release();
+    parser_.reset();
+    Request request = to_request(message);
+    method_ = request.method;
+    path_ = std::string(encoded_path_of(request.target));
+    (void)parse_target(request);
+    auto ws = std::make_shared<WsSession>(server_, executor_, remote_, endpoint.limits);
+    Result<std::shared_ptr<WebSocketSession>> accepted =
+        tl::unexpected(errors::kInternalError.error());
+    try {
+      accepted = endpoint.accept(ws, request);
+    } catch (const std::exception& e) {
+      spdlog::error("http: websocket accept threw: {}", e.what());
+    }
+    if (!accepted || !*accepted) {
+      auto response =
+          accepted ? Response::error(errors::kInternalError) : Response::error(accepted.error());
+      response.set_header("x-request-id", request_id_for(request));
+      apply_security_headers(response);
+      return write_response(std::move(response), /*keep_alive=*/false, /*head=*/false);
+    }
+    spdlog::debug("http: websocket {} from {}", path_, remote_);
+    state_ = State::kClosing;
+    closed_ = true;  // the socket is the WsSession's now
+    ws->attach(std::move(stream_), tls_, std::move(message), std::move(*accepted));
+  }
+
+  void on_request() {
+    state_ = State::kHandling;
+    tcp().expires_never();
+    auto message = parser_->release();
+    parser_.reset();
+
+    Request request = to_request(message);
     const bool keep_alive = message.keep_alive();
     const bool head = message.method() == bhttp::verb::head;
     method_ = request.method;
@@ -383,9 +711,32 @@ class Session : public std::enable_shared_from_this<Session> {
       const bool keep = self->response_->keep_alive();
       self->response_.reset();
       if (ec) return self->close();
-      if (!keep) return self->shutdown_tls();
+      if (!keep) return self->linger_ ? self->linger() : self->shutdown_tls();
       self->wait_request();
     });
+  }
+
+  // Discards what the client still sends, then closes (see kLingerMaxBytes).
+  void linger() {
+    state_ = State::kClosing;
+    linger_ = false;
+    buffer_.consume(buffer_.size());
+    linger_until_ = std::chrono::steady_clock::now() + kLingerTime;
+    linger_read(0);
+  }
+
+  void linger_read(std::size_t discarded) {
+    const auto now = std::chrono::steady_clock::now();
+    if (discarded >= kLingerMaxBytes || now >= linger_until_) return shutdown_tls();
+    tcp().expires_after(
+        std::min<std::chrono::steady_clock::duration>(kLingerIdle, linger_until_ - now));
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this(), discarded](error_code ec, std::size_t n) {
+                              self->buffer_.consume(self->buffer_.size());
+                              // EOF, the client's close_notify, the deadline: done either way.
+                              if (ec) return self->close();
+                              self->linger_read(discarded + n);
+                            });
   }
 
   void shutdown_tls() {
@@ -409,12 +760,15 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
+  asio::any_io_executor executor_;
   std::string remote_;
   std::string method_;
   std::string path_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   State state_ = State::kHandshake;
   bool first_request_ = true;
+  bool linger_ = false;
+  std::chrono::steady_clock::time_point linger_until_;
   bool closed_ = false;
 };
 
@@ -455,7 +809,7 @@ void ServerState::on_accept(error_code ec, tcp::socket socket) {
   std::size_t active = 0;
   {
     std::lock_guard lock(sessions_mu);
-    active = sessions.size();
+    active = sessions.size() + ws_sessions.size();
   }
   if (active >= config.max_connections) {
     spdlog::warn("http: connection limit ({}) reached, refusing a connection",
@@ -568,8 +922,9 @@ void HttpServer::stop(std::chrono::milliseconds grace) {
     s.accept_retry.cancel();
   });
   s.for_each_session([](Session& session) { session.request_stop(); });
+  s.close_websockets();
 
-  auto drained = [&s] { return s.sessions.empty(); };
+  auto drained = [&s] { return s.sessions.empty() && s.ws_sessions.empty(); };
   {
     std::unique_lock lock(s.sessions_mu);
     s.sessions_cv.wait_for(lock, grace, drained);

@@ -6,6 +6,8 @@
 
 #include "smartproduct/http/types.hpp"
 
+#include "smartproduct/core/strict_json.hpp"
+
 namespace sp::http {
 namespace {
 
@@ -86,23 +88,29 @@ void Response::set_header(std::string name, std::string value) {
 }
 
 Result<nlohmann::json> parse_json_object(const Request& request) {
-  if (auto type = request.header("content-type")) {
+  // A body must say it is JSON (parameters such as charset are fine). A browser sends a
+  // cross-site "simple" request (no preflight) only without a Content-Type or with text/plain,
+  // form-urlencoded or multipart: requiring JSON keeps such posts away from every JSON route.
+  const auto type = request.header("content-type");
+  if (!type && !request.body.empty()) return fail(errors::kUnsupportedMediaType);
+  if (type) {
     std::string_view media = trim(type->substr(0, type->find(';')));
     const bool is_json = iequals(media, "application/json") ||
                          (media.size() > 5 && iequals(media.substr(media.size() - 5), "+json"));
-    // Refusing other types also keeps cross-site form posts (text/plain, form-urlencoded) out.
     if (!is_json) {
       return fail(errors::kUnsupportedMediaType);
     }
   }
-  auto parsed = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded()) {
-    return fail(errors::kInvalidJson);
+  auto parsed = json::parse_strict(request.body);
+  if (!parsed) {
+    if (parsed.error() == json::StrictJsonError::kSyntax) return fail(errors::kInvalidJson);
+    return fail(errors::kInvalidJson,
+                "the request body is not accepted: " + std::string(json::describe(parsed.error())));
   }
-  if (!parsed.is_object()) {
+  if (!parsed->is_object()) {
     return fail(errors::kInvalidJson, "the request body must be a JSON object");
   }
-  return parsed;
+  return std::move(*parsed);
 }
 
 }  // namespace sp::http

@@ -84,6 +84,8 @@ Error make_error(sqlite3* db, int rc, std::string_view what) {
     case SQLITE_LOCKED:
       return Error{ErrorKind::kUnavailable, std::string(kErrorBusy), "The database is busy.",
                    detail};
+    case SQLITE_FULL:  // the file system (or max_page_count) is full; the transaction rolls back
+      return Error{ErrorKind::kUnavailable, "DatabaseFull", "The disk is full.", detail};
     default:
       return Error{ErrorKind::kInternal, std::string(kErrorDatabase), "A storage error occurred.",
                    detail};

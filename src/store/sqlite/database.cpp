@@ -86,6 +86,9 @@ struct Database::Impl {
 
   void run_writer();
   void run_batch(std::vector<PendingWrite>& batch);
+
+  std::mutex hooks_mutex;
+  std::vector<CommitHooks> hooks;
   void release_reader(Connection* conn);
 };
 
@@ -116,7 +119,15 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
   bool open = false;
 
   // Fails every job the current transaction holds; used when that transaction is lost.
+  std::vector<CommitHooks> batch_hooks;
+  {
+    std::lock_guard lock(hooks_mutex);
+    batch_hooks = hooks;
+  }
   auto lose_transaction = [&](const Error& cause) {
+    for (auto& h : batch_hooks) {
+      if (h.after_rollback) h.after_rollback();
+    }
     for (std::size_t index : in_transaction) {
       Error error = cause;
       error.detail = "transaction rolled back: " + cause.detail;
@@ -178,6 +189,22 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
   }
 
   if (open) {
+    for (auto& h : batch_hooks) {
+      if (!h.before_commit) continue;
+      Result<void> r;
+      try {
+        r = h.before_commit(writer);
+      } catch (const std::exception& e) {
+        r = internal_error(std::string("before-commit hook threw: ") + e.what());
+      }
+      if (!r) {
+        if (writer.in_transaction()) (void)writer.exec("ROLLBACK");
+        lose_transaction(r.error());
+        break;
+      }
+    }
+  }
+  if (open) {
     if (auto committed = writer.exec("COMMIT"); committed) {
       transactions_committed += 1;
       jobs_committed += in_transaction.size();
@@ -193,6 +220,11 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
     invoke_callback(batch[i].on_done, std::move(outcomes[i]));
   }
   batch.clear();  // destroy jobs (and what they captured) on this thread, before the next batch
+}
+
+void Database::add_commit_hooks(CommitHooks hooks) {
+  std::lock_guard lock(impl_->hooks_mutex);
+  impl_->hooks.push_back(std::move(hooks));
 }
 
 void Database::Impl::release_reader(Connection* conn) {

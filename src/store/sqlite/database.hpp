@@ -51,6 +51,15 @@ struct DatabaseConfig {
   std::size_t reader_count = 2;
 };
 
+/// Work a repository does once per batch transaction, on the writer thread (e.g. writing what its
+/// jobs accumulated in memory). `before_commit` runs inside the transaction before COMMIT; an error
+/// rolls the whole batch back (every job fails). `after_rollback` runs when the transaction was
+/// rolled back, so that state accumulated by its jobs is dropped.
+struct CommitHooks {
+  std::function<Result<void>(Connection&)> before_commit;
+  std::function<void()> after_rollback;
+};
+
 /// Counters for tests and metrics; monotonically increasing except queue_depth.
 struct DatabaseStats {
   std::uint64_t transactions_committed = 0;
@@ -107,6 +116,8 @@ class Database {
   void close();
 
   DatabaseStats stats() const;
+  /// Registers hooks for every later batch transaction. Callable from any thread.
+  void add_commit_hooks(CommitHooks hooks);
   const std::filesystem::path& path() const;
 
  private:

@@ -18,6 +18,7 @@
 #include "embedded_files.hpp"
 #include "init_command.hpp"
 #include "instance_layout.hpp"
+#include "smartproduct/core/config.hpp"
 #include "smartproduct/pki/pki.hpp"
 #include "text_template.hpp"
 
@@ -223,34 +224,23 @@ TEST_F(InitTest, CreatesCompleteInstance) {
   const std::string conf = slurp(l.mosquitto_conf());
   const std::string b = l.broker().string();
   for (const std::string& line :
-       {std::string("per_listener_settings false"),
-        std::string("allow_anonymous false"),
-        std::string("set_tcp_nodelay true"),
-        std::string("max_inflight_messages 100"),
-        std::string("max_queued_messages 200000"),
-        std::string("max_queued_bytes 268435456"),
-        std::string("max_packet_size 262144"),
-        std::string("persistence true"),
-        "persistence_location " + b + "/persistence/",
-        std::string("autosave_interval 30"),
-        std::string("persistent_client_expiration 14d"),
-        std::string("connection_messages true"),
-        std::string("log_dest stderr"),
-        std::string("listener 18883"),
-        "cafile " + b + "/root-ca.crt",
-        "capath " + b + "/device-cas/",
-        "certfile " + b + "/server.crt",
-        "keyfile " + b + "/server.key",
-        std::string("require_certificate true"),
-        std::string("use_identity_as_username false"),
-        std::string("tls_version tlsv1.2"),
-        "#plugin " + b + "/mosquitto_smartproduct.so",
+       {std::string("per_listener_settings false"), std::string("allow_anonymous false"),
+        std::string("set_tcp_nodelay true"), std::string("max_inflight_messages 100"),
+        std::string("max_queued_messages 200000"), std::string("max_queued_bytes 268435456"),
+        std::string("max_packet_size 262144"), std::string("persistence true"),
+        "persistence_location " + b + "/persistence/", std::string("autosave_interval 30"),
+        std::string("persistent_client_expiration 14d"), std::string("connection_messages true"),
+        std::string("log_dest stderr"), std::string("listener 18883"),
+        "cafile " + b + "/root-ca.crt", "capath " + b + "/device-cas/",
+        "certfile " + b + "/server.crt", "keyfile " + b + "/server.key",
+        std::string("require_certificate true"), std::string("use_identity_as_username false"),
+        std::string("tls_version tlsv1.2"), "#plugin " + b + "/mosquitto_smartproduct.so",
         "#plugin_opt_state_file " + b + "/state.json",
         std::string("#plugin_opt_service_users svc-backend"),
-        "#plugin_opt_service_issuer_akis " +
-            sp::pki::parse_certificate(slurp(l.root_ca_cert()))->subject_key_id,
-        std::string("#plugin_opt_require_activation true"),
-        "acl_file " + b + "/services.acl"}) {
+        // Issuers are verified by signature against the same anchors TLS uses.
+        "#plugin_opt_service_ca " + b + "/root-ca.crt",
+        "#plugin_opt_device_ca_dir " + b + "/device-cas/",
+        std::string("#plugin_opt_require_activation true"), "acl_file " + b + "/services.acl"}) {
     EXPECT_TRUE(has_line(conf, line)) << "missing: " << line;
   }
   EXPECT_EQ(conf.find('@'), std::string::npos);
@@ -297,6 +287,98 @@ TEST_F(InitTest, RerunKeepsEverything) {
   EXPECT_EQ(slurp(l.root_ca_key()), root_key);
   EXPECT_EQ(slurp(l.https_cert()), https);
   EXPECT_EQ(slurp(l.mosquitto_conf()), conf);
+}
+
+// The packaged layout: only smartproduct.toml in --dir (/etc/smartproduct), everything else in
+// --data-dir (/var/lib/smartproduct), named by absolute paths the daemon and the CLI both read.
+TEST_F(InitTest, DataDirKeepsOnlyTheConfigApart) {
+  options_.dir = tmp_.path() / "etc";
+  options_.data_dir = tmp_.path() / "var";
+  auto rep = init_ok();
+  const fs::path etc = tmp_.path() / "etc", var = tmp_.path() / "var";
+  EXPECT_EQ(rep.layout.dir, var);
+  EXPECT_EQ(rep.layout.config(), etc / "smartproduct.toml");
+  std::vector<std::string> in_etc;
+  for (const auto& e : fs::directory_iterator(etc)) in_etc.push_back(e.path().filename());
+  EXPECT_EQ(in_etc, std::vector<std::string>{"smartproduct.toml"});
+  EXPECT_TRUE(contains(rep.created, (etc / "smartproduct.toml").string()));
+  for (const char* p : {"pki/root-ca.key", "pki/https.key", "broker/mosquitto.conf", "data"}) {
+    EXPECT_TRUE(fs::exists(var / p)) << p;
+  }
+  EXPECT_EQ(mode_of(var / "pki/https.key"), 0600u);
+
+  // The daemon's loader and the CLI's readers resolve every path into the data directory, the
+  // same paths whichever directory the reader runs from.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(tmp_.path() / "bin");
+  auto loaded = sp::config::load_daemon_config(etc / "smartproduct.toml");
+  fs::current_path(cwd);
+  ASSERT_TRUE(loaded.config) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  const auto& c = *loaded.config;
+  EXPECT_EQ(c.storage.data_dir, var / "data");
+  EXPECT_EQ(c.http.cert, var / "pki/https.crt");
+  EXPECT_EQ(c.http.key, var / "pki/https.key");
+  EXPECT_EQ(c.broker.ca_file, var / "pki/root-ca.crt");
+  EXPECT_EQ(c.broker.cert, var / "pki/svc-backend.crt");
+  EXPECT_EQ(c.broker.key, var / "pki/svc-backend.key");
+  EXPECT_EQ(c.broker.mosquitto_conf, var / "broker/mosquitto.conf");
+  auto j = jitr_settings(c).value();
+  EXPECT_EQ(fs::path(j.ca_dir), var / "broker/device-cas");
+  EXPECT_EQ(fs::path(j.managed_ca_dir), var / "pki/cas");
+  const std::string toml = slurp(etc / "smartproduct.toml");
+  EXPECT_NE(toml.find("data_dir = \"" + (var / "data").string() + "\""), std::string::npos);
+
+  // Running it again (a package upgrade) keeps every key and config.
+  const std::string root_key = slurp(var / "pki/root-ca.key");
+  auto again = init_ok();
+  EXPECT_TRUE(again.created.empty()) << again.created.front();
+  EXPECT_TRUE(again.updated.empty()) << again.updated.front();
+  EXPECT_EQ(slurp(var / "pki/root-ca.key"), root_key);
+}
+
+// Without --data-dir the config keeps relative paths: the instance can be moved as a whole.
+TEST_F(InitTest, WithoutDataDirPathsStayRelative) {
+  init_ok();
+  const std::string toml = slurp(layout().config());
+  for (const char* v : {"cert = \"pki/https.crt\"", "data_dir = \"data\"",
+                        "ca_dir = \"broker/device-cas\"", "managed_ca_dir = \"pki/cas\""}) {
+    EXPECT_NE(toml.find(v), std::string::npos) << v;
+  }
+  EXPECT_EQ(toml.find(tmp_.path().string()), std::string::npos);
+}
+
+// --user: the service user owns the data; the config is root-owned and group-readable.
+TEST_F(InitTest, ServiceUserOwnsTheData) {
+  options_.dir = tmp_.path() / "etc";
+  options_.data_dir = tmp_.path() / "var";
+  options_.service_user = "nobody";
+  if (::geteuid() != 0) {
+    auto r = run_init(options_);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().name, "NotRoot");
+    return;
+  }
+  auto rep = init_ok();
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr);
+  const fs::path var = tmp_.path() / "var";
+  for (const char* p :
+       {"", "pki", "pki/root-ca.key", "broker/server.key", "broker/mosquitto.conf", "data"}) {
+    struct stat st {};
+    ASSERT_EQ(::lstat((var / p).c_str(), &st), 0) << p;
+    EXPECT_EQ(st.st_uid, nobody->pw_uid) << p;
+  }
+  EXPECT_EQ(mode_of(var), 0750u);
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp_.path() / "etc/smartproduct.toml").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, nobody->pw_gid);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  // mosquitto is started by the daemon as that user: nothing to drop to.
+  EXPECT_FALSE(has_line(slurp(var / "broker/mosquitto.conf"), "user mosquitto"));
+  EXPECT_FALSE(rep.privileged_setup);
+  options_.service_user = "no-such-user-sp";
+  EXPECT_EQ(run_init(options_).error().name, "UserNotFound");
 }
 
 TEST_F(InitTest, ChangedPortIsReportedNotApplied) {
@@ -625,9 +707,11 @@ TEST(Executable, CaCommands) {
   EXPECT_NE(reg.output.find("acme (INACTIVE)"), std::string::npos) << reg.output;
   EXPECT_EQ(revision(), 1);
   const std::string id = sp::pki::parse_certificate(ca.cert_pem)->subject_key_id;
-  EXPECT_TRUE(fs::exists(dir / "broker" / "device-cas" / (id + ".pem")));
+  // INACTIVE: not in the broker's capath until activated.
+  EXPECT_FALSE(fs::exists(dir / "broker" / "device-cas" / (id + ".pem")));
 
   EXPECT_EQ(run(exe + " ca activate acme" + at).status, 0);
+  EXPECT_TRUE(fs::exists(dir / "broker" / "device-cas" / (id + ".pem")));
   auto on = run(exe + " ca auto-registration " + id + " on" + at);
   EXPECT_EQ(on.status, 0) << on.output;
   EXPECT_NE(on.output.find("acme (ACTIVE)"), std::string::npos) << on.output;

@@ -1,6 +1,7 @@
 #include "smartproduct/store/device_repository.hpp"
 
 #include "smartproduct/store/failure.hpp"
+#include "store/sqlite/repositories/registration_rows.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -20,19 +21,10 @@ tl::unexpected<Error> corrupted(std::string what) {
                      std::move(what));
 }
 
-constexpr const char* kRegistrationColumns =
-    "r.id, r.device_id, r.user_id, r.device_name, r.model_number, r.details, r.status, "
-    "r.created_at, r.updated_at, r.activated_at, r.deleted_at";
-constexpr int kRegistrationColumnCount = 11;
+}  // namespace
 
-constexpr const char* kCertificateColumns =
-    "fingerprint, device_id, ca_id, issuer, serial, not_before, not_after, status, status_reason, "
-    "registration_id, first_seen_at, last_seen_at, activated_at, revoked_at, updated_at";
-
-constexpr const char* kEventColumns = "id, at, kind, device_id, cert_fingerprint, ca_id, detail";
-
-Result<Registration> read_registration(const Statement& s) {
-  Registration r;
+Result<devices::Registration> read_registration(const Statement& s) {
+  devices::Registration r;
   r.id = s.column<std::int64_t>(0);
   r.device_id = s.column<std::string>(1);
   r.user_id = s.column<std::string>(2);
@@ -50,6 +42,24 @@ Result<Registration> read_registration(const Statement& s) {
   r.deleted_at_ms = s.column<std::optional<std::int64_t>>(10);
   return r;
 }
+
+Result<devices::DeviceSummary> read_device_summary(const Statement& s) {
+  auto r = read_registration(s);
+  if (!r) return forward(r);
+  devices::DeviceSummary d;
+  d.registration = std::move(*r);
+  d.connected = s.column<std::optional<bool>>(kRegistrationColumnCount).value_or(false);
+  d.connectivity_since_ms = s.column<std::optional<std::int64_t>>(kRegistrationColumnCount + 1);
+  return d;
+}
+
+namespace {
+
+constexpr const char* kCertificateColumns =
+    "fingerprint, device_id, ca_id, issuer, serial, not_before, not_after, status, status_reason, "
+    "registration_id, first_seen_at, last_seen_at, activated_at, revoked_at, updated_at";
+
+constexpr const char* kEventColumns = "id, at, kind, device_id, cert_fingerprint, ca_id, detail";
 
 Result<DeviceCertificate> read_certificate(const Statement& s) {
   DeviceCertificate c;
@@ -180,10 +190,7 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
       return store::fail(store::Failure::kInvalidArgument, "a page needs at least one row");
     }
     return db_->read([&](Connection& conn) -> Result<DevicePage> {
-      std::string sql = std::string("SELECT ") + kRegistrationColumns +
-                        ", p.connected, p.since FROM registrations r "
-                        "LEFT JOIN device_presence p ON p.device_id = r.device_id "
-                        "WHERE r.status != 'deleted'";
+      std::string sql = std::string(kDeviceSummarySelect) + " WHERE r.status != 'deleted'";
       if (user_id) sql += " AND r.user_id = ?1";
       if (after_id) sql += " AND r.id > ?2";
       sql += " ORDER BY r.id LIMIT ?3";
@@ -201,14 +208,9 @@ class SqliteDeviceRepository final : public store::DeviceRepository {
           page.next_after_id = page.items.back().registration.id;
           break;
         }
-        auto r = read_registration(*s);
-        if (!r) return forward(r);
-        DeviceSummary d;
-        d.registration = std::move(*r);
-        d.connected = s->column<std::optional<bool>>(kRegistrationColumnCount).value_or(false);
-        d.connectivity_since_ms =
-            s->column<std::optional<std::int64_t>>(kRegistrationColumnCount + 1);
-        page.items.push_back(std::move(d));
+        auto d = read_device_summary(*s);
+        if (!d) return forward(d);
+        page.items.push_back(std::move(*d));
       }
       return page;
     });

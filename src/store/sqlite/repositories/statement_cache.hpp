@@ -7,6 +7,7 @@
 
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/database.hpp"
+#include "store/sqlite/repositories/spool_position.hpp"
 
 namespace sp::sqlite {
 
@@ -36,15 +37,26 @@ class CachedStatement {
 
 /// Runs `insert` (an INSERT ... ON CONFLICT DO NOTHING) as a group-committed write; `done` gets
 /// `stored` after the commit, or `duplicate` when the insert changed no row (a redelivery).
+/// `and_then`, when given, runs after a row was inserted, in the same job (same transaction).
+/// `mark` (a record from the broker's spool) moves the database's spool position in the same job.
 template <class Outcome>
 void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection&)> insert,
                              Outcome stored, Outcome duplicate,
-                             std::function<void(Result<Outcome>)> done) {
+                             std::function<void(Result<Outcome>)> done,
+                             std::function<Result<void>(Connection&)> and_then = {},
+                             std::optional<SpoolMark> mark = std::nullopt) {
   auto outcome = std::make_shared<Outcome>(stored);
   db.write_async(
-      [insert = std::move(insert), outcome, duplicate](Connection& conn) -> Result<void> {
+      [insert = std::move(insert), and_then = std::move(and_then), outcome, duplicate,
+       mark](Connection& conn) -> Result<void> {
         if (auto r = insert(conn); !r) return r;
-        if (conn.changes() == 0) *outcome = duplicate;
+        if (conn.changes() == 0) {
+          *outcome = duplicate;
+        } else if (and_then) {
+          if (auto r = and_then(conn); !r) return r;
+        }
+        // A redelivery moves the spool position too: the record was consumed either way.
+        if (mark) return advance_spool_position(conn, *mark);
         return {};
       },
       [outcome, done = std::move(done)](Result<void> r) {

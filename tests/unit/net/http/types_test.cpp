@@ -68,9 +68,32 @@ TEST(ParseJsonObject, AcceptsObjectsOnly) {
   request.body = R"({"a":1})";
   request.headers = {{"content-type", "text/plain"}};
   EXPECT_EQ(parse_json_object(request).error().name, "UnsupportedMediaType");
+  EXPECT_EQ(Response::error(parse_json_object(request).error()).status, 415);
+}
 
-  request.headers.clear();  // no content type at all: lenient
-  EXPECT_TRUE(parse_json_object(request).has_value());
+// Issue 10 finding 6: a cross-site "simple" POST carries no Content-Type (or text/plain, a form
+// type): a body must be declared as JSON.
+TEST(ParseJsonObject, BodyWithoutJsonContentTypeIs415) {
+  Request request;
+  request.body = R"({"a":1})";
+  auto missing = parse_json_object(request);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().name, "UnsupportedMediaType");
+  EXPECT_EQ(missing.error().kind, ErrorKind::kUnsupportedMediaType);
+  for (const char* type : {"application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                           "text/plain; charset=utf-8", "application/jsonx", ""}) {
+    request.headers = {{"content-type", type}};
+    EXPECT_EQ(parse_json_object(request).error().name, "UnsupportedMediaType") << type;
+  }
+  for (const char* type : {"application/json", "Application/JSON;charset=UTF-8",
+                           " application/json ; charset=utf-8", "application/merge-patch+json"}) {
+    request.headers = {{"content-type", type}};
+    EXPECT_TRUE(parse_json_object(request).has_value()) << type;
+  }
+  // No body and no type: the body is what is wrong (400), not its type.
+  request.headers.clear();
+  request.body.clear();
+  EXPECT_EQ(parse_json_object(request).error().name, "InvalidJson");
 }
 
 TEST(ParseTarget, DecodesPathAndQuery) {
