@@ -8,6 +8,7 @@
 #include "migrate_command.hpp"
 #include "ca_command.hpp"
 #include "catalog_command.hpp"
+#include "demo_command.hpp"
 #include "device_cert_command.hpp"
 #include "init_command.hpp"
 #include "instance_layout.hpp"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   sp::cli::add_backup_commands(app);
   sp::cli::add_migrate_command(app);
   sp::cli::add_audit_command(app);
+  sp::cli::add_demo_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }
