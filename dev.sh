@@ -157,10 +157,25 @@ run_suite() { # name, parser (ctest|pytest|node), command...
   [ "$rc" -eq 0 ] || SUITES_FAILED+=("$name")
 }
 
+# The sanitizer builds (ASan+UBSan unit tests with gcc, libFuzzer targets with clang) need no test
+# results, so ./dev.sh test starts them right after the release build, at the lowest CPU priority,
+# while the suites spend most of their time waiting on processes and sockets. At nice 19 they get
+# only the CPU the tests leave idle; on 2 cores that takes most of those builds off a cold run.
+asan_build() {
+  configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_C_FLAGS_DEBUG="-O1 -g1"
+  # Only the unit-test binaries: the daemon, CLI and simulator are exercised by the suites above.
+  nice -n 19 ninja -C "$BUILD_ASAN" -j "$JOBS" sp_unit_tests
+}
+
 test_all() {
   bootstrap
   build
   local t0=$SECONDS
+  log "ASan+UBSan and fuzz builds started in the background (logs: $BUILD/{asan,fuzz}-build.log)"
+  asan_build >"$BUILD/asan-build.log" 2>&1 &
+  local asan_pid=$!
+  SP_FUZZ_BUILD_ONLY=1 nice -n 19 tests/fuzz/run.sh >"$BUILD/fuzz-build.log" 2>&1 &
+  local fuzz_build_pid=$!
   run_suite unit ctest ctest --test-dir "$BUILD" -L unit --output-on-failure -j "$JOBS" --timeout 300
 
   run_suite integration pytest env SP_BIN_DIR="$BUILD/bin" SP_PLUGIN_PATH="$BUILD/bin/mosquitto_smartproduct.so" \
@@ -181,18 +196,19 @@ test_all() {
   (cd tests/e2e && { [ -d node_modules ] && [ node_modules -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
   run_suite browser node env SP_BIN_DIR="$BUILD/bin" SP_E2E_AUTH=1 node tests/e2e/run.mjs
 
-  log "ASan+UBSan build in $BUILD_ASAN"
-  configure "$BUILD_ASAN" -DCMAKE_BUILD_TYPE=Debug -DSP_SANITIZE=ON -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DCMAKE_C_FLAGS_DEBUG="-O1 -g1"
-  # Only the unit-test binaries: the daemon, CLI and simulator are exercised by the suites above.
-  if ninja -C "$BUILD_ASAN" -j "$JOBS" sp_unit_tests; then
+  log "waiting for the ASan+UBSan build in $BUILD_ASAN"
+  if wait "$asan_pid"; then
     run_suite unit-asan ctest env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
       UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       ctest --test-dir "$BUILD_ASAN" -L unit --output-on-failure -j "$JOBS" --timeout 600
   else
+    tail -n 40 "$BUILD/asan-build.log"
     SUITES_FAILED+=("asan-build"); TESTS_FAILED=$((TESTS_FAILED + 1))
   fi
 
-  # Every libFuzzer target for a bounded time (longer: ./dev.sh fuzz SECONDS).
+  # Every libFuzzer target for a bounded time (longer: ./dev.sh fuzz SECONDS). run.sh builds what
+  # the background build did not (and reports a build failure as failed targets).
+  wait "$fuzz_build_pid" || true
   run_suite fuzz node tests/fuzz/run.sh "${SP_FUZZ_SECONDS:-20}"
 
   log "all suites done in $((SECONDS - t0)) s; failed suites: ${SUITES_FAILED[*]:-none}"

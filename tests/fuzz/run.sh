@@ -3,7 +3,7 @@
 # corpus in tests/fuzz/corpus/<name without _fuzz>. The corpus in the repository is only read: new
 # inputs go to a scratch copy, crashes to $OUT/<target>/. Prints "# pass N" / "# fail N" like the
 # node test runner so ./dev.sh test can count targets.
-#   tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
+#   tests/fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]      (SP_FUZZ_BUILD_ONLY=1: only build)
 set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/../.."
 ROOT=$PWD
@@ -23,6 +23,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     -e 's/^sp_add_\(core_\)\{0,1\}fuzz(\([a-z_]*_fuzz\)[ )]\{0,1\}.*$/\2/p' tests/fuzz/CMakeLists.txt)
 fi
 ninja -C "$BUILD" -j "$JOBS" "${targets[@]}" >/dev/null || { echo "fuzz build failed"; echo "# pass 0"; echo "# fail ${#targets[@]}"; exit 1; }
+# SP_FUZZ_BUILD_ONLY=1: build the targets and stop (./dev.sh test builds them early, in the background).
+[ "${SP_FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
 
 # One target per core at a time: libFuzzer runs on one thread, so on N cores N targets finish in
 # the time of one (CI time grows with the number of targets / cores, not the number of targets).
