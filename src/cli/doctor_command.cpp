@@ -289,15 +289,11 @@ void add_doctor_command(CLI::App& app) {
       "Offline checks when something is wrong: config, key and data permissions, certificates, "
       "ports, clock skew, free disk; each ok/warn/fail with a fix. Exit 1 when any check fails");
   auto where = add_instance_options(cmd);
-  auto as_json = std::make_shared<bool>(false);
-  auto timeout_s = std::make_shared<double>(5.0);
-  cmd->add_flag("--json", *as_json, "One JSON object (for scripts)");
-  cmd->add_option("--timeout", *timeout_s, "Seconds to wait for each answer of the daemon")
-      ->check(CLI::Range(0.1, 300.0));
-  cmd->callback([where, as_json, timeout_s] {
-    auto results = run_doctor(where->config_file(), SystemClock().now_ms() / 1000,
-                              static_cast<long>(*timeout_s * 1000));
-    if (*as_json) {
+  auto options = add_report_options(cmd);
+  cmd->callback([where, options] {
+    auto results =
+        run_doctor(where->config_file(), SystemClock().now_ms() / 1000, options->timeout_ms());
+    if (options->json) {
       std::cout << doctor_json(results).dump(2) << "\n";
     } else {
       print_doctor(results, std::cout);

@@ -216,23 +216,19 @@ CheckResult evaluate_private_dir(std::string_view what, const fs::path& path,
     r.fix = fmt::format("chown -R {} {}", user_name(owner), p);
     return r;
   }
-  if ((facts.mode & 0700) != 0700) {
-    r.level = CheckLevel::kFail;
-    r.message = fmt::format("{} {} has mode {:04o}: its owner cannot use it", what, p, facts.mode);
-    r.fix = "chmod 700 " + p;
-    return r;
-  }
-  if ((facts.mode & 0022) != 0) {
-    r.level = CheckLevel::kFail;
-    r.message =
-        fmt::format("{} {} has mode {:04o}: others can change what is in it", what, p, facts.mode);
-    r.fix = "chmod 700 " + p;
-    return r;
-  }
-  if ((facts.mode & 0077) != 0) {
-    r.level = CheckLevel::kWarn;
-    r.message =
-        fmt::format("{} {} has mode {:04o}: others can read what is in it", what, p, facts.mode);
+  // The first rule a mode breaks decides; each is fixed by owner-only access.
+  struct ModeRule {
+    bool broken;
+    CheckLevel level;
+    const char* why;
+  };
+  for (const auto& rule :
+       {ModeRule{(facts.mode & 0700) != 0700, CheckLevel::kFail, "its owner cannot use it"},
+        ModeRule{(facts.mode & 0022) != 0, CheckLevel::kFail, "others can change what is in it"},
+        ModeRule{(facts.mode & 0077) != 0, CheckLevel::kWarn, "others can read what is in it"}}) {
+    if (!rule.broken) continue;
+    r.level = rule.level;
+    r.message = fmt::format("{} {} has mode {:04o}: {}", what, p, facts.mode, rule.why);
     r.fix = "chmod 700 " + p;
     return r;
   }

@@ -334,6 +334,14 @@ void print_status(const StatusReport& r, std::ostream& out) {
   }
 }
 
+std::shared_ptr<ReportOptions> add_report_options(CLI::App* cmd) {
+  auto options = std::make_shared<ReportOptions>();
+  cmd->add_flag("--json", options->json, "One JSON object (for scripts)");
+  cmd->add_option("--timeout", options->timeout_s, "Seconds to wait for each answer of the daemon")
+      ->check(CLI::Range(0.1, 300.0));
+  return options;
+}
+
 void add_status_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "status",
@@ -341,20 +349,15 @@ void add_status_command(CLI::App& app) {
       "expiry. Exit 0 all well, 1 config unreadable, 2 daemon down, 3 not ready, 4 a certificate "
       "expires within 14 days");
   auto where = add_instance_options(cmd);
-  auto as_json = std::make_shared<bool>(false);
-  auto timeout_s = std::make_shared<double>(5.0);
-  cmd->add_flag("--json", *as_json, "One JSON object (for scripts)");
-  cmd->add_option("--timeout", *timeout_s, "Seconds to wait for each answer of the daemon")
-      ->check(CLI::Range(0.1, 300.0));
-  cmd->callback([where, as_json, timeout_s] {
+  auto options = add_report_options(cmd);
+  cmd->callback([where, options] {
     auto cfg = load_instance_config(where->config_file().string());
     if (!cfg) {
       std::cerr << "smartproductctl status: error: " << cfg.error().message << "\n";
       throw CLI::RuntimeError(kStatusError);
     }
-    auto report =
-        collect_status(*cfg, SystemClock().now_ms() / 1000, static_cast<long>(*timeout_s * 1000));
-    if (*as_json) {
+    auto report = collect_status(*cfg, SystemClock().now_ms() / 1000, options->timeout_ms());
+    if (options->json) {
       std::cout << status_json(report).dump(2) << "\n";
     } else {
       print_status(report, std::cout);

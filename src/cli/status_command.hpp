@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -88,6 +89,14 @@ void decide_status(StatusReport& report);
 
 nlohmann::json status_json(const StatusReport& report);
 void print_status(const StatusReport& report, std::ostream& out);
+
+/// --json and --timeout, shared by status and doctor.
+struct ReportOptions {
+  bool json = false;
+  double timeout_s = 5.0;
+  long timeout_ms() const { return static_cast<long>(timeout_s * 1000); }
+};
+std::shared_ptr<ReportOptions> add_report_options(CLI::App* cmd);
 
 void add_status_command(CLI::App& app);
 
