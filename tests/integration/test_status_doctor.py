@@ -7,7 +7,10 @@ about a certificate close to expiry."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -92,6 +95,20 @@ def test_daemon_stopped(instance):
     assert f"HTTPS port {instance.http_port} free (the daemon is stopped)" in free, checks
     assert f"MQTT port {instance.mqtt_port} free (the daemon is stopped)" in free, checks
     assert any(m.startswith("skipped") for m in lines(checks, "clock", "ok")), checks
+
+    # Something else on the HTTPS port: the daemon could not start; doctor names the holder.
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", instance.http_port))
+        holder.listen()
+        rc, checks = doctor_json(instance)
+        assert rc == 1, checks
+        held = lines(checks, "ports", "fail")
+        me = Path("/proc/self/comm").read_text().strip()
+        assert held == [f"HTTPS port {instance.http_port} is held by {me} (pid {os.getpid()}), "
+                        "which is not an answering smartproductd"], checks
+        out = ctl("status", "--dir", str(instance.dir))
+        assert out.returncode == 2, out.stdout
 
 
 def test_readable_key_fails_doctor(stopped_instance):
