@@ -334,3 +334,35 @@ TEST_F(StatusDoctorTest, FreshInstanceWithoutDaemon) {
   ASSERT_EQ(results.size(), 1u) << dump(results);
   EXPECT_EQ(results[0].level, CheckLevel::kFail);
 }
+
+// The packaged layout (init --data-dir): the config apart, everything else found through it.
+TEST_F(StatusDoctorTest, SplitLayoutFindsEverything) {
+  InitOptions options;
+  options.dir = dir_ / "etc";
+  options.data_dir = dir_ / "var";
+  options.http_port = unused_port();
+  options.mqtt_port = unused_port();
+  options.hostname = "localhost";
+  options.exe_dir = dir_ / "bin";
+  fs::create_directory(options.exe_dir);
+  ASSERT_TRUE(run_init(options));
+  const auto config_file = options.dir / "smartproduct.toml";
+  auto cfg = load_instance_config(config_file.string());
+  ASSERT_TRUE(cfg) << cfg.error().message;
+  const std::int64_t now = std::time(nullptr);
+
+  auto status = collect_status(*cfg, now, 2000);
+  EXPECT_EQ(status.exit_code, kStatusDaemonDown);
+  ASSERT_EQ(status.certificates.size(), 4u);
+  for (const auto& c : status.certificates) {
+    EXPECT_EQ(c.path.string().rfind((dir_ / "var").string(), 0), 0u) << c.path;
+    EXPECT_EQ(expiry_level(c), CheckLevel::kOk) << describe_expiry(c);
+  }
+  EXPECT_EQ(status.databases.front().path, dir_ / "var" / "data" / "smartproduct.db");
+
+  auto results = run_doctor(config_file, now, 2000);
+  EXPECT_EQ(doctor_exit_code(results), 0) << dump(results);
+  EXPECT_TRUE(find_check(results, "directories", CheckLevel::kOk,
+                         "data directory " + (dir_ / "var" / "data").string()))
+      << dump(results);
+}
