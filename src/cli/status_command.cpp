@@ -169,7 +169,8 @@ StatusReport collect_status(const config::DaemonConfig& config, std::int64_t now
   r.daemon = probe_daemon(config, timeout_ms);
   const auto& d = r.daemon;
   for (const auto& reason : d.reasons) {
-    if (reason.rfind("broker:", 0) == 0) r.broker_detail = reason;
+    constexpr std::string_view kBroker = "broker: ";
+    if (reason.rfind(kBroker, 0) == 0) r.broker_detail = reason.substr(kBroker.size());
   }
   if (d.running) {
     if (auto connected = metric_int(d, "smartproduct_mqtt_connected")) {

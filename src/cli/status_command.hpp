@@ -71,7 +71,7 @@ struct StatusReport {
   DaemonState daemon;
   std::optional<bool> broker_connected;
   std::optional<std::int64_t> broker_connects, broker_losses;
-  std::string broker_detail;  ///< the readiness reason about the broker, if any
+  std::string broker_detail;  ///< the readiness reason about the broker (without "broker: ")
   std::optional<std::int64_t> devices_registered, devices_connected;
   std::string devices_connected_source;  ///< "daemon" (live) | "database" (last recorded)
   std::string devices_error;

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from devices import issue_cert, tls_args
-from harness import BIN, Instance, kill_pid, wait_for
+from harness import BIN, Instance, free_port, kill_pid, wait_for
 
 
 def ctl(*args: str) -> subprocess.CompletedProcess:
@@ -142,3 +142,17 @@ def test_certificate_close_to_expiry(instance):
     assert rc == 0, checks  # a warning, not a failure
     warned = lines(checks, "certificates", "warn")
     assert len(warned) == 1 and warned[0].startswith(f"device CA soon expires in {days} day(s)"), checks
+
+
+def test_not_ready_names_the_reason(stopped_instance):
+    # An external broker that is not there: the daemon runs, but is not ready.
+    stopped_instance.configure({"broker": {"mode": "external", "port": free_port()}})
+    stopped_instance.start(wait_ready=False)
+    wait_for(lambda: stopped_instance.status("/healthz") == 200 or stopped_instance._died(), 30,
+             "smartproductd /healthz")
+    rc, doc = status_json(stopped_instance)
+    assert rc == 3, doc
+    assert doc["daemon"]["running"] and not doc["daemon"]["ready"]
+    assert any(r.startswith("broker: ") for r in doc["daemon"]["reasons"]), doc
+    assert doc["broker"]["connected"] is False and "Connection refused" in doc["broker"]["detail"]
+    assert doc["problems"][0].startswith("not ready: broker: ")
