@@ -28,6 +28,19 @@ namespace {
 
 constexpr std::int64_t kDay = 86400;
 
+// A TCP port nobody listens on (bound, then released).
+std::uint16_t unused_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
 class StatusDoctorTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -50,21 +63,28 @@ class StatusDoctorTest : public ::testing::Test {
     EXPECT_TRUE(ca);
     return write(name, ca->cert_pem, 0644);
   }
+  // A development instance in `dir` (PKI and data in `data_dir` when given) on unused ports.
+  InitOptions init_options(const fs::path& dir, const fs::path& data_dir) {
+    InitOptions options;
+    options.dir = dir;
+    options.data_dir = data_dir;
+    options.http_port = unused_port();
+    options.mqtt_port = unused_port();
+    options.hostname = "localhost";
+    options.exe_dir = dir_ / "bin";  // empty: no plugin
+    fs::create_directories(options.exe_dir);
+    return options;
+  }
+  std::optional<sp::config::DaemonConfig> init_and_load(const InitOptions& options) {
+    auto init = run_init(options);
+    EXPECT_TRUE(init) << (init ? "" : init.error().message);
+    auto cfg = load_instance_config((options.dir / "smartproduct.toml").string());
+    EXPECT_TRUE(cfg) << (cfg ? "" : cfg.error().message);
+    if (!init || !cfg) return std::nullopt;
+    return std::move(*cfg);
+  }
   fs::path dir_;
 };
-
-// A TCP port nobody listens on (bound, then released).
-std::uint16_t unused_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 const CheckResult* find_check(const std::vector<CheckResult>& results, const std::string& check,
                               CheckLevel level, const std::string& text = "") {
@@ -267,17 +287,10 @@ TEST(StatusDoctor, StatusExitCodeOrder) {
 
 // Both commands on a fresh instance whose daemon is stopped.
 TEST_F(StatusDoctorTest, FreshInstanceWithoutDaemon) {
-  InitOptions options;
-  options.dir = dir_ / "inst";
-  options.http_port = unused_port();
-  options.mqtt_port = unused_port();
-  options.hostname = "localhost";
-  options.exe_dir = dir_ / "bin";
-  fs::create_directory(options.exe_dir);
-  ASSERT_TRUE(run_init(options));
+  const auto options = init_options(dir_ / "inst", "");
   const auto config_file = options.dir / "smartproduct.toml";
-  auto cfg = load_instance_config(config_file.string());
-  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto cfg = init_and_load(options);
+  ASSERT_TRUE(cfg);
   const std::int64_t now = std::time(nullptr) + 60;  // see CertificateExpiryLevels
 
   auto status = collect_status(*cfg, now, 2000);
@@ -337,18 +350,10 @@ TEST_F(StatusDoctorTest, FreshInstanceWithoutDaemon) {
 
 // The packaged layout (init --data-dir): the config apart, everything else found through it.
 TEST_F(StatusDoctorTest, SplitLayoutFindsEverything) {
-  InitOptions options;
-  options.dir = dir_ / "etc";
-  options.data_dir = dir_ / "var";
-  options.http_port = unused_port();
-  options.mqtt_port = unused_port();
-  options.hostname = "localhost";
-  options.exe_dir = dir_ / "bin";
-  fs::create_directory(options.exe_dir);
-  ASSERT_TRUE(run_init(options));
+  const auto options = init_options(dir_ / "etc", dir_ / "var");
   const auto config_file = options.dir / "smartproduct.toml";
-  auto cfg = load_instance_config(config_file.string());
-  ASSERT_TRUE(cfg) << cfg.error().message;
+  auto cfg = init_and_load(options);
+  ASSERT_TRUE(cfg);
   const std::int64_t now = std::time(nullptr);
 
   auto status = collect_status(*cfg, now, 2000);
