@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # smartproduct developer driver. The README's two commands:
-#   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground)
+#   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground);
+#                   `./dev.sh run --demo [demo options]` adds a demo account and simulated devices
 #   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
 # Other verbs: bootstrap, build, package (the .deb), bench ingest|plugin|jitr|..., fuzz [SECONDS [TARGET...]].
 set -euo pipefail
@@ -51,7 +52,9 @@ build() {
   build_web
 }
 
-run() {
+run() { # [--demo [smartproductctl demo options...]]
+  local demo=0
+  if [ "${1:-}" = "--demo" ]; then demo=1; shift; fi
   bootstrap
   build
   if [ ! -f "$INSTANCE/smartproduct.toml" ]; then
@@ -73,8 +76,25 @@ run() {
   # How a newcomer gets in: an administrator from the command line, or a console sign-up whose
   # verification code the daemon writes to this terminal (no [identity] smtp_url in development).
   log "first administrator: echo 'a long passphrase' | $BUILD/bin/smartproductctl user add --dir $INSTANCE --email admin@example.com --admin --password-stdin"
-  log "or sign up in the console: the code appears below as 'verification code for <email>: <code>'"
-  exec "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml"
+  if [ "$demo" -eq 0 ]; then
+    log "or sign up in the console: the code appears below as 'verification code for <email>: <code>'"
+    log "a live demo fleet: ./dev.sh run --demo (or, with this running, $BUILD/bin/smartproductctl demo --dir $INSTANCE)"
+    exec "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml"
+  fi
+  # --demo: the daemon in the background (its log in a file, so the simulator's status lines stay
+  # readable), `smartproductctl demo` in the foreground; Ctrl-C stops the devices, then the daemon.
+  local daemon_log="$INSTANCE/log/daemon.log" daemon rc=0
+  mkdir -p "$INSTANCE/log"
+  log "or sign up in the console: the code appears in $daemon_log as 'verification code for <email>: <code>'"
+  "$BUILD/bin/smartproductd" --config "$INSTANCE/smartproduct.toml" >>"$daemon_log" 2>&1 &
+  daemon=$!
+  # Background jobs of a script ignore SIGINT: the daemon outlives Ctrl-C and is stopped here.
+  # (expanded now: `daemon` is local to this function, the trap runs at exit).
+  # shellcheck disable=SC2064
+  trap "kill -TERM $daemon 2>/dev/null; wait $daemon 2>/dev/null || true" EXIT
+  "$BUILD/bin/smartproductctl" demo --dir "$INSTANCE" "$@" || rc=$?
+  log "stopping smartproductd (log: $daemon_log)"
+  return "$rc"
 }
 
 # The Debian package (CPack DEB, config/packaging.cmake) in $BUILD/package/, checked by lintian.
@@ -183,7 +203,7 @@ test_all() {
 case "${1:-}" in
   bootstrap) shift; bootstrap "$@" ;;
   build) bootstrap; build ;;
-  run) run ;;
+  run) shift; run "$@" ;;
   package) package ;;
   docker-check) docker_check ;;
   test) test_all ;;
@@ -196,5 +216,5 @@ case "${1:-}" in
     else
       exec "$BUILD/bin/sp_${name}_bench" "${@:2}"
     fi ;;
-  *) echo "usage: $0 run | test | build | bootstrap | package | docker-check | bench NAME | fuzz [SECONDS [TARGET...]]" >&2; exit 2 ;;
+  *) echo "usage: $0 run [--demo [OPTIONS]] | test | build | bootstrap | package | docker-check | bench NAME | fuzz [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac

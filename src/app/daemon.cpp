@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "app/broker_supervisor.hpp"
+#include "app/first_run.hpp"
 #include "app/metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/mqtt/client.hpp"
@@ -20,9 +21,11 @@
 #include "smartproduct/core/logging.hpp"
 #include "smartproduct/core/readiness.hpp"
 #include "smartproduct/http/types.hpp"
+#include "smartproduct/identity/mailer.hpp"
 #include "smartproduct/mqtt/events.hpp"
 #include "smartproduct/mqtt/intake.hpp"
 #include "smartproduct/pki/events.hpp"
+#include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/store.hpp"
 
 namespace sp::app {
@@ -222,9 +225,30 @@ struct Daemon::Impl {
     std::string host = config.http.listen == "0.0.0.0" || config.http.listen == "::"
                            ? "localhost"
                            : config.http.listen;
-    spdlog::info("smartproductd {} ready: console https://{}:{}/ (host {})", SP_VERSION, host,
-                 server->port(), host_name());
+    const std::string console_url = fmt::format("https://{}:{}/", host, server->port());
+    spdlog::info("smartproductd {} ready: console {} (host {})", SP_VERSION, console_url,
+                 host_name());
+    log_first_run_hint(console_url);
     return {};
+  }
+
+  // An instance without any account is met by a newcomer: say how to get in (./dev.sh run shows
+  // the log on the terminal, the packaged service in the journal).
+  void log_first_run_hint(const std::string& console_url) {
+    auto users = sqlite::make_user_repository(store->main_ptr());
+    auto first = users.accounts->list_users(1, std::nullopt);
+    if (!first || !first->items.empty()) return;
+    FirstRunFacts facts;
+    facts.console_url = console_url;
+    std::error_code ec;
+    facts.config_file = fs::absolute(config.file, ec);
+    if (ec) facts.config_file = config.file;
+    if (const auto* mail = services.find<const identity::MailerConfig>()) {
+      facts.codes_in_log = mail->smtp_url.empty();
+    }
+    facts.ctl = ctl_next_to(fs::read_symlink("/proc/self/exe", ec));
+    facts.service_user = systemd_service_user();
+    for (const auto& line : first_run_hint(facts)) spdlog::info("{}", line);
   }
 
   // Builds every module in list order, then lets each register its routes and topics.
