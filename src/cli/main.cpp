@@ -5,14 +5,16 @@
 
 #include "audit_command.hpp"
 #include "backup_command.hpp"
-#include "migrate_command.hpp"
 #include "ca_command.hpp"
 #include "catalog_command.hpp"
 #include "demo_command.hpp"
 #include "device_cert_command.hpp"
+#include "doctor_command.hpp"
 #include "init_command.hpp"
 #include "instance_layout.hpp"
 #include "keys_command.hpp"
+#include "migrate_command.hpp"
+#include "status_command.hpp"
 #include "user_command.hpp"
 
 int main(int argc, char** argv) {
@@ -32,6 +34,8 @@ int main(int argc, char** argv) {
   sp::cli::add_migrate_command(app);
   sp::cli::add_audit_command(app);
   sp::cli::add_demo_command(app);
+  sp::cli::add_status_command(app);
+  sp::cli::add_doctor_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;
 }

@@ -50,3 +50,15 @@ def test_options_and_values():
     for o in ("--email", "--admin", "--password-stdin", "--config", "--dir"):
         assert o in opts
     assert "root" in complete("init", "--user", "ro")
+
+
+def test_status_and_doctor():
+    top = complete("")
+    assert "status" in top and "doctor" in top
+    assert complete("doc") == ["doctor"]
+    for sub in ("status", "doctor"):
+        opts = complete(sub, "--")
+        for o in ("--json", "--timeout", "--config", "--dir"):
+            assert o in opts, (sub, opts)
+    # --timeout takes a value: it is not mistaken for a subcommand.
+    assert complete("status", "--timeout", "3", "--j") == ["--json"]

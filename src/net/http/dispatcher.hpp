@@ -3,8 +3,10 @@
 // console, JSON errors, security headers, request ids and the one log line of every 5xx. The
 // server calls handle() on a worker thread.
 
+#include <ctime>
 #include <memory>
 #include <optional>
+#include <string>
 
 #include "net/http/server.hpp"
 #include "net/http/static_files.hpp"
@@ -32,8 +34,11 @@ class Dispatcher {
   std::optional<StaticFiles> files_;  // empty when the console is disabled
 };
 
-/// Adds HSTS, nosniff, frame and referrer policies to every response, and a CSP to HTML.
+/// Adds Date, HSTS, nosniff, frame and referrer policies to every response, and a CSP to HTML.
 void apply_security_headers(Response& response);
+
+/// `epoch_s` as an HTTP date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT").
+std::string http_date(std::time_t epoch_s);
 
 /// True for "/api" and everything below it: those paths never reach the static console.
 bool is_api_path(std::string_view path);

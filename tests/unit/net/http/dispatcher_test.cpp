@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <ctime>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -127,6 +128,17 @@ TEST_F(DispatcherTest, SecurityHeadersOnEveryResponse) {
     EXPECT_FALSE(header_of(response, "strict-transport-security").empty()) << target;
   }
   EXPECT_TRUE(header_of(get("GET", "/healthz"), "content-security-policy").empty());
+}
+
+TEST_F(DispatcherTest, DateHeaderOnEveryResponse) {
+  EXPECT_EQ(http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");  // RFC 9110's example
+  EXPECT_EQ(http_date(1796305500), "Thu, 03 Dec 2026 13:45:00 GMT");
+  for (auto target : {"/healthz", "/readyz", "/api/none", "/"}) {
+    const auto before = std::time(nullptr);
+    const auto date = header_of(get("GET", target), "date");
+    const auto after = std::time(nullptr);
+    EXPECT_TRUE(date == http_date(before) || date == http_date(after)) << target << ": " << date;
+  }
 }
 
 TEST_F(DispatcherTest, DisabledParts) {
