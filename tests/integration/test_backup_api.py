@@ -240,13 +240,15 @@ def test_a_short_schedule_backs_up_by_itself_and_keeps_n():
         wait_for(lambda: metric(inst, "smartproduct_backups_total") >= 3, 60,
                  "three scheduled backups", interval=0.2)
         assert metric(inst, "smartproduct_backup_failures_total") == 0
-        # Retention ran after each: never more than two archives.
-        assert 1 <= len(archives(inst)) <= 2
         api = Api(inst)
         token = Users(api).add(ADMIN, admin=True)
         _, _, page = api("GET", "/api/admin/backups", token=token)
         completed = [b for b in page["Items"] if b["status"] == "completed"]
         assert completed and all(b["trigger"] == "scheduled" for b in completed), page
         assert len(completed) <= 2
+        # Stopping waits for a running backup and its retention: two archives are left.
+        assert inst.stop() == 0
+        assert len(archives(inst)) == 2, archives(inst)
+        assert not [p for p in backups_dir(inst).iterdir() if p.name.startswith(".")]
     finally:
         inst.cleanup()
