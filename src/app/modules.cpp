@@ -2,6 +2,7 @@
 
 #include "smartproduct/alerts/module.hpp"
 #include "smartproduct/audit/module.hpp"
+#include "smartproduct/backup/module.hpp"
 #include "smartproduct/catalog/module.hpp"
 #include "smartproduct/commands/module.hpp"
 #include "smartproduct/devices/module.hpp"
@@ -35,6 +36,7 @@ std::vector<std::unique_ptr<Module>> make_modules() {
   m.push_back(notifications::make_module());  // the outbox worker: email, SMS, webhooks
   m.push_back(live::make_module());       // GET /api/ws: live updates from the bus
   m.push_back(audit::make_module());      // security audit ([audit]), /api/admin/audit
+  m.push_back(backup::make_module());     // backups ([backup]), /api/admin/backups
   return m;
 }
 

@@ -1,14 +1,14 @@
 #pragma once
-// `smartproductctl backup` / `restore`: one archive (tar.gz) holding a consistent snapshot of every
-// database (SQLite `VACUUM INTO`, safe while the daemon writes), the PKI and signing keys, the
-// broker's files and the config, with a manifest (versions, schema versions, row counts, SHA-256 of
-// every file). Restore verifies the archive against its manifest before anything lands in place.
+// `smartproductctl backup` / `restore`: the command-line side of the backup archive
+// (smartproduct/backup/archive.hpp, shared with the daemon's backup module): which instance, where
+// the archive goes, and what restore must add when run as root (the broker's file owners).
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <ostream>
 #include <string>
 
+#include "smartproduct/backup/archive.hpp"
 #include "smartproduct/core/result.hpp"
 
 namespace sp::cli {
@@ -18,12 +18,7 @@ struct BackupOptions {
   std::filesystem::path out;           ///< the archive to write (replaced atomically)
 };
 
-struct BackupReport {
-  std::filesystem::path archive;
-  std::uintmax_t archive_bytes = 0;
-  std::size_t files = 0;
-  double seconds = 0;
-};
+using BackupReport = backup::ArchiveReport;
 
 /// Writes the archive. Safe while the daemon runs: each database is copied with VACUUM INTO, which
 /// reads one snapshot inside a read transaction, so every row committed before it started is in it.

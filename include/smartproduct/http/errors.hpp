@@ -42,6 +42,9 @@ struct Code {
   X(AuditFindingNotFound, kNotFound, "No such audit finding.")                                  \
   X(AuditRunNotFound, kNotFound, "No such audit run.")                                          \
   X(AuditRunning, kConflict, "An audit run is running; try again when it has finished.")      \
+  X(BackupFailed, kUnprocessable, "The instance cannot be backed up.")                            \
+  X(BackupNotFound, kNotFound, "No such backup.")                                                 \
+  X(BackupRunning, kConflict, "A backup is running; try again when it has finished.")             \
   X(BadRequest, kBadRequest, "The request is malformed.")                                         \
   X(CaAlreadyRegistered, kConflict, "This CA is already registered.")                             \
   X(CaDeregistered, kConflict, "The CA is deregistered.")                                         \

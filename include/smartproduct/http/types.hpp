@@ -2,6 +2,7 @@
 // Transport-neutral HTTP request/response types and the router interface. Module routes are written
 // against these types only; the Beast adapter (src/net/http) converts to and from the wire.
 
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -45,6 +46,9 @@ struct Response {
   int status = 200;
   Headers headers;  // Content-Type is set by the helpers below
   std::string body;
+  /// When set, the body is this file's content instead of `body`, streamed by the server in
+  /// pieces (large downloads such as backup archives never sit in memory whole).
+  std::filesystem::path file;
   /// Why a 5xx happened (an Error's detail): logged once by the dispatcher, never sent.
   std::string cause;
 

@@ -677,6 +677,25 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write_response(Response response, bool keep_alive, bool head) {
     if (server_.stopping) keep_alive = false;
+    std::optional<std::uint64_t> file_size;
+    if (!response.file.empty()) {
+      error_code ec;
+      bhttp::file_body::value_type file;
+      file.open(response.file.c_str(), beast::file_mode::scan, ec);
+      if (ec) {
+        spdlog::error("http: {} {}: cannot open {}: {}", method_, path_, response.file.string(),
+                      ec.message());
+        auto failed = Response::error(errors::kInternalError);
+        for (auto& [name, value] : response.headers) {
+          if (name == "x-request-id") failed.set_header(name, value);
+        }
+        response = std::move(failed);
+      } else if (!head) {
+        return write_file_response(std::move(response), std::move(file), keep_alive);
+      } else {
+        file_size = file.size();
+      }
+    }
     state_ = State::kWriting;
     response_.emplace();
     auto& res = *response_;
@@ -695,7 +714,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (status / 100 == 1 || status == 204 || status == 304) {
       // These carry no body and no Content-Length.
     } else {
-      res.content_length(response.body.size());
+      res.content_length(file_size.value_or(response.body.size()));
       if (!head) res.body() = std::move(response.body);
     }
     res.keep_alive(keep_alive);
@@ -714,6 +733,50 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!keep) return self->linger_ ? self->linger() : self->shutdown_tls();
       self->wait_request();
     });
+  }
+
+  // A file body, written a piece at a time with a fresh deadline for each: one deadline for the
+  // whole write (as for string bodies) would cut a large download on a slow link.
+  void write_file_response(Response response, bhttp::file_body::value_type file, bool keep_alive) {
+    state_ = State::kWriting;
+    file_response_.emplace();
+    auto& res = *file_response_;
+    res.version(11);
+    res.result(static_cast<unsigned>(response.status));
+    for (auto& [name, value] : response.headers) {
+      if (!is_safe_header(name, value)) {
+        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
+        continue;
+      }
+      res.set(name, value);
+    }
+    res.body() = std::move(file);
+    res.prepare_payload();
+    res.keep_alive(keep_alive);
+    spdlog::debug("http: {} {} {} file {} bytes {}", method_, path_, response.status,
+                  res.body().size(), remote_);
+    file_serializer_.emplace(res);
+    write_file_piece();
+  }
+
+  void write_file_piece() {
+    tcp().expires_after(server_.config.read_timeout);
+    bhttp::async_write_some(stream_, *file_serializer_,
+                            [self = shared_from_this()](error_code ec, std::size_t) {
+                              if (ec) {
+                                self->file_serializer_.reset();
+                                self->file_response_.reset();
+                                return self->close();
+                              }
+                              if (!self->file_serializer_->is_done())
+                                return self->write_file_piece();
+                              const bool keep = self->file_response_->keep_alive();
+                              self->file_serializer_.reset();
+                              self->file_response_.reset();
+                              if (!keep)
+                                return self->linger_ ? self->linger() : self->shutdown_tls();
+                              self->wait_request();
+                            });
   }
 
   // Discards what the client still sends, then closes (see kLingerMaxBytes).
@@ -760,6 +823,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
+  std::optional<bhttp::response<bhttp::file_body>> file_response_;
+  std::optional<bhttp::response_serializer<bhttp::file_body>> file_serializer_;
   asio::any_io_executor executor_;
   std::string remote_;
   std::string method_;
