@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from devices import count, issue_cert
-from harness import BIN, Instance, kill_pid, wait_for
+from harness import BIN, Instance, free_port, kill_pid, wait_for
 from test_crash import stored_seqs
 
 
@@ -199,3 +199,77 @@ def test_restore_refuses_damaged_altered_or_newer_archives(instance, workdir):
 def test_backup_refuses_an_archive_inside_the_instance(stopped_instance):
     out = ctl("backup", "--dir", stopped_instance.dir, "--out", stopped_instance.dir / "b.tar.gz")
     assert out.returncode != 0 and "outside the instance directory" in out.stderr
+
+
+class SplitInstance(Instance):
+    """The packaged layout in a temp dir: smartproduct.toml alone in <root>/etc (`init --dir`), the
+    PKI, broker files, data and logs in <root>/var (`--data-dir`), absolute paths in the config."""
+
+    def __init__(self):  # noqa: D107 - its own init
+        self.root = Path(tempfile.mkdtemp(prefix="sp-split-"))
+        self.root.chmod(0o755)  # the broker (user mosquitto when run as root) must reach it
+        self.dir = self.root / "var"
+        self.http_port = free_port()
+        self.mqtt_port = free_port()
+        self.proc = None
+        self.jitr = False
+        self.config = self.root / "etc" / "smartproduct.toml"
+        out = ctl("init", "--dir", self.root / "etc", "--data-dir", self.dir, "--http-port",
+                  self.http_port, "--mqtt-port", self.mqtt_port, "--hostname", "localhost",
+                  "--jitr", "off")
+        assert out.returncode == 0, out.stderr
+        out = ctl("ca", "create", "--name", "test", "--config", self.config)
+        assert out.returncode == 0, out.stderr
+        self.log_path = self.dir / "log" / "daemon.log"
+        self.ca = self.dir / "pki" / "root-ca.crt"
+
+    def cleanup(self) -> None:
+        super().cleanup()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def test_backup_of_the_packaged_layout_restores_into_one_folder(workdir):
+    """The Debian package's instance (/etc/smartproduct + /var/lib/smartproduct) is backed up while a
+    device publishes and restored into one new folder whose config points into it."""
+    split = SplitInstance()
+    try:
+        split.start()
+        serial = "SN-SPLIT"
+        out = ctl("device-cert", "issue", "--config", split.config, "--ca", "test", "--serial", serial,
+                  "--out", workdir / "devices")
+        assert out.returncode == 0, out.stderr
+        sim = sim_publish(split, serial, 4, workdir / "acks.log", workdir / "devices")
+        try:
+            wait_for(lambda: count(split, "SELECT count(*) FROM telemetry", name="telemetry.db") > 100,
+                     60, "ingest under way")
+            committed_before = set(stored_seqs(split, serial))
+            archive = workdir / "split.tar.gz"
+            out = ctl("backup", "--config", split.config, "--out", archive)
+            assert out.returncode == 0, out.stderr
+            sim.communicate(timeout=120)
+        finally:
+            if sim.poll() is None:
+                sim.kill()
+                sim.wait()
+        stop_with_broker(split)
+
+        target = workdir / "restored"
+        out = ctl("restore", archive, "--dir", target)
+        assert out.returncode == 0, out.stderr
+        for conf in (target / "smartproduct.toml", target / "broker" / "mosquitto.conf"):
+            assert str(split.dir) not in conf.read_text(), conf
+        assert f'"{target}/data"' in (target / "smartproduct.toml").read_text()
+        restored = RestoredInstance(target, split)
+        try:
+            restored.start()
+            assert committed_before <= set(stored_seqs(restored, serial))
+            before = count(restored, "SELECT count(*) FROM telemetry", name="telemetry.db")
+            again = sim_publish(restored, serial, 1, workdir / "acks2.log", workdir / "devices")
+            out, _ = again.communicate(timeout=60)
+            assert again.returncode == 0, out
+            wait_for(lambda: count(restored, "SELECT count(*) FROM telemetry", name="telemetry.db")
+                     > before, 30, "telemetry stored by the restored instance")
+        finally:
+            restored.cleanup()
+    finally:
+        split.cleanup()

@@ -44,8 +44,9 @@ class DatabaseSnapshots {
   virtual Result<std::string> integrity_check(const std::filesystem::path& file) const = 0;
 };
 
-/// Where an instance keeps what a backup holds. Backups cover instances that keep their state in
-/// one directory (the layout `smartproductctl init --dir` makes).
+/// Where an instance keeps what a backup holds: one directory (the layout `smartproductctl init
+/// --dir` makes), or the packaged layout whose config lies apart and whose state folder (data/,
+/// pki/, broker/) is the data directory's parent (`init --dir /etc/... --data-dir /var/lib/...`).
 struct InstanceSources {
   std::filesystem::path dir;          ///< absolute, normalised
   std::filesystem::path config_file;  ///< smartproduct.toml
@@ -57,7 +58,8 @@ struct InstanceSources {
   std::filesystem::path broker() const { return dir / "broker"; }
 };
 
-/// Checks that `data_dir` and `keys_dir` lie inside `dir` and resolves the sources.
+/// Resolves the sources: `data_dir` and `keys_dir` must lie inside `dir`, or inside the data
+/// directory's parent when that holds pki/ and broker/ (then `dir` in the result is that parent).
 Result<InstanceSources> instance_sources(const std::filesystem::path& dir,
                                          const std::filesystem::path& config_file,
                                          const std::filesystem::path& data_dir,

@@ -201,12 +201,23 @@ Result<InstanceSources> instance_sources(const fs::path& dir, const fs::path& co
   }
   sources.config_file = config_file;
   sources.data_dir = fs::absolute(data_dir).lexically_normal();
+  // The packaged layout (`init --dir /etc/smartproduct --data-dir /var/lib/smartproduct`) keeps
+  // only smartproduct.toml beside the config; the state folder holding data/, pki/ and broker/ is
+  // the data directory's parent. The archive is the same either way; restore makes one folder.
+  if (!is_inside(sources.data_dir, sources.dir)) {
+    const fs::path state = sources.data_dir.parent_path();
+    std::error_code ec;
+    if (fs::is_directory(state / "pki", ec) && fs::is_directory(state / "broker", ec)) {
+      sources.dir = state;
+    }
+  }
   for (const auto& [what, path] : {std::pair{"[storage] data_dir", sources.data_dir},
                                    std::pair{"[identity] keys_dir", fs::absolute(keys_dir)}}) {
     if (!is_inside(path, sources.dir)) {
       return backup_fail(
           fmt::format("{} ({}) is outside the instance directory {}: backup covers "
-                      "instances that keep their state inside their directory",
+                      "instances that keep their state inside their directory (or, as the "
+                      "package does, inside the parent of the data directory)",
                       what, path.string(), sources.dir.string()));
     }
   }
@@ -383,13 +394,15 @@ Result<RestoreReport> restore_archive(const fs::path& archive, const fs::path& t
                        described->user_version, described->rows.size());
   }
 
-  // The broker's generated config names absolute paths of the instance it was made for.
+  // The broker's generated config names absolute paths of the instance it was made for, and so
+  // does smartproduct.toml of the packaged layout (/var/lib/smartproduct/...): both are pointed at
+  // the restored folder, which then holds the whole instance.
   RestoreReport report;
   report.source_dir = manifest.value("source_dir", "");
   report.created_at = manifest.value("created_at", "?");
   report.product_version = manifest.value("product_version", "?");
-  const fs::path conf = root / "broker" / "mosquitto.conf";
-  if (!report.source_dir.empty() && fs::exists(conf)) {
+  for (const fs::path& conf : {root / "broker" / "mosquitto.conf", root / "smartproduct.toml"}) {
+    if (report.source_dir.empty() || !fs::exists(conf)) continue;
     std::ifstream in(conf);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::string replaced;

@@ -167,6 +167,21 @@ TEST_F(BackupServiceTest, AFailedBackupLeavesNoFile) {
   EXPECT_FALSE(s->get(r.id));
 }
 
+TEST_F(BackupServiceTest, ThePackagedLayoutBacksUpTheStateFolder) {
+  // init --dir <etc> --data-dir <state>: the config alone in etc, data/, pki/, broker/ in state.
+  const fs::path etc = dir_ / "etc", state = dir_ / "state";
+  for (const auto* sub : {"data/keys", "pki", "broker"}) fs::create_directories(state / sub);
+  fs::create_directories(etc);
+  auto sources =
+      instance_sources(etc, etc / "smartproduct.toml", state / "data", state / "data" / "keys");
+  ASSERT_TRUE(sources) << sources.error().message;
+  EXPECT_EQ(sources->dir, fs::absolute(state).lexically_normal());
+  EXPECT_EQ(sources->pki(), sources->dir / "pki");
+  EXPECT_EQ(sources->config_file, etc / "smartproduct.toml");
+  // Keys outside the state folder are still refused.
+  EXPECT_FALSE(instance_sources(etc, etc / "smartproduct.toml", state / "data", "/var/lib/keys"));
+}
+
 TEST_F(BackupServiceTest, AnInstanceWithStateOutsideItsFolderIsRefused) {
   auto sources = instance_sources(dir_, dir_ / "smartproduct.toml", "/var/lib/elsewhere",
                                   dir_ / "data" / "keys");
