@@ -85,7 +85,9 @@ inline void add_histogram(std::vector<MetricSample>& out, const std::string& nam
     std::string le = "+Inf";
     if (i < s.bounds.size()) {
       char buf[32];
-      const auto r = std::to_chars(buf, buf + sizeof buf, s.bounds[i]);  // shortest exact form
+      // Shortest exact form, fixed notation where %g would use it (0.0005, not 5e-04): queries
+      // match le as a string, and client libraries write it this way.
+      const auto r = std::to_chars(buf, buf + sizeof buf, s.bounds[i], std::chars_format::general);
       le.assign(buf, r.ptr);
     }
     out.push_back({name + "_bucket", prefix + "le=\"" + le + "\"", help, "histogram",

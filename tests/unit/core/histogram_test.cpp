@@ -46,6 +46,20 @@ TEST(Histogram, DurationsAreObservedInSeconds) {
   EXPECT_NEAR(s.sum, 0.0203, 1e-12);
 }
 
+TEST(Histogram, SamplesWriteBoundsAsClientLibrariesDo) {
+  Histogram h;  // the latency buckets
+  std::vector<MetricSample> out;
+  add_histogram(out, "x_seconds", "x", h);
+  ASSERT_EQ(out.size(), kLatencyBucketsSeconds.size() + 3);
+  EXPECT_EQ(out[0].labels, "le=\"0.0005\"");  // not 5e-04: queries match le as a string
+  EXPECT_EQ(out[2].labels, "le=\"0.0025\"");
+  EXPECT_EQ(out[10].labels, "le=\"1\"");
+  EXPECT_EQ(out[13].labels, "le=\"10\"");
+  EXPECT_EQ(out[14].labels, "le=\"+Inf\"");
+  EXPECT_EQ(out[15].name, "x_seconds_sum");
+  EXPECT_EQ(out[16].name, "x_seconds_count");
+}
+
 TEST(Histogram, ConcurrentObserversLoseNothing) {
   Histogram h(kBounds);
   constexpr int kThreads = 4;
