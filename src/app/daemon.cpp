@@ -18,6 +18,7 @@
 #include "smartproduct/api/openapi.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/event_bus.hpp"
+#include "smartproduct/core/histogram.hpp"
 #include "smartproduct/core/logging.hpp"
 #include "smartproduct/core/readiness.hpp"
 #include "smartproduct/http/types.hpp"
@@ -274,21 +275,19 @@ struct Daemon::Impl {
       module->register_topics(topics);
     }
     api::add_openapi_route(router);
-    add_metrics_route(router, {[this](std::vector<MetricSample>& out) { core_metrics(out); }},
-                      config.metrics);
+    add_metrics_route(
+        router,
+        {[this](std::vector<MetricSample>& out) { core_metrics(out); }, report_process_metrics},
+        config.metrics);
     return {};
   }
 
   void core_metrics(std::vector<MetricSample>& out) {
     for (std::size_t i = 0; i < built; ++i) modules[i]->report_metrics(out);
-    if (mqtt) {
-      auto s = mqtt->stats();
-      add_gauge(out, "smartproduct_mqtt_connected", "1 when connected to the broker",
-                mqtt->connected() ? 1.0 : 0.0);
-      add_counter(out, "smartproduct_mqtt_connects_total", "Successful broker connections",
-                  static_cast<double>(s.connects));
-      add_counter(out, "smartproduct_mqtt_connection_losses_total", "Broker connections lost",
-                  static_cast<double>(s.connection_losses));
+    if (server) server->report_metrics(out);
+    if (mqtt) mqtt_metrics(out, *mqtt, "main");
+    for (std::size_t i = 0; i < own_mqtt.size() && i < own_connections.entries().size(); ++i) {
+      mqtt_metrics(out, *own_mqtt[i], own_connections.entries()[i].name);
     }
     for (const auto* lane : bus.lanes()) {
       auto s = lane->stats();
@@ -307,10 +306,39 @@ struct Daemon::Impl {
       for (auto [name, db] :
            {std::pair{"main", &store->main()}, std::pair{"telemetry", &store->telemetry()}}) {
         auto s = db->stats();
+        const std::string l = fmt::format("db=\"{}\"", name);
         add_counter(out, "smartproduct_db_transactions_total", "Committed write transactions",
-                    static_cast<double>(s.transactions_committed), fmt::format("db=\"{}\"", name));
+                    static_cast<double>(s.transactions_committed), l);
+        add_gauge(out, "smartproduct_db_write_queue_jobs",
+                  "Write jobs queued for the store writer (not yet in a batch)",
+                  static_cast<double>(s.queue_depth), l);
+        add_histogram(out, "smartproduct_db_batch_commit_duration_seconds",
+                      "Store writer batches: BEGIN IMMEDIATE to COMMIT returned (ingest "
+                      "acknowledgements wait for it)",
+                      db->commit_duration(), l);
+        for (auto [file, suffix] : {std::pair{"db", ""}, std::pair{"wal", "-wal"}}) {
+          std::error_code ec;
+          const auto size = fs::file_size(db->path().string() + suffix, ec);
+          add_gauge(out, "smartproduct_db_file_size_bytes", "Size of a database file, by file",
+                    ec ? 0.0 : static_cast<double>(size), fmt::format("{},file=\"{}\"", l, file));
+        }
       }
     }
+  }
+
+  static void mqtt_metrics(std::vector<MetricSample>& out, mqtt::Client& client,
+                           std::string_view connection) {
+    const auto s = client.stats();
+    const std::string l = fmt::format("connection=\"{}\"", connection);
+    add_gauge(out, "smartproduct_mqtt_connected", "1 when connected to the broker",
+              client.connected() ? 1.0 : 0.0, l);
+    add_counter(out, "smartproduct_mqtt_connects_total", "Successful broker connections",
+                static_cast<double>(s.connects), l);
+    add_counter(out, "smartproduct_mqtt_reconnects_total",
+                "Broker connections after the first (the client reconnected)",
+                static_cast<double>(s.connects > 0 ? s.connects - 1 : 0), l);
+    add_counter(out, "smartproduct_mqtt_connection_losses_total", "Broker connections lost",
+                static_cast<double>(s.connection_losses), l);
   }
 
   // Modules publish through this; it forwards to whichever MQTT client is current.

@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  sp::logging::setup(loaded.config->log.sink, loaded.config->log.level);
+  sp::logging::setup(loaded.config->log.sink, loaded.config->log.level, loaded.config->log.format);
   raise_open_file_limit();
   sp::app::Daemon daemon(*loaded.config, std::move(loaded.modules));
   if (auto started = daemon.start(); !started) {

@@ -241,6 +241,7 @@ namespace {
 void read_log(Section& s, LogSettings& log) {
   log.level = s.one_of("level", log.level, {"trace", "debug", "info", "warn", "error"});
   log.sink = s.one_of("sink", log.sink, {"auto", "stdout", "journald"});
+  log.format = s.one_of("format", log.format, {"text", "json"});
   s.finish();
 }
 

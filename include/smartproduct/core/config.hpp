@@ -91,8 +91,9 @@ inline const std::vector<std::string>& core_sections() {
 }
 
 struct LogSettings {
-  std::string level = "info";  // trace | debug | info | warn | error
-  std::string sink = "auto";   // auto | stdout | journald
+  std::string level = "info";   // trace | debug | info | warn | error
+  std::string sink = "auto";    // auto | stdout | journald
+  std::string format = "text";  // text | json (one JSON object per line)
 };
 
 struct StorageSettings {

@@ -2,6 +2,7 @@
 // Logging setup. Everything logs through spdlog's default logger; this only decides where it goes,
 // and tags the lines written while an HTTP request is handled with that request's id.
 
+#include <chrono>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -10,8 +11,17 @@ namespace sp::logging {
 
 /// sink: "stdout", "journald" (stdout with <N> syslog priority prefixes, which journald
 /// understands, and no timestamp of our own), or "auto" (journald when started by systemd, i.e.
-/// JOURNAL_STREAM set).
-void setup(std::string_view sink, std::string_view level);
+/// JOURNAL_STREAM set). format: "text" (one readable line) or "json" (one JSON object per line,
+/// see json_log_line; with journald after the <N> prefix).
+void setup(std::string_view sink, std::string_view level, std::string_view format = "text");
+
+/// One log line in the JSON format, without the line feed:
+/// {"ts":"2026-12-03T13:30:00.123Z","level":"info","logger":"smartproductd","msg":"...","req":"..."}
+/// ("req" only when `request_id` is not empty). Control characters, quotes and backslashes are
+/// escaped, invalid UTF-8 becomes U+FFFD: every line parses as JSON whatever was logged.
+std::string json_log_line(std::chrono::system_clock::time_point ts, std::string_view level,
+                          std::string_view logger, std::string_view message,
+                          std::string_view request_id);
 
 /// Changes the level at run time (SIGHUP). Returns false for an unknown level name.
 bool set_level(std::string_view level);

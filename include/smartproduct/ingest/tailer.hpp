@@ -53,6 +53,7 @@ struct TailerStats {
   std::atomic<uint64_t> unrouted{0};        // records on no sink's topic
   std::atomic<uint64_t> held{0};            // records left in the spool for a held sink
   std::atomic<int64_t> segment{0};          // the segment being read
+  std::atomic<uint64_t> segment_offset{0};  // bytes of it parsed into records (or skipped)
   std::atomic<bool> caught_up{false};
 };
 
@@ -64,6 +65,9 @@ class SpoolTailer {
   /// Stops reading and waits until every record handed to a sink is done.
   void stop();
   const TailerStats& stats() const { return stats_; }
+  /// Bytes the broker has appended to the spool that the tailer has not parsed yet: the rest of
+  /// the segment being read plus every newer segment (reads the directory; for metrics).
+  uint64_t lag_bytes() const;
 
  private:
   void run();

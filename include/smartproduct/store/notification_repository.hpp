@@ -23,6 +23,12 @@ struct FanoutBatch {
   std::vector<std::pair<std::string, std::string>> window_deletes;  // (user_id, group_key)
 };
 
+/// Work waiting for the notifications worker (for the metrics).
+struct NotificationBacklog {
+  std::int64_t outbox_rows = 0;         // outbox rows after the fan-out cursor
+  std::int64_t pending_deliveries = 0;  // deliveries not yet sent (nor dead)
+};
+
 class NotificationRepository {
  public:
   virtual ~NotificationRepository() = default;
@@ -61,6 +67,8 @@ class NotificationRepository {
   virtual Result<std::optional<notifications::Delivery>> find(std::int64_t id) = 0;
   /// A dead delivery back to pending (attempts 0, due now); false when it is not dead.
   virtual Result<bool> revive(std::int64_t id, std::int64_t now_ms) = 0;
+
+  virtual Result<NotificationBacklog> backlog() = 0;
 };
 
 }  // namespace sp::store

@@ -106,12 +106,14 @@ class IngestModule final : public Module {
                            [t = telemetry_] { return t->intake_paused(); }});
     }
     if (events_->config().enabled) {
-      sinks.push_back(Sink{"events", events_->config().topic,
+      sinks.push_back(Sink{"events",
+                           events_->config().topic,
                            [e = events_](std::string_view topic, std::string_view payload,
                                          std::function<void(bool)> done, const SpoolMark* mark) {
                              return e->ingest(topic, payload, std::move(done), mark);
                            },
-                           main_positions_.get(), {}});
+                           main_positions_.get(),
+                           {}});
     }
     TailerOptions options;
     options.dir = spool_dir_;
@@ -206,6 +208,9 @@ class IngestModule final : public Module {
               static_cast<double>(s.segment.load()));
     add_gauge(out, "smartproduct_spool_caught_up", "1 when the tailer has read every record",
               s.caught_up.load() ? 1.0 : 0.0);
+    add_gauge(out, "smartproduct_spool_lag_bytes",
+              "Spool bytes the broker appended that the tailer has not read yet",
+              static_cast<double>(tailer_->lag_bytes()));
     add_gauge(out, "smartproduct_broker_spool_state",
               "The broker's spool as it last said: 0 ok, 1 full (publishes refused), 2 error, -1 "
               "unknown",

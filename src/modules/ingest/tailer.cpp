@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
@@ -142,7 +144,23 @@ void SpoolTailer::run() {
   wait_idle();
 }
 
+uint64_t SpoolTailer::lag_bytes() const {
+  const auto current = stats_.segment.load();
+  uint64_t lag = 0;
+  for (auto n : spool::list_segments(options_.dir)) {
+    const auto s = static_cast<int64_t>(n);
+    if (s < current) continue;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(segment_path(options_.dir, n), ec);
+    if (ec) continue;  // consumed and deleted meanwhile
+    const uint64_t parsed = s == current ? stats_.segment_offset.load() : 0;
+    lag += size > parsed ? size - parsed : 0;
+  }
+  return lag;
+}
+
 bool SpoolTailer::consume_segment(uint64_t number) {
+  stats_.segment_offset = 0;
   stats_.segment = static_cast<int64_t>(number);
   const std::string path = segment_path(options_.dir, number);
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -191,6 +209,7 @@ bool SpoolTailer::consume_segment(uint64_t number) {
       handle(number, r.record.topic, r.record.payload, r.record.seq);
       if (failed_ || stopping()) return false;
     }
+    stats_.segment_offset = offset - (buf.size() - pos);
     if (pos > (1u << 20)) {
       buf.erase(0, pos);
       pos = 0;

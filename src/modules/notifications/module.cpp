@@ -174,6 +174,14 @@ class NotificationsModule final : public Module {
                 static_cast<double>(s.failed_attempts), "result=\"failed_attempt\"");
     add_counter(out, "smartproduct_notification_deliveries_total", "Channel deliveries by result",
                 static_cast<double>(s.dead), "result=\"dead\"");
+    if (auto backlog = repo_->backlog()) {
+      add_gauge(out, "smartproduct_notification_outbox_rows",
+                "Outbox rows the worker has not fanned out yet",
+                static_cast<double>(backlog->outbox_rows));
+      add_gauge(out, "smartproduct_notification_deliveries_pending",
+                "Deliveries waiting to be sent (first attempt or retry)",
+                static_cast<double>(backlog->pending_deliveries));
+    }
   }
 
  private:

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <chrono>
 #include <exception>
 #include <random>
 
@@ -125,7 +126,16 @@ Dispatcher::Dispatcher(const ServerConfig& config, Router& router, ReadinessProb
   if (config.console_enabled && !config.web_root.empty()) files_.emplace(config.web_root);
 }
 
+std::string_view Dispatcher::route_label(const Request& request, std::string_view pattern) const {
+  if (!pattern.empty()) return pattern;  // the router's own string: stable, a bounded set
+  if (request.path == kHealthzRoute) return kHealthzRoute;
+  if (request.path == kReadyzRoute) return kReadyzRoute;
+  if (!is_api_path(request.path) && files_ && is_get_or_head(request.method)) return kStaticRoute;
+  return kUnmatchedRoute;
+}
+
 Response Dispatcher::handle(Request& request) const noexcept {
+  const auto started = std::chrono::steady_clock::now();
   Response response;
   std::string id;
   std::string_view pattern;
@@ -163,6 +173,8 @@ Response Dispatcher::handle(Request& request) const noexcept {
   } catch (...) {
     // Only bad_alloc can get here; a response without extra headers beats a dead worker thread.
   }
+  metrics_.observe(route_label(request, pattern), request.method, response.status,
+                   std::chrono::steady_clock::now() - started);
   return response;
 }
 

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "net/http/request_metrics.hpp"
 #include "net/http/server.hpp"
 #include "net/http/static_files.hpp"
 #include "smartproduct/http/types.hpp"
@@ -23,12 +24,18 @@ class Dispatcher {
   /// an exception from a handler or the probe becomes a 500. Security headers and X-Request-Id
   /// are applied; the handler runs inside a logging::RequestIdScope, and every 5xx is logged
   /// here, once, with the request id, method, route pattern (or path) and cause.
+  /// Also times it into request_metrics() under its route pattern.
   Response handle(Request& request) const noexcept;
+
+  const RequestMetrics& request_metrics() const { return metrics_; }
 
  private:
   Response route(Request& request, std::string_view& pattern) const;
+  // The metrics label of a request: its route pattern, a built-in path, or a fixed name.
+  std::string_view route_label(const Request& request, std::string_view pattern) const;
 
   Router& router_;
+  mutable RequestMetrics metrics_;  // atomics only: observing from const handle() is safe
   ReadinessProbe probe_;
   bool api_enabled_;
   std::optional<StaticFiles> files_;  // empty when the console is disabled

@@ -172,6 +172,8 @@ struct ServerState {
     sessions_cv.notify_all();
   }
   void close_websockets();
+  // Request duration histograms, connection counts and WebSocket send queues.
+  void report_metrics(std::vector<MetricSample>& out);
 
   void do_accept();
   void on_accept(error_code ec, tcp::socket socket);
@@ -297,6 +299,12 @@ class WsSession : public WebSocketConnection, public std::enable_shared_from_thi
   }
 
   const std::string& remote_address() const override { return remote_; }
+
+  /// Messages waiting in the send queue (for the metrics).
+  std::size_t queued() {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
 
  private:
   void read() {
@@ -427,6 +435,34 @@ class WsSession : public WebSocketConnection, public std::enable_shared_from_thi
   std::uint16_t close_code_ = 1000;
   std::string close_reason_;
 };
+
+void ServerState::report_metrics(std::vector<MetricSample>& out) {
+  dispatcher.request_metrics().report(out);
+  std::vector<std::shared_ptr<WsSession>> live;
+  std::size_t http_connections = 0;
+  {
+    std::lock_guard lock(sessions_mu);
+    http_connections = sessions.size();
+    for (auto& [raw, weak] : ws_sessions) {
+      if (auto ws = weak.lock()) live.push_back(std::move(ws));
+    }
+  }
+  std::size_t queued = 0;
+  std::size_t longest = 0;
+  for (auto& ws : live) {
+    const auto n = ws->queued();
+    queued += n;
+    longest = std::max(longest, n);
+  }
+  live.clear();  // may run ~WsSession, which takes sessions_mu: not held here
+  add_gauge(out, "smartproduct_http_connections", "Open HTTPS connections (not upgraded)",
+            static_cast<double>(http_connections));
+  add_gauge(out, "smartproduct_websocket_send_queue_messages",
+            "Messages waiting in WebSocket send queues, all connections together",
+            static_cast<double>(queued));
+  add_gauge(out, "smartproduct_websocket_send_queue_max_messages",
+            "Messages waiting in the longest WebSocket send queue", static_cast<double>(longest));
+}
 
 void ServerState::close_websockets() {
   std::vector<std::shared_ptr<WsSession>> live;
@@ -1017,5 +1053,9 @@ Result<void> HttpServer::reload_certificates() {
 }
 
 std::uint16_t HttpServer::port() const { return impl_->bound_port; }
+
+void HttpServer::report_metrics(std::vector<MetricSample>& out) const {
+  impl_->report_metrics(out);
+}
 
 }  // namespace sp::http

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "smartproduct/core/metrics.hpp"
 #include "smartproduct/core/result.hpp"
 #include "smartproduct/http/types.hpp"
 
@@ -68,6 +69,10 @@ class HttpServer {
 
   /// The bound port (after start()), e.g. the one chosen for port 0.
   std::uint16_t port() const;
+
+  /// Adds smartproduct_http_request_duration_seconds (per route pattern, method, status class),
+  /// the open connection counts and the WebSocket send queue depths (sum and longest).
+  void report_metrics(std::vector<MetricSample>& out) const;
 
  private:
   struct Impl;

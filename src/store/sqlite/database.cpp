@@ -81,6 +81,7 @@ struct Database::Impl {
   std::atomic<std::uint64_t> jobs_failed{0};
   std::atomic<std::uint64_t> transactions_failed{0};
   std::atomic<std::uint64_t> queue_depth{0};
+  Histogram commit_duration;
 
   Impl(DatabaseConfig cfg, Connection conn) : config(std::move(cfg)), writer(std::move(conn)) {}
 
@@ -117,6 +118,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
   std::vector<Result<void>> outcomes(batch.size());
   std::vector<std::size_t> in_transaction;  // jobs whose changes the open transaction holds
   bool open = false;
+  std::chrono::steady_clock::time_point begun_at;
 
   // Fails every job the current transaction holds; used when that transaction is lost.
   std::vector<CommitHooks> batch_hooks;
@@ -150,6 +152,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
         continue;
       }
       open = true;
+      begun_at = std::chrono::steady_clock::now();
     }
     if (auto sp = writer.exec("SAVEPOINT sp_job"); !sp) {
       outcomes[i] = tl::unexpected(sp.error());
@@ -206,6 +209,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
   }
   if (open) {
     if (auto committed = writer.exec("COMMIT"); committed) {
+      commit_duration.observe(std::chrono::steady_clock::now() - begun_at);
       transactions_committed += 1;
       jobs_committed += in_transaction.size();
       healthy = true;
@@ -446,6 +450,8 @@ void Database::close() {
   impl.closed = true;
   impl.healthy = false;
 }
+
+const Histogram& Database::commit_duration() const { return impl_->commit_duration; }
 
 DatabaseStats Database::stats() const {
   DatabaseStats s;

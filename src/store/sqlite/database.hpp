@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "smartproduct/core/histogram.hpp"
 #include "smartproduct/core/result.hpp"
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -116,6 +117,9 @@ class Database {
   void close();
 
   DatabaseStats stats() const;
+  /// Seconds from a batch's BEGIN IMMEDIATE to its COMMIT returning, per committed batch: how long
+  /// the batch's jobs (and the acknowledgements that wait for them) waited on the writer.
+  const Histogram& commit_duration() const;
   /// Registers hooks for every later batch transaction. Callable from any thread.
   void add_commit_hooks(CommitHooks hooks);
   const std::filesystem::path& path() const;

@@ -88,6 +88,21 @@ class SqliteNotificationRepository final : public store::NotificationRepository 
     });
   }
 
+  Result<store::NotificationBacklog> backlog() override {
+    return db_->read([&](Connection& conn) -> Result<store::NotificationBacklog> {
+      // Both counts walk an index (the outbox's id, deliveries' (state, id)) over waiting rows
+      // only.
+      auto s = conn.prepare(
+          "SELECT (SELECT count(*) FROM notification_outbox WHERE id > "
+          "(SELECT coalesce(max(last_outbox_id), 0) FROM notification_cursor WHERE id = 1)), "
+          "(SELECT count(*) FROM notification_deliveries WHERE state = 'pending')");
+      if (!s) return forward(s);
+      auto row = s->step();
+      if (!row) return forward(row);
+      return store::NotificationBacklog{s->column_int64(0), s->column_int64(1)};
+    });
+  }
+
   Result<std::vector<OutboxRow>> outbox_after(std::int64_t id, int limit) override {
     return db_->read([&](Connection& conn) -> Result<std::vector<OutboxRow>> {
       auto s = conn.prepare(

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <map>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -204,6 +205,75 @@ TEST_F(DispatcherTest, FiveHundredsAreLoggedOnceWithIdRoutePatternAndCause) {
   EXPECT_EQ(out.find("req-ok"), std::string::npos) << out;  // nothing logged for a 200
   // Outside a request no id is printed.
   EXPECT_NE(out.find("] after the request"), std::string::npos) << out;
+}
+
+TEST_F(DispatcherTest, JsonLogLinesParseAndCarryTheRequestId) {
+  logging::setup("stdout", "info", "json");
+  ::testing::internal::CaptureStdout();
+  get("GET", "/api/stores/s1", {{"x-request-id", "req-json"}});
+  spdlog::info("outside \"quoted\"\nsecond line");
+  const std::string out = ::testing::internal::GetCapturedStdout();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test"));
+
+  std::vector<nlohmann::json> lines;
+  std::size_t start = 0;
+  for (std::size_t nl = out.find('\n'); nl != std::string::npos; nl = out.find('\n', start)) {
+    lines.push_back(nlohmann::json::parse(out.substr(start, nl - start)));  // throws if not JSON
+    start = nl + 1;
+  }
+  EXPECT_EQ(start, out.size()) << "a line without its line feed: " << out;
+  ASSERT_EQ(lines.size(), 3u) << out;  // the handler's line, the 500's line, the one outside
+  EXPECT_EQ(lines[0].at("msg"), "handler line");
+  EXPECT_EQ(lines[0].at("req"), "req-json");
+  EXPECT_EQ(lines[1].at("level"), "error");
+  EXPECT_EQ(lines[1].at("req"), "req-json");
+  EXPECT_EQ(lines[2].at("msg"), "outside \"quoted\"\nsecond line");
+  EXPECT_FALSE(lines[2].contains("req"));
+  EXPECT_EQ(lines[2].at("logger"), "smartproductd");
+}
+
+// Labels and counts of smartproduct_http_request_duration_seconds, by "route method status".
+std::map<std::string, std::uint64_t> request_counts(const Dispatcher& dispatcher) {
+  std::vector<MetricSample> samples;
+  dispatcher.request_metrics().report(samples);
+  std::map<std::string, std::uint64_t> counts;
+  for (const auto& s : samples) {
+    EXPECT_EQ(s.name.rfind("smartproduct_http_request_duration_seconds_", 0), 0u) << s.name;
+    EXPECT_EQ(s.type, "histogram");
+    if (s.name.ends_with("_count")) counts[s.labels] = static_cast<std::uint64_t>(s.value);
+  }
+  return counts;
+}
+
+TEST_F(DispatcherTest, RequestDurationsByRoutePatternMethodAndStatusClass) {
+  Dispatcher dispatcher(config_, router_, [this] { return reasons_; });
+  auto send = [&](std::string method, std::string target) {
+    Request request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    EXPECT_TRUE(parse_target(request).has_value());
+    return dispatcher.handle(request).status;
+  };
+  EXPECT_TRUE(request_counts(dispatcher).empty());
+  EXPECT_EQ(send("GET", "/api/things/a?q=1"), 200);
+  EXPECT_EQ(send("GET", "/api/things/b"), 200);
+  EXPECT_EQ(send("DELETE", "/api/things/b"), 405);
+  EXPECT_EQ(send("POST", "/api/boom"), 500);
+  EXPECT_EQ(send("GET", "/api/nothing/here"), 404);
+  EXPECT_EQ(send("BREW", "/api/nothing"), 404);
+  EXPECT_EQ(send("GET", "/devices/d1"), 200);
+  EXPECT_EQ(send("GET", "/healthz"), 200);
+
+  const std::map<std::string, std::uint64_t> expected = {
+      {"route=\"/api/things/{id}\",method=\"GET\",status=\"2xx\"", 2},
+      {"route=\"/api/things/{id}\",method=\"DELETE\",status=\"4xx\"", 1},
+      {"route=\"/api/boom\",method=\"POST\",status=\"5xx\"", 1},
+      {"route=\"unmatched\",method=\"GET\",status=\"4xx\"", 1},
+      {"route=\"unmatched\",method=\"other\",status=\"4xx\"", 1},
+      {"route=\"static\",method=\"GET\",status=\"2xx\"", 1},
+      {"route=\"/healthz\",method=\"GET\",status=\"2xx\"", 1},
+  };
+  EXPECT_EQ(request_counts(dispatcher), expected);  // never a raw path such as /api/things/a
 }
 
 TEST(RequestIdScope, NestsAndRestores) {
