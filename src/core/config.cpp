@@ -5,8 +5,11 @@
 #include <toml++/toml.h>
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <utility>
 
 #include "smartproduct/core/logging.hpp"
 
@@ -20,6 +23,91 @@ std::string where(const fs::path& file, const toml::source_region& region) {
   return fmt::format("{}:{}:{}", file.string(), region.begin.line, region.begin.column);
 }
 
+// toml++ 3.x (Debian 12) reaches __builtin_unreachable() in is_non_ascii_horizontal_whitespace()
+// for U+00A1..U+0499 and U+FEB6..U+FEFE (found by config_fuzz): undefined behaviour whenever the
+// parser asks whether such a character is whitespace, i.e. outside strings and comments and after
+// a backslash in multi-line basic strings. Such text is refused before toml++ sees it; single-line
+// and literal strings and comments may hold any character.
+bool toml_whitespace_check_is_undefined(char32_t c) {
+  return (c >= 0xA1 && c <= 0x499) || (c >= 0xFEB6 && c <= 0xFEFE);
+}
+
+// The line and column of the first such character, if any (UTF-8 decoded leniently: toml++
+// reports malformed UTF-8 itself).
+std::optional<std::pair<int, int>> find_unsafe_character(std::string_view text) {
+  enum class In { kCode, kComment, kBasic, kLiteral, kMultiBasic, kMultiLiteral } in = In::kCode;
+  int line = 1, column = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    std::size_t len = b < 0x80           ? 1
+                      : (b >> 5) == 0x6  ? 2
+                      : (b >> 4) == 0xE  ? 3
+                      : (b >> 3) == 0x1E ? 4
+                                         : 1;
+    char32_t c = b;
+    if (len > 1 && i + len <= text.size()) {
+      c = b & (0x7F >> len);
+      for (std::size_t k = 1; k < len; ++k)
+        c = (c << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3F);
+    } else {
+      len = 1;
+    }
+    const std::string_view rest = text.substr(i);
+    std::size_t step = len;
+    switch (in) {
+      case In::kCode:
+        if (c == '#') {
+          in = In::kComment;
+        } else if (rest.starts_with(R"(""")")) {
+          in = In::kMultiBasic, step = 3;
+        } else if (rest.starts_with("'''")) {
+          in = In::kMultiLiteral, step = 3;
+        } else if (c == '"') {
+          in = In::kBasic;
+        } else if (c == '\'') {
+          in = In::kLiteral;
+        } else if (toml_whitespace_check_is_undefined(c)) {
+          return std::pair{line, column};
+        }
+        break;
+      case In::kComment:
+        if (c == '\n') in = In::kCode;
+        break;
+      case In::kBasic:
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] != '\n') {
+          step = 2;
+        } else if (c == '"' || c == '\n') {
+          in = In::kCode;
+        }
+        break;
+      case In::kLiteral:
+        if (c == '\'' || c == '\n') in = In::kCode;
+        break;
+      case In::kMultiBasic:
+        if (rest.starts_with(R"(""")")) {
+          in = In::kCode, step = 3;
+        } else if (c == '\\' && i + 1 < text.size() && text[i + 1] == '"') {
+          step = 2;
+        } else if (toml_whitespace_check_is_undefined(c)) {
+          return std::pair{line, column};
+        }
+        break;
+      case In::kMultiLiteral:
+        if (rest.starts_with("'''")) in = In::kCode, step = 3;
+        break;
+    }
+    for (std::size_t k = 0; k < step && i + k < text.size(); ++k) {
+      if (text[i + k] == '\n') {
+        line += 1, column = 1;
+      } else if ((static_cast<unsigned char>(text[i + k]) & 0xC0) != 0x80) {
+        column += 1;
+      }
+    }
+    i += step;
+  }
+  return std::nullopt;
+}
+
 std::optional<toml::table> parse_file(const fs::path& file, std::vector<std::string>& errors) {
   std::ifstream in(file, std::ios::binary);
   if (!in) {
@@ -28,8 +116,17 @@ std::optional<toml::table> parse_file(const fs::path& file, std::vector<std::str
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  if (auto at = find_unsafe_character(text)) {
+    errors.push_back(fmt::format(
+        "{}:{}:{}: this character is allowed only inside a single-line or literal string or a "
+        "comment (or write it as a \\uXXXX escape)",
+        file.string(), at->first, at->second));
+    return std::nullopt;
+  }
   try {
-    return toml::parse(buffer.str(), file.string());
+    return toml::parse(text, file.string());
+
   } catch (const toml::parse_error& e) {
     errors.push_back(fmt::format("{}: {}", where(file, e.source()), e.description()));
     return std::nullopt;
