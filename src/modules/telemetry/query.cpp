@@ -148,8 +148,12 @@ Result<SeriesPage> query_series(store::TelemetryReader& reader, const SeriesQuer
     rq.from_ms = q.from_ms;
     rq.to_ms = q.to_ms;
     rq.limit = q.limit + 1;
-    if (q.after)
+    if (q.after) {
       rq.after = std::pair{q.after->at("t").get<int64_t>(), q.after->at("i").get<int64_t>()};
+      // Start the index range at the cursor: otherwise every page would walk the index from
+      // `from` again, and reading a long range page by page would cost quadratic time.
+      rq.from_ms = std::max(rq.from_ms, rq.after->first);
+    }
     auto rows = reader.raw(rq);
     if (!rows) return tl::unexpected(rows.error());
     const bool more = static_cast<int>(rows->size()) > q.limit;
