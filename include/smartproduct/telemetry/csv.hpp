@@ -13,6 +13,7 @@
 #include "smartproduct/core/result.hpp"
 #include "smartproduct/store/telemetry_repository.hpp"
 #include "smartproduct/telemetry/query.hpp"
+#include "smartproduct/telemetry/types.hpp"
 
 namespace sp::telemetry {
 
@@ -43,7 +44,8 @@ class CsvExport {
   const std::optional<nlohmann::json>& rest() const { return rest_; }
 
  private:
-  void append_row(const nlohmann::json& point, std::string& out);
+  void write_header(const std::vector<TelemetryRecord>& first_page, std::string& out);
+  void append_row(const TelemetryRecord& record, std::string& out);
 
   store::TelemetryReader& reader_;
   SeriesQuery query_;
