@@ -743,17 +743,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kWriting;
     response_.emplace();
     auto& res = *response_;
-    res.version(11);
-    res.result(static_cast<unsigned>(response.status));
-    std::string_view request_id;
-    for (auto& [name, value] : response.headers) {
-      if (!is_safe_header(name, value)) {
-        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
-        continue;
-      }
-      res.set(name, value);
-      if (name == "x-request-id") request_id = value;
-    }
+    const std::string request_id = set_head(res, response);
     const int status = response.status;
     if (status / 100 == 1 || status == 204 || status == 304) {
       // These carry no body and no Content-Length.
@@ -779,21 +769,30 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Status line and the handler's headers; returns the request id among them.
+  template <class Message>
+  std::string set_head(Message& res, const Response& response) {
+    res.version(11);
+    res.result(static_cast<unsigned>(response.status));
+    std::string request_id;
+    for (const auto& [name, value] : response.headers) {
+      if (!is_safe_header(name, value)) {
+        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
+        continue;
+      }
+      res.set(name, value);
+      if (name == "x-request-id") request_id = value;
+    }
+    return request_id;
+  }
+
   // A file body, written a piece at a time with a fresh deadline for each: one deadline for the
   // whole write (as for string bodies) would cut a large download on a slow link.
   void write_file_response(Response response, bhttp::file_body::value_type file, bool keep_alive) {
     state_ = State::kWriting;
     file_response_.emplace();
     auto& res = *file_response_;
-    res.version(11);
-    res.result(static_cast<unsigned>(response.status));
-    for (auto& [name, value] : response.headers) {
-      if (!is_safe_header(name, value)) {
-        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
-        continue;
-      }
-      res.set(name, value);
-    }
+    set_head(res, response);
     res.body() = std::move(file);
     res.prepare_payload();
     res.keep_alive(keep_alive);
@@ -830,17 +829,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kWriting;
     stream_header_.emplace();
     auto& res = *stream_header_;
-    res.version(11);
-    res.result(static_cast<unsigned>(response.status));
-    stream_request_id_.clear();
-    for (auto& [name, value] : response.headers) {
-      if (!is_safe_header(name, value)) {
-        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
-        continue;
-      }
-      res.set(name, value);
-      if (name == "x-request-id") stream_request_id_ = value;
-    }
+    stream_request_id_ = set_head(res, response);
     res.chunked(true);
     res.keep_alive(keep_alive);
     stream_keep_alive_ = keep_alive;
