@@ -42,6 +42,21 @@ struct Request {
   const std::string& param(const std::string& name) const;
 };
 
+/// A response body produced a piece at a time (Response::stream). The server sends the headers
+/// with Transfer-Encoding: chunked, then calls next() on the worker pool (it may block on SQLite)
+/// and writes what it appended as one chunk; it asks for the next piece only once the previous one
+/// is written, so memory stays bounded by one piece whatever the body's size.
+class BodySource {
+ public:
+  enum class Piece { kMore, kLast };
+  virtual ~BodySource() = default;
+  /// Appends the next piece of the body to `out` (empty on entry); kLast ends the body (`out` may
+  /// still hold data). An error cannot change the status any more (the headers went out): the
+  /// server logs it and closes the connection without the terminating chunk, so the client sees a
+  /// truncated transfer rather than a complete file. Must not throw (it counts as an error).
+  virtual Result<Piece> next(std::string& out) = 0;
+};
+
 struct Response {
   int status = 200;
   Headers headers;  // Content-Type is set by the helpers below
@@ -49,6 +64,10 @@ struct Response {
   /// When set, the body is this file's content instead of `body`, streamed by the server in
   /// pieces (large downloads such as backup archives never sit in memory whole).
   std::filesystem::path file;
+  /// When set, the body comes from this source, chunked (see BodySource); `body` and `file` are
+  /// ignored. A HEAD request gets the headers only and the source is never called. The request
+  /// metrics time such a request up to its headers.
+  std::shared_ptr<BodySource> stream;
   /// Why a 5xx happened (an Error's detail): logged once by the dispatcher, never sent.
   std::string cause;
 

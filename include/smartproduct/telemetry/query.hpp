@@ -44,6 +44,10 @@ struct SeriesPage {
 /// {t, <field>: {<agg>: value}}. The cursor key is {"t", "i"} for raw, {"b"} for rollups.
 Result<SeriesPage> query_series(store::TelemetryReader& reader, const SeriesQuery& q);
 
+/// The store query of one raw page of `q`: `q.limit` + 1 rows (the extra one says whether more
+/// exist), after the cursor key `q.after` ({"t", "i"}) when set.
+store::TelemetryReader::RawQuery raw_page_query(const SeriesQuery& q);
+
 /// {<field>: {value, t}} of each attribute's newest value among the newest `scan` samples, and the
 /// newest sample's time; `found` false when the device has no samples.
 struct Latest {

@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
-#include <set>
+#include <climits>
 
 #include "smartproduct/core/readiness.hpp"
 #include "smartproduct/devices/events.hpp"
@@ -21,6 +21,7 @@
 #include "smartproduct/identity/auth.hpp"
 #include "smartproduct/mqtt/intake.hpp"
 #include "smartproduct/mqtt/types.hpp"
+#include "smartproduct/telemetry/csv.hpp"
 #include "smartproduct/telemetry/query.hpp"
 #include "smartproduct/telemetry/retention.hpp"
 #include "smartproduct/telemetry/service.hpp"
@@ -39,7 +40,6 @@ constexpr int kDefaultRawLimit = 100;
 constexpr int kMaxRawLimit = 1000;
 constexpr int kDefaultBucketLimit = 1000;
 constexpr int kMaxBucketLimit = 10000;
-constexpr int kMaxCsvRows = 100000;
 constexpr int64_t kDefaultSpanMs = 86400000;
 
 std::vector<std::string> split_list(std::string_view text) {
@@ -65,24 +65,28 @@ bool valid_field_name(std::string_view f) {
   });
 }
 
-std::string csv_cell(const json& v) {
-  if (v.is_null()) return "";
-  std::string s = v.is_string() ? v.get<std::string>() : v.dump();
-  if (s.find_first_of(",\"\r\n") != std::string::npos ||
-      (!s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@') && v.is_string())) {
-    // Quoted; a leading formula character in a text cell is neutralised for spreadsheets.
-    std::string q = "\"";
-    if (v.is_string() && !s.empty() && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@'))
-      q += '\'';
-    for (char c : s) {
-      if (c == '"') q += '"';
-      q += c;
+// The CSV's pieces as the HTTP server's streamed body. The first piece was produced before the
+// headers (so that its errors are still JSON errors) and goes out first.
+class CsvBody final : public http::BodySource {
+ public:
+  CsvBody(std::unique_ptr<CsvExport> csv, std::string first)
+      : csv_(std::move(csv)), first_(std::move(first)) {}
+
+  Result<Piece> next(std::string& out) override {
+    if (!first_.empty()) {
+      out.swap(first_);
+      first_ = {};
+      return Piece::kMore;
     }
-    q += '"';
-    return q;
+    auto more = csv_->next(out);
+    if (!more) return tl::unexpected(more.error());
+    return *more ? Piece::kMore : Piece::kLast;
   }
-  return s;
-}
+
+ private:
+  std::unique_ptr<CsvExport> csv_;
+  std::string first_;
+};
 
 class TelemetryModule final : public Module {
  public:
@@ -306,8 +310,9 @@ class TelemetryModule final : public Module {
       }
     }
     const bool raw = q.interval == Interval::kRaw;
-    const int def = for_csv ? kMaxCsvRows : raw ? kDefaultRawLimit : kDefaultBucketLimit;
-    const int max = for_csv ? kMaxCsvRows : raw ? kMaxRawLimit : kMaxBucketLimit;
+    // A CSV is streamed: no cap, `limit` only cuts it short when given.
+    const int def = for_csv ? INT_MAX : raw ? kDefaultRawLimit : kDefaultBucketLimit;
+    const int max = for_csv ? INT_MAX : raw ? kMaxRawLimit : kMaxBucketLimit;
     q.limit = def;
     if (auto l = req.query_param("limit"); l && !l->empty()) {
       int v = 0;
@@ -363,48 +368,31 @@ class TelemetryModule final : public Module {
     return Response::json(200, out);
   }
 
-  // Raw samples as CSV (columns: t, then the attributes in `fields` or, without it, every
-  // attribute of the first 1000 samples). Built in memory, at most kMaxCsvRows rows.
+  // Raw samples as CSV (see CsvExport), every sample of the range unless `limit` is given. The
+  // first page is read before the headers go out, so that validation and a failing store still
+  // answer with JSON errors; a CSV longer than that page is streamed a page at a time.
   Response csv(Request& req, const identity::Principal& p) {
     auto q = parse_query(req, p, true);
     if (!q) return Response::error(q.error());
-    auto page = query_series(*reader_, *q);
-    if (!page) return Response::error(page.error());
-    std::vector<std::string> columns = q->fields;
-    if (columns.empty()) {
-      std::set<std::string> seen;
-      std::size_t n = 0;
-      for (const auto& pt : page->points) {
-        if (++n > 1000) break;
-        for (auto it = pt.begin(); it != pt.end(); ++it) {
-          if (it.key() != "t") seen.insert(it.key());
-        }
-      }
-      columns.assign(seen.begin(), seen.end());
-    }
-    std::string body = "t,time";
-    for (const auto& c : columns) body += "," + csv_cell(json(c));
-    body += "\r\n";
-    std::string iso;
-    for (const auto& pt : page->points) {
-      const int64_t t = pt["t"].get<int64_t>();
-      body += std::to_string(t);
-      body += ',';
-      if (expr::iso_utc(static_cast<double>(t), iso)) body += iso;
-      for (const auto& c : columns) {
-        body += ',';
-        auto it = pt.find(c);
-        if (it != pt.end()) body += csv_cell(*it);
-      }
-      body += "\r\n";
-    }
+    std::optional<int64_t> max_rows;
+    if (auto l = req.query_param("limit"); l && !l->empty()) max_rows = q->limit;
+    auto csv = std::make_unique<CsvExport>(*reader_, *q, max_rows);
+    std::string first;
+    auto more = csv->next(first);
+    if (!more) return Response::error(more.error());
     Response r;
     r.status = 200;
-    r.body = std::move(body);
     r.set_header("content-type", "text/csv; charset=utf-8");
     r.set_header("content-disposition",
                  "attachment; filename=\"telemetry-" + q->device_id + ".csv\"");
-    if (page->next) r.set_header("x-last-evaluated-key", http::encode_cursor(*page->next));
+    if (*more) {
+      r.stream = std::make_shared<CsvBody>(std::move(csv), std::move(first));
+      return r;
+    }
+    // The whole CSV fits one page: sent with a Content-Length, and when `limit` cut it short the
+    // cursor of the rest is known before the headers.
+    r.body = std::move(first);
+    if (csv->rest()) r.set_header("x-last-evaluated-key", http::encode_cursor(*csv->rest()));
     return r;
   }
 

@@ -139,18 +139,26 @@ std::optional<int64_t> parse_time(std::string_view s) {
   return t;
 }
 
+store::TelemetryReader::RawQuery raw_page_query(const SeriesQuery& q) {
+  store::TelemetryReader::RawQuery rq;
+  rq.device_id = q.device_id;
+  rq.owner = q.owner;
+  rq.from_ms = q.from_ms;
+  rq.to_ms = q.to_ms;
+  rq.limit = q.limit + 1;
+  if (q.after) {
+    rq.after = std::pair{q.after->at("t").get<int64_t>(), q.after->at("i").get<int64_t>()};
+    // Start the index range at the cursor: otherwise every page would walk the index from `from`
+    // again, and reading a long range page by page would cost quadratic time.
+    rq.from_ms = std::max(rq.from_ms, rq.after->first);
+  }
+  return rq;
+}
+
 Result<SeriesPage> query_series(store::TelemetryReader& reader, const SeriesQuery& q) {
   SeriesPage page;
   if (q.interval == Interval::kRaw) {
-    store::TelemetryReader::RawQuery rq;
-    rq.device_id = q.device_id;
-    rq.owner = q.owner;
-    rq.from_ms = q.from_ms;
-    rq.to_ms = q.to_ms;
-    rq.limit = q.limit + 1;
-    if (q.after)
-      rq.after = std::pair{q.after->at("t").get<int64_t>(), q.after->at("i").get<int64_t>()};
-    auto rows = reader.raw(rq);
+    auto rows = reader.raw(raw_page_query(q));
     if (!rows) return tl::unexpected(rows.error());
     const bool more = static_cast<int>(rows->size()) > q.limit;
     if (more) rows->pop_back();

@@ -3,7 +3,8 @@
 // bounded by the routes registered at startup), method and status class. Observing takes no lock:
 // routes are found in a fixed open-addressing table keyed by the address of the pattern string
 // (the router's, stable for its lifetime), claimed with a compare-and-swap on first use, and each
-// histogram is created on first use the same way.
+// histogram is created on first use the same way. A streamed body (Response::stream) is timed up
+// to its headers: the dispatcher sees the handler return, not the last chunk.
 
 #include <array>
 #include <atomic>

@@ -25,6 +25,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -713,6 +714,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void write_response(Response response, bool keep_alive, bool head) {
     if (server_.stopping) keep_alive = false;
+    if (response.stream) {
+      const int status = response.status;
+      if (status / 100 != 1 && status != 204 && status != 304) {
+        return write_streamed_response(std::move(response), keep_alive, head);
+      }
+      response.stream.reset();  // these statuses carry no body
+    }
     std::optional<std::uint64_t> file_size;
     if (!response.file.empty()) {
       error_code ec;
@@ -735,17 +743,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kWriting;
     response_.emplace();
     auto& res = *response_;
-    res.version(11);
-    res.result(static_cast<unsigned>(response.status));
-    std::string_view request_id;
-    for (auto& [name, value] : response.headers) {
-      if (!is_safe_header(name, value)) {
-        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
-        continue;
-      }
-      res.set(name, value);
-      if (name == "x-request-id") request_id = value;
-    }
+    const std::string request_id = set_head(res, response);
     const int status = response.status;
     if (status / 100 == 1 || status == 204 || status == 304) {
       // These carry no body and no Content-Length.
@@ -771,21 +769,30 @@ class Session : public std::enable_shared_from_this<Session> {
     });
   }
 
+  // Status line and the handler's headers; returns the request id among them.
+  template <class Message>
+  std::string set_head(Message& res, const Response& response) {
+    res.version(11);
+    res.result(static_cast<unsigned>(response.status));
+    std::string request_id;
+    for (const auto& [name, value] : response.headers) {
+      if (!is_safe_header(name, value)) {
+        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
+        continue;
+      }
+      res.set(name, value);
+      if (name == "x-request-id") request_id = value;
+    }
+    return request_id;
+  }
+
   // A file body, written a piece at a time with a fresh deadline for each: one deadline for the
   // whole write (as for string bodies) would cut a large download on a slow link.
   void write_file_response(Response response, bhttp::file_body::value_type file, bool keep_alive) {
     state_ = State::kWriting;
     file_response_.emplace();
     auto& res = *file_response_;
-    res.version(11);
-    res.result(static_cast<unsigned>(response.status));
-    for (auto& [name, value] : response.headers) {
-      if (!is_safe_header(name, value)) {
-        spdlog::warn("http: dropped an unsafe response header from {} {}", method_, path_);
-        continue;
-      }
-      res.set(name, value);
-    }
+    set_head(res, response);
     res.body() = std::move(file);
     res.prepare_payload();
     res.keep_alive(keep_alive);
@@ -813,6 +820,102 @@ class Session : public std::enable_shared_from_this<Session> {
                                 return self->linger_ ? self->linger() : self->shutdown_tls();
                               self->wait_request();
                             });
+  }
+
+  // A streamed body (Response::stream): the headers with Transfer-Encoding: chunked, then one
+  // chunk per piece. A piece is asked for on the worker pool (sources may block on SQLite) only
+  // once the previous one is written, and each write gets a fresh deadline, as for files.
+  void write_streamed_response(Response response, bool keep_alive, bool head) {
+    state_ = State::kWriting;
+    stream_header_.emplace();
+    auto& res = *stream_header_;
+    stream_request_id_ = set_head(res, response);
+    res.chunked(true);
+    res.keep_alive(keep_alive);
+    stream_keep_alive_ = keep_alive;
+    source_ = head ? nullptr : std::move(response.stream);
+    {
+      logging::RequestIdScope scope(stream_request_id_);
+      spdlog::debug("http: {} {} {} streamed {}", method_, path_, response.status, remote_);
+    }
+    stream_serializer_.emplace(res);
+    tcp().expires_after(server_.config.read_timeout);
+    bhttp::async_write_header(stream_, *stream_serializer_,
+                              [self = shared_from_this()](error_code ec, std::size_t) {
+                                self->stream_serializer_.reset();
+                                self->stream_header_.reset();
+                                if (ec) return self->end_stream_and_close();
+                                if (!self->source_) return self->finish_stream();  // HEAD
+                                self->next_piece();
+                              });
+  }
+
+  void next_piece() {
+    asio::post(*server_.pool, [self = shared_from_this(), source = source_] {
+      std::string piece;
+      Result<BodySource::Piece> step = tl::unexpected(errors::kInternalError.error());
+      try {
+        step = source->next(piece);
+      } catch (const std::exception& e) {
+        step = tl::unexpected(
+            Error{ErrorKind::kInternal, "InternalError", "the body source threw", e.what()});
+      } catch (...) {
+        // step keeps the internal error
+      }
+      asio::post(self->executor_,
+                 [self, piece = std::move(piece), step = std::move(step)]() mutable {
+                   self->on_piece(std::move(piece), std::move(step));
+                 });
+    });
+  }
+
+  void on_piece(std::string piece, Result<BodySource::Piece> step) {
+    if (closed_) return end_stream_and_close();  // force_close() during a slow piece
+    if (!step) {
+      logging::RequestIdScope scope(stream_request_id_);
+      spdlog::error(
+          "http: {} {}: the streamed body failed after its headers, closing without "
+          "its end: {}{}{}",
+          method_, path_, step.error().message, step.error().detail.empty() ? "" : ": ",
+          step.error().detail);
+      return end_stream_and_close();
+    }
+    const bool last = *step == BodySource::Piece::kLast;
+    // An empty chunk would read as the end of the body: skip it.
+    if (piece.empty()) return last ? write_last_chunk() : next_piece();
+    piece_ = std::move(piece);
+    tcp().expires_after(server_.config.read_timeout);
+    asio::async_write(stream_, bhttp::make_chunk(asio::buffer(piece_)),
+                      [self = shared_from_this(), last](error_code ec, std::size_t) {
+                        self->piece_ = {};  // memory stays bounded by one piece
+                        if (ec) return self->end_stream_and_close();
+                        if (last) return self->write_last_chunk();
+                        self->next_piece();
+                      });
+  }
+
+  void write_last_chunk() {
+    source_.reset();
+    tcp().expires_after(server_.config.read_timeout);
+    asio::async_write(stream_, bhttp::make_chunk_last(),
+                      [self = shared_from_this()](error_code ec, std::size_t) {
+                        if (ec) return self->end_stream_and_close();
+                        self->finish_stream();
+                      });
+  }
+
+  void finish_stream() {
+    source_.reset();
+    if (!stream_keep_alive_) return linger_ ? linger() : shutdown_tls();
+    wait_request();
+  }
+
+  // Without the terminating chunk (and without TLS close_notify) the client sees a truncated
+  // transfer, never a complete-looking body.
+  void end_stream_and_close() {
+    source_.reset();
+    piece_ = {};
+    close();
   }
 
   // Discards what the client still sends, then closes (see kLingerMaxBytes).
@@ -861,6 +964,12 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::response<bhttp::string_body>> response_;
   std::optional<bhttp::response<bhttp::file_body>> file_response_;
   std::optional<bhttp::response_serializer<bhttp::file_body>> file_serializer_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_header_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::shared_ptr<BodySource> source_;  // the streamed body being written, if any
+  std::string piece_;                   // its piece being written
+  std::string stream_request_id_;
+  bool stream_keep_alive_ = false;
   asio::any_io_executor executor_;
   std::string remote_;
   std::string method_;

@@ -11,6 +11,8 @@
 #include "../../store/test_util.hpp"
 #include "smartproduct/core/clock.hpp"
 #include "smartproduct/core/event_bus.hpp"
+#include "smartproduct/expr/expr.hpp"
+#include "smartproduct/telemetry/csv.hpp"
 #include "smartproduct/telemetry/pipeline.hpp"
 #include "smartproduct/telemetry/query.hpp"
 #include "smartproduct/telemetry/service.hpp"
@@ -333,6 +335,75 @@ TEST_F(TelemetryStoreTest, FilteredMessagesAreAcknowledgedNotStored) {
   ingest("SN1", json{{"v", 1}, {"seq", 2}});
   EXPECT_EQ(service_->filtered(), 1u);
   EXPECT_EQ(*repo_->count("SN1"), 1);
+}
+
+// Every piece of an export, concatenated; `pieces` counts them.
+std::string export_all(CsvExport& csv, int* pieces = nullptr) {
+  std::string all;
+  for (int n = 1;; ++n) {
+    std::string piece;
+    auto more = csv.next(piece);
+    EXPECT_TRUE(more);
+    all += piece;
+    if (!more || !*more) {
+      if (pieces) *pieces = n;
+      return all;
+    }
+  }
+}
+
+TEST_F(TelemetryStoreTest, CsvIsTheSameWhateverThePageSize) {
+  owners_["SN1"] = "alice";
+  const int64_t base = 1795819080000;
+  clock_.now = base + 60000;
+  // Two samples share a time (keyset paging on (t, id) must keep both), and cells that need
+  // quoting or formula neutralising.
+  ingest("SN1", json{{"timestamp", base + 1}, {"a", 1.5}, {"s", "x,y"}});
+  ingest("SN1", json{{"timestamp", base + 2}, {"a", 2}, {"s", "=SUM(A1)"}, {"b", true}});
+  ingest("SN1", json{{"timestamp", base + 2}, {"a", 3}, {"s", "say \"hi\""}});
+  for (int i = 3; i < 23; ++i) ingest("SN1", json{{"timestamp", base + i}, {"a", i}});
+
+  SeriesQuery q;
+  q.device_id = "SN1";
+  q.owner = "alice";
+  q.from_ms = base;
+  q.to_ms = base + 60000;
+  CsvExport whole(*reader_, q, std::nullopt);
+  int pieces = 0;
+  const std::string text = export_all(whole, &pieces);
+  EXPECT_EQ(pieces, 1);
+  // The default pipeline adds createdAtUtc and sentAtUtc.
+  auto iso = [](int64_t t) {
+    std::string out;
+    expr::iso_utc(static_cast<double>(t), out);
+    return out;
+  };
+  const std::string t1 = std::to_string(base + 1), t2 = std::to_string(base + 2);
+  const std::string i1 = iso(base + 1), i2 = iso(base + 2);
+  const std::string head = "t,time,a,b,createdAtUtc,s,sentAtUtc,timestamp\r\n" + t1 + "," + i1 +
+                           ",1.5,," + i1 + ",\"x,y\"," + i1 + "," + t1 + "\r\n" + t2 + "," + i2 +
+                           ",2,true," + i2 + ",\"'=SUM(A1)\"," + i2 + "," + t2 + "\r\n" + t2 + "," +
+                           i2 + ",3,," + i2 + ",\"say \"\"hi\"\"\"," + i2 + "," + t2 + "\r\n";
+  EXPECT_EQ(text.substr(0, head.size()), head);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 24);
+
+  // Pages of 2 (the columns named: they come from the first page otherwise): the same bytes.
+  q.fields = {"a", "b", "createdAtUtc", "s", "sentAtUtc", "timestamp"};
+  CsvExport paged(*reader_, q, std::nullopt, 2);
+  EXPECT_EQ(export_all(paged, &pieces), text);
+  EXPECT_EQ(pieces, 12);
+  EXPECT_FALSE(paged.rest());
+
+  // A limit cuts it short and says where the rest starts; starting there gives the rest.
+  CsvExport first(*reader_, q, 10, 4);
+  const std::string part = export_all(first);
+  ASSERT_TRUE(first.rest());
+  q.after = first.rest();
+  CsvExport rest(*reader_, q, std::nullopt, 5);
+  const std::string tail = export_all(rest);
+  const std::string rest_rows = tail.substr(tail.find("\r\n") + 2);
+  EXPECT_EQ(part + rest_rows, text);
+  EXPECT_EQ(std::count(part.begin(), part.end(), '\n'), 11);
 }
 
 TEST(SampleTime, DeviceTimestampOnlyWhenPlausible) {

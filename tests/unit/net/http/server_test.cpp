@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <future>
@@ -37,6 +38,32 @@ nlohmann::json json_of(const testing::ClientResponse& response) {
   return nlohmann::json::parse(response.body);
 }
 
+// A streamed body of `pieces` pieces "<i>:" followed by `bytes` letters; piece `fail_at` is an
+// error instead. Counts the calls to next().
+class PieceSource final : public BodySource {
+ public:
+  PieceSource(int pieces, int fail_at, std::size_t bytes, std::atomic<int>& calls)
+      : pieces_(pieces), fail_at_(fail_at), bytes_(bytes), calls_(calls) {}
+
+  static std::string piece(int i, std::size_t bytes) {
+    return std::to_string(i) + ":" + std::string(bytes, static_cast<char>('a' + i % 26));
+  }
+
+  Result<Piece> next(std::string& out) override {
+    calls_.fetch_add(1);
+    const int i = next_++;
+    if (i == fail_at_) return fail(ErrorKind::kInternal, "SourceFailed", "the store went away");
+    out = piece(i, bytes_);
+    return i + 1 >= pieces_ ? Piece::kLast : Piece::kMore;
+  }
+
+ private:
+  int pieces_, fail_at_;
+  int next_ = 0;  // the server never calls next() concurrently
+  std::size_t bytes_;
+  std::atomic<int>& calls_;
+};
+
 class ServerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -57,6 +84,18 @@ class ServerTest : public ::testing::Test {
     });
     router_.add("POST", "/api/echo", [](Request& r) {
       return Response::json(200, {{"size", r.body.size()}, {"remote", r.remote_address}});
+    });
+    router_.add("GET", "/api/stream", [this](Request& r) {
+      auto number = [&](std::string_view name, int fallback) {
+        auto v = r.query_param(name);
+        return v ? std::stoi(std::string(*v)) : fallback;
+      };
+      Response response;
+      response.set_header("content-type", "text/plain");
+      response.stream = std::make_shared<PieceSource>(
+          number("n", 3), number("fail", -1), static_cast<std::size_t>(number("bytes", 100)),
+          stream_calls_);
+      return response;
     });
     router_.add("GET", "/api/boom",
                 [](Request&) -> Response { throw std::runtime_error("bug in a handler"); });
@@ -104,6 +143,7 @@ class ServerTest : public ::testing::Test {
   std::mutex mu_;
   std::vector<std::string> reasons_;
   std::promise<void> slow_started_;
+  std::atomic<int> stream_calls_{0};
   std::unique_ptr<HttpServer> server_;
 };
 
@@ -179,6 +219,86 @@ TEST_F(ServerTest, KeepAliveHeadAndQuery) {
   ASSERT_TRUE(echo);  // third request, same connection
   EXPECT_EQ(json_of(*echo).at("size"), 7);
   EXPECT_EQ(json_of(*echo).at("remote"), "127.0.0.1");
+}
+
+TEST_F(ServerTest, StreamedBodyArrivesWholeInOrderAndKeepsTheConnection) {
+  start(config());
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto streamed = client->request("GET", "/api/stream?n=50&bytes=1000");
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->status, 200);
+  EXPECT_EQ(streamed->header("transfer-encoding"), "chunked");
+  EXPECT_EQ(streamed->header("content-length"), "");
+  EXPECT_FALSE(streamed->header("x-request-id").empty());
+  EXPECT_TRUE(streamed->complete);
+  ASSERT_EQ(streamed->chunks.size(), 50u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(streamed->chunks[i], PieceSource::piece(i, 1000)) << i;
+  EXPECT_EQ(stream_calls_.load(), 50);
+
+  // Keep-alive: the same connection answers the next request, and HEAD gets the headers only
+  // without the source being asked for anything.
+  auto hello = client->request("GET", "/api/hello");
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(json_of(*hello).at("hello"), "world");
+  auto head = client->request("HEAD", "/api/stream?n=5");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->header("transfer-encoding"), "chunked");
+  EXPECT_EQ(head->body, "");
+  auto again = client->request("GET", "/api/stream?n=2&bytes=10");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->body, PieceSource::piece(0, 10) + PieceSource::piece(1, 10));
+  EXPECT_EQ(stream_calls_.load(), 52);  // HEAD asked for nothing
+
+  // The dispatcher timed the streamed requests under their route.
+  std::vector<MetricSample> samples;
+  server_->report_metrics(samples);
+  auto counted = std::count_if(samples.begin(), samples.end(), [](const MetricSample& m) {
+    return m.name == "smartproduct_http_request_duration_seconds_count" &&
+           m.labels.find("route=\"/api/stream\"") != std::string::npos;
+  });
+  EXPECT_GT(counted, 0);
+}
+
+TEST_F(ServerTest, StreamedBodyErrorTruncatesTheTransfer) {
+  start(config());
+  auto client = connect();
+  ASSERT_TRUE(client);
+  auto streamed = client->request("GET", "/api/stream?n=10&fail=4&bytes=100");
+  ASSERT_TRUE(streamed);
+  EXPECT_EQ(streamed->status, 200);  // the headers went out before the error
+  EXPECT_FALSE(streamed->complete);  // no terminating chunk
+  ASSERT_EQ(streamed->chunks.size(), 4u);
+  EXPECT_EQ(streamed->chunks[3], PieceSource::piece(3, 100));
+  EXPECT_TRUE(client->wait_closed(2s));
+  // The server goes on.
+  auto other = connect();
+  ASSERT_TRUE(other);
+  auto hello = other->request("GET", "/api/hello");
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->status, 200);
+}
+
+TEST_F(ServerTest, StreamedBodyWaitsForASlowReader) {
+  start(config());
+  auto client = connect();
+  ASSERT_TRUE(client);
+  // 64 pieces of 1 MiB; the client reads nothing until the source has stopped being called.
+  ASSERT_TRUE(
+      client->send("GET /api/stream?n=64&bytes=1048576 HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+  int seen = -1;
+  for (int polls = 0; polls < 100 && stream_calls_.load() != seen; ++polls) {
+    seen = stream_calls_.load();
+    std::this_thread::sleep_for(100ms);  // settles: no event marks "the socket buffers are full"
+  }
+  // One piece in flight and what the socket buffers hold (a few MiB on loopback), not all 64.
+  EXPECT_LT(stream_calls_.load(), 20);
+  auto streamed = client->read_response();
+  ASSERT_TRUE(streamed);
+  EXPECT_TRUE(streamed->complete);
+  EXPECT_EQ(streamed->chunks.size(), 64u);
+  EXPECT_EQ(stream_calls_.load(), 64);
 }
 
 TEST_F(ServerTest, DeclaredBodyTooLargeIs413WithoutReadingIt) {

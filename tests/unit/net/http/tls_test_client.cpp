@@ -117,6 +117,10 @@ std::optional<ClientResponse> TlsClient::read_response(bool head) {
     }
     pos = end + 2;
   }
+  if (!head && response.headers["transfer-encoding"] == "chunked") {
+    if (!read_chunked(response)) response.complete = false;
+    return response;
+  }
   size_t length = 0;
   if (!head && response.headers.count("content-length")) {
     length = std::stoul(response.headers["content-length"]);
@@ -129,6 +133,43 @@ std::optional<ClientResponse> TlsClient::read_response(bool head) {
   response.body = buffer_.substr(0, length);
   buffer_.erase(0, length);
   return response;
+}
+
+bool TlsClient::read_chunked(ClientResponse& response) {
+  char chunk[16384];
+  auto fill = [&](size_t want) {
+    while (buffer_.size() < want) {
+      int n = read_some(chunk, sizeof chunk);
+      if (n <= 0) return false;
+      buffer_.append(chunk, static_cast<size_t>(n));
+    }
+    return true;
+  };
+  auto line = [&](std::string& out) {
+    size_t end;
+    while ((end = buffer_.find("\r\n")) == std::string::npos) {
+      if (!fill(buffer_.size() + 1)) return false;
+    }
+    out = buffer_.substr(0, end);
+    buffer_.erase(0, end + 2);
+    return true;
+  };
+  for (;;) {
+    std::string size_line;
+    if (!line(size_line)) return false;
+    const size_t size = std::stoul(size_line.substr(0, size_line.find(';')), nullptr, 16);
+    if (size == 0) {
+      std::string trailer;
+      do {
+        if (!line(trailer)) return false;
+      } while (!trailer.empty());
+      return true;
+    }
+    if (!fill(size + 2) || buffer_.compare(size, 2, "\r\n") != 0) return false;
+    response.chunks.push_back(buffer_.substr(0, size));
+    response.body += response.chunks.back();
+    buffer_.erase(0, size + 2);
+  }
 }
 
 bool TlsClient::wait_closed(std::chrono::milliseconds timeout) {

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sp::http::testing {
 
@@ -16,6 +17,10 @@ struct ClientResponse {
   int status = 0;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
+  /// Transfer-Encoding: chunked: the chunks as received, and whether the terminating chunk came
+  /// (false: the connection ended mid-body; `body` holds what arrived).
+  std::vector<std::string> chunks;
+  bool complete = true;
   std::string header(const std::string& name) const {
     auto it = headers.find(name);
     return it == headers.end() ? std::string() : it->second;
@@ -52,6 +57,7 @@ class TlsClient {
  private:
   TlsClient() = default;
   int read_some(char* out, int size);
+  bool read_chunked(ClientResponse& response);
 
   int fd_ = -1;
   void* ctx_ = nullptr;  // SSL_CTX*
