@@ -93,3 +93,27 @@ def test_device_payloads_must_be_json_in_their_entirety(inst, api, users):
                             reason="malformed_json") >= rejected_before + 3, 10, "NUL payload refused")
     assert count(inst, "SELECT count(*) FROM telemetry WHERE payload LIKE '%marker%'",
                  name="telemetry.db") == 0
+
+
+def test_query_parameters_and_emails_are_validated(inst, api, users):
+    """Finding 12: `limit=` (empty) and repeated query parameters passed, and forgot/resend
+    answered 202 for an empty, NUL or 60 KB email."""
+    admin = users.tokens[ADMIN]
+    status, _, body = api("GET", "/api/admin/users?limit=", token=admin)
+    assert status == 422 and body["error"] == "InvalidLimit", body
+    for target in ["/api/admin/users?limit=5&limit=6", "/api/devices?limit=1&limit=1",
+                   "/api/events?type=error&type=info"]:
+        status, _, body = api("GET", target, token=admin)
+        assert status == 422 and body["error"] == "InvalidQuery", (target, body)
+        assert "more than once" in body["message"], body
+    # The same routes with each parameter once still answer.
+    assert api("GET", "/api/admin/users?limit=5", token=admin)[0] == 200
+    assert api("GET", "/api/events?type=error", token=admin)[0] == 200
+
+    for email in ["", "   ", "a\u0000b@example.com", "x" * 60000 + "@example.com", "no-at-sign"]:
+        for path in ["/api/auth/password/forgot", "/api/auth/verify/resend"]:
+            status, _, body = api("POST", path, {"email": email})
+            assert status == 422 and body["error"] == "InvalidEmail", (path, email[:20], body)
+    # A well-formed address still gets the answer that reveals nothing.
+    for path in ["/api/auth/password/forgot", "/api/auth/verify/resend"]:
+        assert api("POST", path, {"email": "nobody-here@example.com"})[0] == 202

@@ -116,8 +116,8 @@ class IdentityService {
 
   /// The request half of resend/forgot: counts the issuance (per address and per account, the
   /// same for unknown emails; TooManyAttempts past a limit) and returns the normalized email to
-  /// queue a mail for (nullopt for an invalid email: nothing to queue, same answer). Never looks
-  /// the account up, so the answer and the work are the same whether or not it exists.
+  /// queue a mail for; InvalidEmail (422) when `email` is not an address. Never looks the account
+  /// up, so the answer and the work are the same whether or not it exists.
   Result<std::optional<std::string>> request_code(std::string_view email,
                                                   std::string_view remote_address = {});
   /// The mail worker's half: issues a code of `purpose` for `email` when the account can use it

@@ -345,8 +345,10 @@ Result<UserView> IdentityService::verify_email(std::string_view email, std::stri
 
 Result<std::optional<std::string>> IdentityService::request_code(std::string_view email,
                                                                  std::string_view remote_address) {
+  // Not an address (empty, a NUL, 60 KB): refused as sign-up refuses it. The format says nothing
+  // about whether an account exists, so this answer reveals nothing either.
   auto normalized = normalize_email(email);
-  if (!normalized) return std::optional<std::string>{};
+  if (!normalized) return fail(errors::kInvalidEmail, "The email address is not valid.");
   if (auto r = count_code_issue(*normalized, remote_address); !r) return forward(r);
   return normalized;
 }

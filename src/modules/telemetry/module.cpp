@@ -314,7 +314,7 @@ class TelemetryModule final : public Module {
     const int def = for_csv ? INT_MAX : raw ? kDefaultRawLimit : kDefaultBucketLimit;
     const int max = for_csv ? INT_MAX : raw ? kMaxRawLimit : kMaxBucketLimit;
     q.limit = def;
-    if (auto l = req.query_param("limit"); l && !l->empty()) {
+    if (auto l = req.query_param("limit")) {  // empty: refused below, as everywhere
       int v = 0;
       auto [ptr, ec] = std::from_chars(l->data(), l->data() + l->size(), v);
       if (ec != std::errc() || ptr != l->data() + l->size() || v < 1 || v > max) {
@@ -375,7 +375,7 @@ class TelemetryModule final : public Module {
     auto q = parse_query(req, p, true);
     if (!q) return Response::error(q.error());
     std::optional<int64_t> max_rows;
-    if (auto l = req.query_param("limit"); l && !l->empty()) max_rows = q->limit;
+    if (req.query_param("limit")) max_rows = q->limit;
     auto csv = std::make_unique<CsvExport>(*reader_, *q, max_rows);
     std::string first;
     auto more = csv->next(first);

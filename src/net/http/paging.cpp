@@ -10,7 +10,7 @@ namespace sp::http {
 
 Result<int> page_limit(const Request& request) {
   const auto v = request.query_param("limit");
-  if (!v || v->empty()) return kDefaultPageLimit;
+  if (!v) return kDefaultPageLimit;  // `limit=` (empty) is not absent: refused below
   int n = 0;
   const auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
   if (ec != std::errc() || p != v->data() + v->size() || !valid_page_limit(n)) {

@@ -3,6 +3,8 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "smartproduct/http/errors.hpp"
+
 namespace sp::http {
 namespace {
 
@@ -38,9 +40,14 @@ Result<void> parse_target(Request& request) {
   }
   request.path = parsed->path();
   request.query.clear();
-  // space_as_plus: browsers encode form-style queries with '+'.
+  // space_as_plus: browsers encode form-style queries with '+'. A parameter given twice is
+  // refused: which of the two a route would read is an accident of the parser, and a filter
+  // that silently drops one of two values answers a different question than was asked.
   for (auto param : parsed->params(boost::urls::encoding_opts(true))) {
-    request.query.emplace(param.key, param.has_value ? param.value : std::string());
+    if (!request.query.emplace(param.key, param.has_value ? param.value : std::string()).second) {
+      return fail(errors::kInvalidQuery,
+                  "query parameter '" + param.key.substr(0, 64) + "' is given more than once.");
+    }
   }
   return {};
 }

@@ -107,6 +107,21 @@ TEST(ParseTarget, DecodesPathAndQuery) {
   EXPECT_EQ(request.query.at("flag"), "");
 }
 
+TEST(ParseTarget, RefusesAParameterGivenTwice) {
+  for (auto target : {"/api/x?limit=1&limit=2", "/api/x?a=&a=", "/api/x?flag&flag",
+                      "/api/x?q=a&q=a", "/api/x?s%65verity=high&severity=low"}) {
+    Request request;
+    request.target = target;
+    auto result = parse_target(request);
+    ASSERT_FALSE(result.has_value()) << target;
+    EXPECT_EQ(result.error().name, "InvalidQuery") << target;
+    EXPECT_EQ(result.error().kind, ErrorKind::kUnprocessable) << target;
+  }
+  Request request;
+  request.target = "/api/x?limit=1&Limit=2";  // names are case-sensitive: two parameters
+  EXPECT_TRUE(parse_target(request).has_value());
+}
+
 TEST(ParseTarget, RefusesEncodedSeparatorsAndBadTargets) {
   for (auto target : {"/api/devices/a%2Fb", "/api/a%2f..", "/x%5cy", "/x%00"}) {
     Request request;
