@@ -117,3 +117,21 @@ def test_query_parameters_and_emails_are_validated(inst, api, users):
     # A well-formed address still gets the answer that reveals nothing.
     for path in ["/api/auth/password/forgot", "/api/auth/verify/resend"]:
         assert api("POST", path, {"email": "nobody-here@example.com"})[0] == 202
+
+
+def test_events_keep_what_the_device_sent_byte_for_byte(inst, api, users):
+    """Finding 12: numbers were re-serialized (18446744073709551616 stored as 1.8446744073709552e+19)."""
+    owner = users.tokens[OWNER]
+    serial = "SN-J019"
+    register(api, owner, serial)
+    cert = issue_cert(inst, serial)
+    wait_for(lambda: publish(inst, serial, f"smartproduct/telemetry/{serial}", telemetry(serial, 1),
+                             cert=cert).pubacks == [0], 20, "the device activated")
+    wait_status(api, owner, serial, "complete")
+    sent = ('{ "deviceId": "%s", "messageId": "big-1", "type": "info", "message": "big number",'
+            ' "details": {"counter": 18446744073709551616, "ratio": 1.50} }') % serial
+    res = publish(inst, serial, f"smartproduct/event/{serial}", sent, cert=cert)
+    assert res.pubacks == [0], res
+    rows = lambda: count(inst, "SELECT count(*) FROM events WHERE device_id = ? AND payload = ?",  # noqa: E731
+                         serial, sent)
+    wait_for(lambda: rows() == 1, 15, "the event stored as sent")

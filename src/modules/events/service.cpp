@@ -89,7 +89,10 @@ bool EventService::ingest(std::string_view topic, std::string_view payload,
   e.timestamp_ms = ts.value_or(e.created_at_ms);
   e.dedup_key = !e.message_id.empty() ? "mid:" + e.message_id : telemetry::dedup_key(body, payload);
   if (owner_) e.user_id = owner_(e.device_id);
-  e.payload = body.dump();
+  // What the device sent, byte for byte (strict JSON: the whole of it is valid), next to the
+  // fields parsed from it: re-serializing would rewrite numbers (18446744073709551616 became
+  // 1.8446744073709552e+19) and key order.
+  e.payload.assign(payload);
   std::function<void()> announce;
   const bool stored_wanted = bus_.has_subscribers<EventStored>();
   // A new event of an owned device joined (or, suppressed, skipped) its owner's alert group.
