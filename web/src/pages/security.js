@@ -169,14 +169,13 @@ function Findings({ filter, onChanged }) {
     body = html`<div class="table-wrap"><table class="table responsive" data-testid="findings">
       <caption class="visually-hidden">Audit findings, newest first</caption>
       <thead><tr><th scope="col">Check</th><th scope="col">Severity</th><th scope="col">Resource</th><th scope="col">Reason</th>
-        <th scope="col">First seen</th><th scope="col">Last seen</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+        <th scope="col">First / last seen</th><th scope="col">Status</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${list.items.map((f) => html`<tr key=${f.id} data-finding-id=${f.id} data-check=${f.check}>
         <td data-label="Check"><span class="mono">${f.check}</span></td>
         <td data-label="Severity"><${SeverityBadge} severity=${f.severity} /></td>
         <td data-label="Resource"><${Resource} f=${f} /></td>
         <td data-label="Reason">${f.reason}</td>
-        <td data-label="First seen"><${Time} iso=${f.firstSeen} /></td>
-        <td data-label="Last seen"><${Time} iso=${f.lastSeen} /></td>
+        <td data-label="First / last seen"><div class="nowrap"><${Time} iso=${f.firstSeen} /></div><div class="nowrap"><${Time} iso=${f.lastSeen} /></div></td>
         <td data-label="Status"><${FindingStatus} f=${f} /></td>
         <td class="actions"><div class="btn-row">
           ${findingActions(f).map((a) => html`<${Button} small kind="danger-ghost" onClick=${() => setAsk({ finding: f, action: a })}>${a.label}<//>`)}
@@ -316,7 +315,7 @@ export function AdminSecurity() {
     <${Notice} kind="success">${done}<//>
     <${LatestRun} run=${run} counts=${counts} running=${running} />
     <${Card} title="Findings" id="audit-findings">
-      <div class="toolbar" role="search" aria-label="Filter findings">
+      <div class="toolbar toolbar-card" role="search" aria-label="Filter findings">
         <${Select} inline label="Check" name="check" value=${filter.check} onChange=${set('check')}
           options=${[{ value: '', label: 'All checks' }, ...checks.map((c) => ({ value: c, label: c }))]} />
         <${Select} inline label="Severity" name="severity" value=${filter.severity} onChange=${set('severity')}
@@ -360,9 +359,9 @@ export function DeviceFindings({ deviceId }) {
         <td data-label="Last seen"><${Time} iso=${f.lastSeen} /></td>
       </tr>`)}</tbody>
     </table></div>`;
-  return html`<${Card} title="Security findings" id="device-findings">
+  return html`<${Card} title="Security findings" id="device-findings"
+      footer=${html`<a class="btn btn-secondary btn-sm" href="/admin/security">Security page</a>`}>
     <${Notice} kind="error">${error}<//>
     ${body}
-    <div class="form-actions"><a class="btn btn-secondary btn-sm" href="/admin/security">Security page</a></div>
   <//>`;
 }
