@@ -34,6 +34,7 @@ const owner = { email: `e2e-sec-user-${run.toLowerCase()}@example.com`, password
 let work = null;
 let device = null; // the mosquitto_pub process keeping the device connected
 let caKey = null; // {path, mode} of the CA key made readable by others
+let heldRun = false; // a 'running' row written behind the daemon's back (failed again in after())
 const clients = [];
 
 /** An API client signed in as `who`: get/post/put answer {status, body}. */
@@ -64,9 +65,20 @@ before(async () => {
 after(async () => {
   if (device && device.exitCode === null && device.signalCode === null) device.kill('SIGTERM');
   if (caKey) chmodSync(caKey.path, caKey.mode);
+  if (heldRun) sql("UPDATE audit_runs SET status = 'failed' WHERE status = 'running'");
   for (const c of clients) await c.dispose();
   if (work) await rm(work, { recursive: true, force: true });
 });
+
+/**
+ * Runs one SQL statement on the instance's main database (as smartproductctl or a second daemon
+ * would write it): the only way to hold a run 'running' long enough to see the page follow it.
+ */
+function sql(statement) {
+  const db = path.join(instance, 'data', 'smartproduct.db');
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import sqlite3, sys\nwith sqlite3.connect(sys.argv[1], timeout=10) as c: c.execute(sys.argv[2])', db, statement], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, `${statement}: ${r.stderr}`);
+}
 
 /** Registers the device for its owner and connects it (mosquitto_pub -l) with a 1-day certificate. */
 async function connectExpiringDevice(user) {
@@ -219,6 +231,20 @@ test('admin Security page: run, counts, filter, suppress, revoke; Device Detail 
     await row(expiring).waitFor();
     assert.equal(await page.getByRole('region', { name: 'Run history' }).locator('tr[data-run-id]').count() >= 2, true);
     await shot(page, 'security-04-resolved');
+
+    // --- a run going elsewhere: "Run audit now" says AuditRunning and the page follows that run
+    heldRun = true;
+    sql(`INSERT INTO audit_runs (trigger, status, started_at) VALUES ('scheduled', 'running', ${Date.now()})`);
+    await page.getByRole('button', { name: 'Run audit now' }).click();
+    await page.getByRole('alert').getByText('An audit run is running; try again when it has finished.').waitFor();
+    await page.getByText(/^Audit run \d+ is running…$/).waitFor();
+    await page.getByTestId('latest-status').getByText('running').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Run audit now' }).isDisabled(), true);
+    sql(`UPDATE audit_runs SET status = 'failed', finished_at = ${Date.now()}, error = 'e2e: stopped' WHERE status = 'running'`);
+    heldRun = false;
+    await page.getByRole('alert').getByText(/^Audit run \d+ failed: e2e: stopped$/).waitFor();
+    await page.getByTestId('latest-status').getByText('failed').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Run audit now' }).isDisabled(), false);
     assert.deepEqual(problems, []);
   } finally {
     await b.close();
