@@ -47,8 +47,9 @@ function Resource({ f }) {
   const id = f.resourceType === 'device'
     ? html`<a href=${devicePath(f.resourceId)} class="mono">${f.resourceId}</a>`
     : html`<span class="mono" title=${f.resourceId}>${shortId(f.resourceId)}</span>`;
-  return html`<span class="badge badge-grey">${f.resourceType}</span> ${id}
-    ${device && f.resourceType !== 'device' ? html`<div class="hint">device <a href=${devicePath(device)} class="mono">${device}</a></div>` : null}`;
+  // One element per cell: the phone layout puts a cell's children in a label / value grid.
+  return html`<div><span class="badge badge-grey">${f.resourceType}</span> ${id}
+    ${device && f.resourceType !== 'device' ? html`<div class="hint">device <a href=${devicePath(device)} class="mono">${device}</a></div>` : null}</div>`;
 }
 
 /** The latest run and the open findings counted by severity. */
@@ -175,8 +176,8 @@ function Findings({ filter, onChanged }) {
         <td data-label="Severity"><${SeverityBadge} severity=${f.severity} /></td>
         <td data-label="Resource"><${Resource} f=${f} /></td>
         <td data-label="Reason">${f.reason}</td>
-        <td data-label="First / last seen"><div class="nowrap"><${Time} iso=${f.firstSeen} /></div><div class="nowrap"><${Time} iso=${f.lastSeen} /></div></td>
-        <td data-label="Status"><${FindingStatus} f=${f} /></td>
+        <td data-label="First / last seen"><div><div class="nowrap"><${Time} iso=${f.firstSeen} /></div><div class="nowrap"><${Time} iso=${f.lastSeen} /></div></div></td>
+        <td data-label="Status"><div><${FindingStatus} f=${f} /></div></td>
         <td class="actions"><div class="btn-row">
           ${findingActions(f).map((a) => html`<${Button} small kind="danger-ghost" onClick=${() => setAsk({ finding: f, action: a })}>${a.label}<//>`)}
           ${statusActions(f).map((s) => (s === 'suppress'
@@ -210,17 +211,20 @@ function RunHistory() {
       <caption class="visually-hidden">Audit runs, newest first</caption>
       <thead><tr><th scope="col">Run</th><th scope="col">Started</th><th scope="col">Finished</th><th scope="col">Trigger</th><th scope="col">Status</th>
         <th scope="col">Findings</th><th scope="col">Error / notes</th></tr></thead>
-      <tbody>${list.items.map((r) => html`<tr key=${r.id} data-run-id=${r.id}>
+      <tbody>${list.items.map((r) => {
+        const notes = Array.isArray(r.notes) ? r.notes : [];
+        return html`<tr key=${r.id} data-run-id=${r.id}>
         <td data-label="Run">${r.id}</td>
         <td data-label="Started"><${Time} iso=${r.startedAt} /></td>
         <td data-label="Finished"><${Time} iso=${r.finishedAt} /></td>
         <td data-label="Trigger">${r.trigger}</td>
         <td data-label="Status"><span class=${`badge ${kRunBadge[r.status] || 'badge-grey'}`}>${r.status}</span></td>
         <td data-label="Findings">${r.findingsCount}</td>
-        <td data-label="Error / notes">${r.error ? html`<span class="text-danger">${r.error}</span>` : null}
-          ${Array.isArray(r.notes) && r.notes.length ? html`<ul class="notes">${r.notes.map((n) => html`<li>${typeof n === 'string' ? n : JSON.stringify(n)}</li>`)}</ul>` : null}
-          ${!r.error && !(Array.isArray(r.notes) && r.notes.length) ? html`<span class="muted">—</span>` : null}</td>
-      </tr>`)}</tbody>
+        <td data-label="Error / notes"><div>${r.error ? html`<span class="text-danger">${r.error}</span>` : null}
+          ${notes.length ? html`<ul class="notes">${notes.map((n) => html`<li>${typeof n === 'string' ? n : JSON.stringify(n)}</li>`)}</ul>` : null}
+          ${!r.error && !notes.length ? html`<span class="muted">—</span>` : null}</div></td>
+      </tr>`;
+      })}</tbody>
     </table></div>`;
   return html`<${Notice} kind="error">${list.error}<//>${body}<${ListFooter} list=${list} />`;
 }
