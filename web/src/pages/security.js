@@ -55,12 +55,12 @@ function Resource({ f }) {
 /** The latest run and the open findings counted by severity. */
 function LatestRun({ run, counts, running }) {
   let body;
-  if (run === null || !counts) body = html`<${Spinner} label="Loading the latest audit…" />`;
+  if (run === null || counts === null) body = html`<${Spinner} label="Loading the latest audit…" />`;
   else if (!run) body = html`<${Empty} title="No audit has run yet.">Run one now, or wait for the daily run.<//>`;
   else
     body = html`<dl class="props props-row" data-testid="latest-run">
         <div><dt>Started</dt><dd><${Time} iso=${run.startedAt} /></dd></div>
-        <div><dt>Finished</dt><dd>${run.finishedAt ? html`<${Time} iso=${run.finishedAt} />` : html`<span class="muted">—</span>`}</dd></div>
+        <div><dt>Finished</dt><dd><${Time} iso=${run.finishedAt} /></dd></div>
         <div><dt>Trigger</dt><dd>${run.trigger}</dd></div>
         <div><dt>Status</dt><dd><span class=${`badge ${kRunBadge[run.status] || 'badge-grey'}`} data-testid="latest-status">${run.status}</span></dd></div>
       </dl>
@@ -231,7 +231,7 @@ function RunHistory() {
 
 export function AdminSecurity() {
   const [run, setRun] = useState(null); // null: loading, false: none yet
-  const [counts, setCounts] = useState(null);
+  const [counts, setCounts] = useState(null); // null: loading, false: failed
   const [running, setRunning] = useState(null); // id of the run being polled
   const [starting, setStarting] = useState(false);
   const [gen, setGen] = useState(0); // bumped to reload the lists
@@ -260,7 +260,7 @@ export function AdminSecurity() {
     let stale = false;
     countOpenFindings((limit, cursor) => api.listAuditFindings(limit, cursor, { status: 'open' })).then(
       (c) => !stale && setCounts(c),
-      (err) => !stale && setError(api.errorText(err)),
+      (err) => !stale && (setCounts(false), setError(api.errorText(err))),
     );
     return () => {
       stale = true;
