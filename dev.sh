@@ -131,7 +131,7 @@ docker_check() {
 }
 
 # Runs one suite, keeps its output, and adds its passed/failed test counts to the totals.
-TESTS_PASSED=0 TESTS_FAILED=0 SUITES_FAILED=()
+TESTS_PASSED=0 TESTS_FAILED=0 SUITES_FAILED=() FAILED_TESTS=()
 run_suite() { # name, parser (ctest|pytest|node), command...
   local name=$1 parser=$2; shift 2
   # Parsing must not stop the script (set -e with pipefail) when a pattern is absent.
@@ -155,6 +155,15 @@ run_suite() { # name, parser (ctest|pytest|node), command...
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a suite that died without counting
   TESTS_PASSED=$((TESTS_PASSED + p)) TESTS_FAILED=$((TESTS_FAILED + f))
   [ "$rc" -eq 0 ] || SUITES_FAILED+=("$name")
+  # CI shows only the tail of the output: keep each failed test's name (and pytest's one-line
+  # reason) for the summary at the end.
+  local line
+  while IFS= read -r line; do FAILED_TESTS+=("$name: $line"); done < <(
+    case $parser in
+      ctest) sed -En 's/^[[:space:]]*[0-9]+ - (.*) \((Failed|Timeout|SEGFAULT|Subprocess aborted|Exception|Not Run).*/\1 (\2)/p' "$out" ;;
+      pytest) grep -E '^(FAILED|ERROR) ' "$out" | cut -c1-400 ;;
+      node) grep -E '^not ok ' "$out" ;;
+    esac | head -n 20 || true)
 }
 
 # The sanitizer builds (ASan+UBSan unit tests with gcc, libFuzzer targets with clang) need no test
@@ -212,6 +221,8 @@ test_all() {
   run_suite fuzz node tests/fuzz/run.sh "${SP_FUZZ_SECONDS:-20}"
 
   log "all suites done in $((SECONDS - t0)) s; failed suites: ${SUITES_FAILED[*]:-none}"
+  local t
+  for t in "${FAILED_TESTS[@]}"; do echo "failed: $t"; done
   echo "tests: $TESTS_PASSED passed, $TESTS_FAILED failed"
   [ ${#SUITES_FAILED[@]} -eq 0 ]
 }

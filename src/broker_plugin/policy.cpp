@@ -811,6 +811,15 @@ void Policy::control_unregister_device(ControlCommand& c) {
   c.state_changed = true;
 }
 
+// Disconnects every connection of one device (an admin's mitigation from an audit finding). It
+// changes no right: a device whose certificate is still valid may connect again.
+void Policy::control_kick_device(ControlCommand& c) {
+  auto user = required_username(c.args);
+  if (!user) return c.fail(user.error());
+  if (is_service_user(*user)) return c.fail("service users are not kicked");
+  c.kick(kick_where([&](const ConnectionInfo& i) { return i.username == *user; }));
+}
+
 void Policy::control_list_connected(ControlCommand& c) {
   std::vector<const ConnectionInfo*> list;
   list.reserve(connections_.size());
@@ -848,6 +857,7 @@ Policy::ControlHandler Policy::find_control_command(std::string_view name) {
       {"setState", &Policy::control_set_state},
       {"registerDevice", &Policy::control_register_device},
       {"unregisterDevice", &Policy::control_unregister_device},
+      {"kickDevice", &Policy::control_kick_device},
       {"listConnected", &Policy::control_list_connected},
       {broker::kStateChunkCommand, &Policy::control_state_chunk},
   };

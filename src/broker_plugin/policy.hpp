@@ -256,6 +256,7 @@ class Policy {
   void control_set_state(ControlCommand& c);
   void control_register_device(ControlCommand& c);
   void control_unregister_device(ControlCommand& c);
+  void control_kick_device(ControlCommand& c);
   void control_list_connected(ControlCommand& c);
   void control_state_chunk(ControlCommand& c);
   /// Replaces the live state (setState, the last chunk of a generation) and kicks what it refuses.

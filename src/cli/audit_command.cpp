@@ -43,8 +43,7 @@ Result<store::AuditRun> run_audit(const std::filesystem::path& config_file, bool
     EventBus bus;  // no subscribers here
     auto repo = sqlite::make_audit_repository(st.main_ptr());
     audit::StoreSnapshotSource source(
-        *repo, audit::snapshot_paths(*cfg, jitr->ca_dir, jitr->managed_ca_dir),
-        settings.expiry_warning_days);
+        *repo, audit::snapshot_paths(*cfg, jitr->ca_dir, jitr->managed_ca_dir), settings);
     audit::AuditService service(*repo, source, clock, bus);
     out = service.run_now("manual");
     if (out && show_findings) {

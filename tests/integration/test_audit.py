@@ -14,7 +14,7 @@ import pytest
 
 from devices import publish
 from harness import BIN, running_instance, wait_for
-from test_accounts import Api
+from test_accounts import Api, signup
 from test_jitr import Users, add_to_catalog, cert_row, plugin_state, register, telemetry
 
 ADMIN = "audit-admin@example.com"
@@ -169,7 +169,7 @@ def test_expiring_certificate_then_revoke_from_the_finding(inst, api, users):
     assert status == 200 and one["id"] == f["id"]
 
     # Bad action bodies.
-    for body, want in [({"action": "kick-device"}, 422), ({"action": "disable-ca"}, 422),
+    for body, want in [({"action": "quarantine"}, 422), ({"action": "disable-ca"}, 422),
                        ({"action": 5}, 400), ({}, 422)]:
         status, _, r = api("POST", f"/api/admin/audit/findings/{f['id']}/actions", body, token=admin)
         assert status == want, (body, r)
@@ -314,3 +314,98 @@ def test_cli_audit_run(inst, api, users):
     status, _, page = api("GET", "/api/admin/audit/runs?limit=1", token=users.tokens[ADMIN])
     assert status == 200 and page["Items"][0]["status"] == "completed"
     assert f"audit run {page['Items'][0]['id']}:" in out.stdout
+
+
+def test_findings_raise_admin_alerts_once_and_kick_device_disconnects(inst, api, users):
+    import threading
+
+    import paho.mqtt.client as paho
+
+    admin = users.tokens[ADMIN]
+    crt, key = activated_device(inst, api, users, "SN-AU002", days=2)
+    fp = fingerprint(crt)
+    dropped = threading.Event()
+    c = paho.Client(client_id="SN-AU002", protocol=paho.MQTTv311)
+    c.tls_set(ca_certs=str(inst.ca), certfile=str(crt), keyfile=str(key))
+    c.on_disconnect = lambda *_: dropped.set()
+    c.connect("127.0.0.1", inst.mqtt_port, keepalive=30)
+    c.loop_start()
+    try:
+        wait_for(lambda: c.is_connected(), 15, "SN-AU002 connected")
+        run = run_audit(api, users)
+        f = finding_for(api, users, "DEVICE_CERTIFICATE_EXPIRING_CHECK", fp)
+        assert f and f["details"]["deviceId"] == "SN-AU002", findings(api, users)
+
+        # The device filter: every finding about SN-AU002 and nothing else.
+        mine = findings(api, users, deviceId="SN-AU002")
+        assert f["id"] in [x["id"] for x in mine]
+        assert all(x["details"].get("deviceId") == "SN-AU002" or x["resourceId"] == "SN-AU002"
+                   for x in mine), mine
+        assert findings(api, users, deviceId="SN-NOBODY") == []
+
+        # The new finding is an event of every administrator (medium: a warning) and an alert.
+        def audit_events():
+            status, _, body = api("GET", "/api/events?limit=100", token=admin)
+            assert status == 200, body
+            return [e for e in body["Items"]
+                    if e["deviceId"] == "$system" and (e.get("details") or {}).get("findingId") == f["id"]]
+
+        wait_for(lambda: len(audit_events()) == 1, 20, "the finding's admin event")
+        event = audit_events()[0]
+        assert event["type"] == "warning" and "DEVICE_CERTIFICATE_EXPIRING_CHECK" in event["message"]
+        assert event["details"]["runId"] == run["id"]
+        status, _, alerts = api("GET", "/api/alerts", token=admin)
+        assert status == 200 and any(a.get("deviceId") == "$system" for a in alerts["Items"]), alerts
+        # A user who is not an admin gets none of it.
+        status, _, theirs = api("GET", "/api/events?limit=100", token=users.tokens[USER])
+        assert status == 200 and all(e["deviceId"] != "$system" for e in theirs["Items"]), theirs
+
+        # Still open at the next run: not announced again.
+        run_audit(api, users)
+        assert len(audit_events()) == 1
+
+        # kick-device: the broker drops the connection, the device keeps its rights.
+        status, _, r = api("POST", f"/api/admin/audit/findings/{f['id']}/actions",
+                           {"action": "kick-device"}, token=admin)
+        assert status == 200 and r == {"action": "kick-device", "findingId": f["id"],
+                                       "deviceId": "SN-AU002", "status": "DISCONNECT_REQUESTED"}, r
+        assert dropped.wait(15), "the broker did not disconnect SN-AU002"
+    finally:
+        c.loop_stop()
+        c.disconnect()
+    r = publish(inst, "SN-AU002", "smartproduct/telemetry/SN-AU002", telemetry("SN-AU002"), cert=(crt, key))
+    assert r.connack == 0 and r.pubacks == [0], r
+
+    # A finding about no device (the broker's config) has nothing to kick.
+    broker_finding = {"check": "X"}
+    for x in findings(api, users):
+        if "deviceId" not in x["details"] and x["resourceType"] not in ("device",):
+            broker_finding = x
+            break
+    if "id" in broker_finding:
+        status, _, r = api("POST", f"/api/admin/audit/findings/{broker_finding['id']}/actions",
+                           {"action": "kick-device"}, token=admin)
+        assert status == 422 and r["error"] == "AuditActionNotApplicable", r
+
+
+def test_admin_account_hygiene(inst, api, users):
+    admin = users.tokens[ADMIN]
+    email = "audit-unverified-admin@example.com"
+    status, _, body = signup(api, email)
+    assert status == 201, body
+    user_id = body["userId"]
+    status, _, body = api("PATCH", f"/api/admin/users/{user_id}", {"role": "admin"}, token=admin)
+    assert status == 200, body
+
+    run_audit(api, users)
+    f = finding_for(api, users, "ADMIN_ACCOUNT_HYGIENE_CHECK", user_id)
+    assert f and f["severity"] == "medium" and f["resourceType"] == "account", findings(api, users)
+    assert "not verified" in f["reason"] and f["details"]["emailVerified"] is False
+    # The admins made by `smartproductctl user add` are verified and signed in just now.
+    assert finding_for(api, users, "ADMIN_ACCOUNT_HYGIENE_CHECK", users.ids[ADMIN]) is None
+
+    # Disabled, it is no longer an administrator anyone can use: resolved at the next run.
+    status, _, body = api("PATCH", f"/api/admin/users/{user_id}", {"enabled": False}, token=admin)
+    assert status == 200, body
+    run_audit(api, users)
+    assert finding_for(api, users, "ADMIN_ACCOUNT_HYGIENE_CHECK", user_id)["status"] == "resolved"

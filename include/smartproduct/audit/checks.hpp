@@ -37,6 +37,7 @@ void logging_disabled(const Snapshot& s, std::vector<Finding>& out);
 void weak_keys(const Snapshot& s, std::vector<Finding>& out);
 void pki_file_permissions(const Snapshot& s, std::vector<Finding>& out);
 void tls_version(const Snapshot& s, std::vector<Finding>& out);
+void admin_account_hygiene(const Snapshot& s, std::vector<Finding>& out);
 
 /// Reads a mosquitto.conf text (not the files it names: acl_read stays false).
 BrokerConfig parse_broker_config(std::string_view text);

@@ -52,13 +52,14 @@ SnapshotPaths snapshot_paths(const config::DaemonConfig& config,
 /// The snapshot from the store (device certificates, CAs, presence history) and the files.
 class StoreSnapshotSource final : public SnapshotSource {
  public:
-  StoreSnapshotSource(store::AuditRepository& repo, SnapshotPaths paths, int expiry_warning_days);
+  StoreSnapshotSource(store::AuditRepository& repo, SnapshotPaths paths,
+                      const AuditSettings& settings);
   Result<Snapshot> collect(std::int64_t now_ms) override;
 
  private:
   store::AuditRepository& repo_;
   SnapshotPaths paths_;
-  int expiry_warning_days_;
+  AuditSettings settings_;
 };
 
 /// The public key of the first certificate in `pem` (type empty when unreadable).
@@ -67,9 +68,13 @@ KeyInfo certificate_key(std::string_view pem);
 /// Published on the bus after a run completed.
 struct AuditRunCompleted {
   std::int64_t run_id = 0;
-  std::int64_t findings = 0;      ///< firing in this run
-  std::int64_t new_findings = 0;  ///< first seen in this run (or reopened)
+  std::int64_t findings = 0;  ///< firing in this run
+  /// The findings this run made open: first seen, reopened, or their suppression expired (at
+  /// most kMaxRaisedPublished of them; new_findings counts them all).
+  std::vector<store::AuditFinding> raised;
+  std::int64_t new_findings = 0;
 };
+inline constexpr std::size_t kMaxRaisedPublished = 100;
 
 /// PUT /api/admin/audit/findings/{id}.
 struct FindingChange {

@@ -20,6 +20,8 @@ struct AuditSettings {
   /// Daily run time "HH:MM" (UTC); nullopt = "off" (no scheduled runs).
   std::optional<int> schedule_minute_of_day = 3 * 60;
   int expiry_warning_days = 30;
+  /// Administrators without a sign-in for this many days are findings.
+  int admin_inactive_days = 90;
 };
 
 /// The public key of a certificate, as far as the key-strength check needs it.
@@ -68,6 +70,15 @@ struct PlatformCert {
   std::int64_t not_after_s = 0;
   bool is_ca = false;
   KeyInfo key;
+};
+
+/// An enabled administrator account.
+struct AdminAccount {
+  std::string id;
+  std::string email;
+  bool email_verified = false;
+  std::int64_t created_at_ms = 0;
+  std::optional<std::int64_t> last_sign_in_ms;  ///< the newest auth.login of the audit log
 };
 
 /// A private key file and its permission bits.
@@ -124,6 +135,8 @@ struct Snapshot {
   std::int64_t window_ms = 24LL * 3600 * 1000;
   std::vector<DeviceCert> device_certs;
   std::vector<CaCert> cas;
+  std::vector<AdminAccount> admins;
+  int admin_inactive_days = 90;
   std::vector<Connection> connections;  ///< oldest first
   std::vector<PlatformCert> platform_certs;
   std::vector<KeyFile> key_files;
@@ -142,7 +155,7 @@ std::optional<Severity> severity_from(std::string_view text);
 struct Finding {
   std::string check;
   Severity severity = Severity::kMedium;
-  std::string resource_type;  ///< certificate | ca | device | client-id | file | broker | daemon
+  std::string resource_type;  ///< certificate | ca | device | client-id | file | broker | daemon | account
   std::string resource_id;
   std::string reason;
   nlohmann::json details = nlohmann::json::object();

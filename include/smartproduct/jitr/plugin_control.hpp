@@ -37,6 +37,8 @@ class PluginControl {
   /// Pre-authorizes / stops pre-authorizing registered serials (plugin `registerDevice`).
   void register_devices(const std::vector<std::string>& device_ids);
   void unregister_devices(const std::vector<std::string>& device_ids);
+  /// Disconnects every connection of the device (plugin `kickDevice`); its rights stay.
+  void kick_device(std::string_view device_id);
   void disable_ca(std::string_view ca_id);
   void enable_ca(std::string_view ca_id);
   /// What sync_state sent.

@@ -47,6 +47,8 @@ struct AuditFindingFilter {
   std::optional<std::string> check;
   std::optional<std::string> severity;
   std::optional<std::string> status;
+  /// Findings about this device: its own resource, or its certificate's / client id's.
+  std::optional<std::string> device_id;
 };
 
 /// What finishing a run stores: its findings and, per check that ran, how many it raised.
@@ -64,9 +66,11 @@ class AuditRepository {
   virtual Result<std::int64_t> begin_run(const std::string& trigger, std::int64_t now_ms) = 0;
   /// In one transaction: upserts every finding (new: open; firing again: last seen updated, a
   /// resolved one reopened, an expired suppression reopened), resolves the open or suppressed
-  /// findings of the run's checks that did not fire, and completes the run.
-  virtual Result<void> finish_run(std::int64_t run_id, const AuditRunResult& result,
-                                  std::int64_t now_ms) = 0;
+  /// findings of the run's checks that did not fire, and completes the run. Returns the ids of
+  /// the findings this run made open (new, reopened, suppression expired), in `result` order.
+  virtual Result<std::vector<std::int64_t>> finish_run(std::int64_t run_id,
+                                                       const AuditRunResult& result,
+                                                       std::int64_t now_ms) = 0;
   virtual Result<void> fail_run(std::int64_t run_id, const std::string& error,
                                 std::int64_t now_ms) = 0;
   /// Marks runs still 'running' as failed (a daemon or CLI that died mid-run); returns how many.
@@ -92,6 +96,8 @@ class AuditRepository {
       std::vector<std::string>& pem_out) = 0;
   /// Connects and disconnects from `since_ms` on, oldest first.
   virtual Result<std::vector<audit::Connection>> connections_since(std::int64_t since_ms) = 0;
+  /// Enabled administrators with their newest sign-in.
+  virtual Result<std::vector<audit::AdminAccount>> admin_accounts() = 0;
 };
 
 }  // namespace sp::store

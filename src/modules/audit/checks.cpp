@@ -353,6 +353,36 @@ void tls_version(const Snapshot& s, std::vector<Finding>& out) {
   }
 }
 
+// An administrator holds every device and the platform: one that never proved its email (reset
+// mail goes elsewhere, or nowhere) or that nobody has used for months is an account to remove or
+// re-check. Accounts younger than the window have not had the chance to sign in yet.
+void admin_account_hygiene(const Snapshot& s, std::vector<Finding>& out) {
+  const std::int64_t window_ms = static_cast<std::int64_t>(s.admin_inactive_days) * 86'400'000;
+  for (const auto& a : s.admins) {
+    std::vector<std::string> reasons;
+    if (!a.email_verified) reasons.push_back("its email address is not verified");
+    const std::int64_t last_active = a.last_sign_in_ms.value_or(a.created_at_ms);
+    if (s.now_ms - last_active > window_ms) {
+      reasons.push_back(a.last_sign_in_ms
+                            ? fmt::format("no sign-in since {}", iso8601_ms(*a.last_sign_in_ms))
+                            : fmt::format("no sign-in since it was created at {}",
+                                          iso8601_ms(a.created_at_ms)));
+    }
+    if (reasons.empty()) continue;
+    std::string reason = "administrator " + a.email + ": " + reasons[0];
+    for (std::size_t i = 1; i < reasons.size(); ++i) reason += "; " + reasons[i];
+    Finding f = make("ADMIN_ACCOUNT_HYGIENE_CHECK",
+                     a.email_verified ? Severity::kLow : Severity::kMedium, "account", a.id,
+                     std::move(reason));
+    f.details = {{"email", a.email},
+                 {"emailVerified", a.email_verified},
+                 {"lastSignIn", a.last_sign_in_ms ? nlohmann::json(iso8601_ms(*a.last_sign_in_ms))
+                                                  : nlohmann::json(nullptr)},
+                 {"inactiveDays", s.admin_inactive_days}};
+    out.push_back(std::move(f));
+  }
+}
+
 const std::vector<CheckInfo>& all_checks() {
   static const std::vector<CheckInfo> kChecks = {
       {"DEVICE_CERTIFICATE_EXPIRING_CHECK", Severity::kMedium,
@@ -382,6 +412,10 @@ const std::vector<CheckInfo>& all_checks() {
        "private keys readable by group or others (others: critical)", pki_file_permissions},
       {"TLS_VERSION_CHECK", Severity::kHigh, "broker listeners accepting TLS below 1.2",
        tls_version},
+      {"ADMIN_ACCOUNT_HYGIENE_CHECK", Severity::kMedium,
+       "enabled administrators with an unverified email (medium) or no sign-in for "
+       "admin_inactive_days (low)",
+       admin_account_hygiene},
   };
   return kChecks;
 }

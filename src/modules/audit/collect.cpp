@@ -88,13 +88,14 @@ KeyInfo certificate_key(std::string_view pem) {
 }
 
 StoreSnapshotSource::StoreSnapshotSource(store::AuditRepository& repo, SnapshotPaths paths,
-                                         int expiry_warning_days)
-    : repo_(repo), paths_(std::move(paths)), expiry_warning_days_(expiry_warning_days) {}
+                                         const AuditSettings& settings)
+    : repo_(repo), paths_(std::move(paths)), settings_(settings) {}
 
 Result<Snapshot> StoreSnapshotSource::collect(std::int64_t now_ms) {
   Snapshot s;
   s.now_ms = now_ms;
-  s.expiry_warning_days = expiry_warning_days_;
+  s.expiry_warning_days = settings_.expiry_warning_days;
+  s.admin_inactive_days = settings_.admin_inactive_days;
   s.daemon_log_level = paths_.daemon_log_level;
 
   auto certs = repo_.device_certificates();
@@ -104,6 +105,9 @@ Result<Snapshot> StoreSnapshotSource::collect(std::int64_t now_ms) {
   auto cas = repo_.certificate_authorities(ca_pems);
   if (!cas) return tl::unexpected(cas.error());
   s.cas = std::move(*cas);
+  auto admins = repo_.admin_accounts();
+  if (!admins) return tl::unexpected(admins.error());
+  s.admins = std::move(*admins);
   auto connections = repo_.connections_since(now_ms - s.window_ms);
   if (!connections) return tl::unexpected(connections.error());
   s.connections = std::move(*connections);

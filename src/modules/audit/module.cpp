@@ -5,6 +5,7 @@
 
 #include "smartproduct/audit/module.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -18,12 +19,15 @@
 #include "smartproduct/audit/checks.hpp"
 #include "smartproduct/audit/service.hpp"
 #include "smartproduct/devices/service.hpp"
+#include "smartproduct/events/service.hpp"
 #include "smartproduct/http/paging.hpp"
 #include "smartproduct/http/types.hpp"
 #include "smartproduct/identity/auth.hpp"
+#include "smartproduct/jitr/plugin_control.hpp"
 #include "smartproduct/jitr/settings.hpp"
 #include "smartproduct/pki/ca_service.hpp"
 #include "store/sqlite/repositories/audit_repository.hpp"
+#include "store/sqlite/repositories/maintenance.hpp"
 #include "store/sqlite/store.hpp"
 
 namespace sp::audit {
@@ -73,6 +77,51 @@ json finding_json(const store::AuditFinding& f) {
   return out;
 }
 
+// An event type (the alert levels of a user's settings) for a severity.
+const char* event_type(const std::string& severity) {
+  if (severity == "critical" || severity == "high") return "error";
+  if (severity == "medium") return "warning";
+  return "info";
+}
+
+// One system event per raised finding (idempotent per finding and run), and one that says how
+// many more there were when a run raised more than it publishes.
+void record_finding_events(events::EventService& event_service,
+                           const std::vector<std::string>& admins, const AuditRunCompleted& e) {
+  for (const auto& f : e.raised) {
+    const std::string message = fmt::format("Security audit: {} ({}) on {} {}: {}", f.check,
+                                            f.severity, f.resource_type, f.resource_id, f.reason);
+    event_service.record_system_event(admins, event_type(f.severity), message,
+                                      json{{"source", "audit"},
+                                           {"runId", e.run_id},
+                                           {"findingId", f.id},
+                                           {"check", f.check},
+                                           {"severity", f.severity},
+                                           {"resourceType", f.resource_type},
+                                           {"resourceId", f.resource_id}},
+                                      fmt::format("audit-finding-{}-run-{}", f.id, e.run_id));
+  }
+  const auto more = e.new_findings - static_cast<std::int64_t>(e.raised.size());
+  if (more > 0) {
+    event_service.record_system_event(
+        admins, "warning",
+        fmt::format("Security audit run {} raised {} more findings: see the Security page.",
+                    e.run_id, more),
+        json{{"source", "audit"}, {"runId", e.run_id}, {"more", more}},
+        fmt::format("audit-run-{}-more", e.run_id));
+  }
+}
+
+// The device a finding is about: its resource, or the device of its certificate / client id.
+std::optional<std::string> finding_device(const store::AuditFinding& f) {
+  if (f.resource_type == "device") return f.resource_id;
+  auto d = f.details.find("deviceId");
+  if (d != f.details.end() && d->is_string() && !d->get_ref<const std::string&>().empty()) {
+    return d->get<std::string>();
+  }
+  return std::nullopt;
+}
+
 // Ids in paths: decimal, else the resource does not exist.
 std::optional<std::int64_t> id_param(const std::string& text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
@@ -120,15 +169,30 @@ class AuditModule final : public Module {
     auth_ = &ctx.services.get<const identity::Authenticator>();
     devices_ = &ctx.services.get<devices::DeviceService>();
     cas_ = ctx.services.find<pki::CaService>();
+    plugin_ = ctx.services.find<jitr::PluginControl>();
     // Without the jitr module there is no capath nor managed CA folder to look at.
     const auto* jitr = ctx.services.find<const jitr::JitrSettings>();
     SnapshotPaths paths = snapshot_paths(ctx.config, jitr ? jitr->ca_dir : std::filesystem::path(),
                                          jitr ? jitr->managed_ca_dir : std::filesystem::path());
     repo_ = sqlite::make_audit_repository(ctx.store.main_ptr());
-    source_ = std::make_unique<StoreSnapshotSource>(*repo_, std::move(paths),
-                                                    settings_.expiry_warning_days);
+    source_ = std::make_unique<StoreSnapshotSource>(*repo_, std::move(paths), settings_);
     service_ = std::make_unique<AuditService>(*repo_, *source_, ctx.clock, ctx.bus);
     clock_ = &ctx.clock;
+    // Findings a run raised become events of every administrator, so they reach their alerts and
+    // notifications like any event (the alerts module groups them; settings pick the levels).
+    if (auto* event_service = ctx.services.find<events::EventService>()) {
+      ctx.bus.lane("audit-alerts")
+          .on<AuditRunCompleted>(
+              [event_service, db = ctx.store.main_ptr()](const AuditRunCompleted& e) {
+                if (e.raised.empty()) return;
+                auto admins = sqlite::admin_user_ids(db);
+                if (!admins) {
+                  spdlog::error("audit: administrators not found: {}", admins.error().detail);
+                  return;
+                }
+                record_finding_events(*event_service, *admins, e);
+              });
+    }
     return {};
   }
 
@@ -256,9 +320,12 @@ class AuditModule final : public Module {
     if (!severity) return Response::error(severity.error());
     auto status = filter_param(req, "status", {"open", "suppressed", "resolved"});
     if (!status) return Response::error(status.error());
+    auto device = filter_param(req, "deviceId", {});
+    if (!device) return Response::error(device.error());
     filter.check = *check;
     filter.severity = *severity;
     filter.status = *status;
+    filter.device_id = *device;
     auto page = http::parse_page<std::int64_t>(req, id_key);
     if (!page) return Response::error(page.error());
     auto rows = service_->findings(filter, page->limit + 1, page->after);
@@ -313,8 +380,10 @@ class AuditModule final : public Module {
     return Response::json(200, finding_json(*f));
   }
 
-  // {action: "revoke-certificate" | "disable-ca"}: the existing services do the work (they tell
-  // the broker plugin through the bus); the next run resolves the finding.
+  // {action: "revoke-certificate" | "disable-ca" | "kick-device"}: the existing services do the
+  // work (they tell the broker plugin through the bus); the next run resolves the finding.
+  // kick-device only disconnects (the device may come back): for a device fighting over a client
+  // id or a certificate seen from two places, while its owner is asked; revoke is the cure.
   Response action(Request& req, const identity::Principal& p) {
     auto id = id_param(req.param("findingId"));
     if (!id) return Response::error(errors::kAuditFindingNotFound);
@@ -324,12 +393,25 @@ class AuditModule final : public Module {
     if (a == body->end()) return Response::error(errors::kMissingField, "action is required.");
     if (!a->is_string()) return Response::error(errors::kInvalidField, "action must be a string.");
     const std::string action = a->get<std::string>();
-    if (action != "revoke-certificate" && action != "disable-ca") {
+    if (action != "revoke-certificate" && action != "disable-ca" && action != "kick-device") {
       return Response::error(errors::kInvalidParameter,
-                             "action must be revoke-certificate or disable-ca.");
+                             "action must be revoke-certificate, disable-ca or kick-device.");
     }
     auto f = service_->finding(*id);
     if (!f) return Response::error(f.error());
+    if (action == "kick-device") {
+      const auto device = finding_device(*f);
+      if (!device || !plugin_) {
+        return Response::error(errors::kAuditActionNotApplicable,
+                               "kick-device applies to findings about a device.");
+      }
+      plugin_->kick_device(*device);
+      spdlog::info("audit: finding {}: device {} disconnected by {}", f->id, *device, p.user_id);
+      return Response::json(200, json{{"action", action},
+                                      {"findingId", f->id},
+                                      {"deviceId", *device},
+                                      {"status", "DISCONNECT_REQUESTED"}});
+    }
     if (action == "revoke-certificate") {
       auto device = f->details.find("deviceId");
       if (f->resource_type != "certificate" || device == f->details.end() || !device->is_string()) {
@@ -363,6 +445,7 @@ class AuditModule final : public Module {
   const identity::Authenticator* auth_ = nullptr;
   devices::DeviceService* devices_ = nullptr;
   pki::CaService* cas_ = nullptr;
+  jitr::PluginControl* plugin_ = nullptr;
   const Clock* clock_ = nullptr;
   std::unique_ptr<store::AuditRepository> repo_;
   std::unique_ptr<StoreSnapshotSource> source_;

@@ -39,16 +39,22 @@ Result<store::AuditRun> AuditService::execute(std::int64_t run_id) {
     result.checks[std::string(check.name)] = result.findings.size() - before;
   }
   for (const auto& note : snapshot->notes) result.notes.push_back(note);
-  if (auto r = repo_.finish_run(run_id, result, clock_.now_ms()); !r) {
-    (void)repo_.fail_run(run_id, r.error().message, clock_.now_ms());
-    return tl::unexpected(errors::from_store(r.error()));
+  auto raised = repo_.finish_run(run_id, result, clock_.now_ms());
+  if (!raised) {
+    (void)repo_.fail_run(run_id, raised.error().message, clock_.now_ms());
+    return tl::unexpected(errors::from_store(raised.error()));
   }
   auto stored = run(run_id);
   if (stored) {
     AuditRunCompleted done;
     done.run_id = run_id;
     done.findings = static_cast<std::int64_t>(result.findings.size());
-    bus_.publish(done);
+    done.new_findings = static_cast<std::int64_t>(raised->size());
+    for (std::int64_t id : *raised) {
+      if (done.raised.size() == kMaxRaisedPublished) break;
+      if (auto f = repo_.finding(id); f && *f) done.raised.push_back(std::move(**f));
+    }
+    bus_.publish(std::move(done));
   }
   return stored;
 }
@@ -132,6 +138,8 @@ AuditSettings read_audit_settings(config::Section& section) {
   }
   settings.expiry_warning_days =
       static_cast<int>(section.integer("expiry_warning_days", 30, 1, 3650));
+  settings.admin_inactive_days =
+      static_cast<int>(section.integer("admin_inactive_days", 90, 1, 3650));
   section.finish();
   return settings;
 }

@@ -78,8 +78,9 @@ class JitrModule final : public Module {
     jc.security_event_interval = std::chrono::seconds(settings_.security_event_interval_s);
     jitr_ = std::make_unique<JitrService>(devices, *ca_repo_, catalog, *plugin_, ctx.clock, ctx.bus,
                                           jc);
-    // The audit's disable-ca action and its view of the broker's capath.
+    // The audit's disable-ca and kick-device actions and its view of the broker's capath.
     ctx.services.provide(*cas_);
+    ctx.services.provide(*plugin_);
     ctx.services.provide<const JitrSettings>(settings_);
 
     // A dropped event (a flood) is repaired from the store: the whole state goes to the plugin and

@@ -59,6 +59,10 @@ void PluginControl::unregister_devices(const std::vector<std::string>& device_id
   send("unregisterDevice", "username", device_ids);
 }
 
+void PluginControl::kick_device(std::string_view device_id) {
+  send("kickDevice", "username", {std::string(device_id)});
+}
+
 void PluginControl::disable_ca(std::string_view ca_id) {
   send("disableCa", "aki", {std::string(ca_id)});
 }

@@ -107,6 +107,25 @@ TEST_F(Control, RevokeByUsernameKicksEveryConnectionOfIt) {
   EXPECT_EQ(p_.authenticate(attempt(&k1, "SN1"), device_cert("SN1", 'F'), 0).reason, "revoked");
 }
 
+TEST_F(Control, KickDeviceDisconnectsItWithoutTakingRightsAway) {
+  auto o = p_.handle_control("svc-backend",
+                             R"({"commands":[{"command":"kickDevice","username":"SN2","id":9}]})");
+  EXPECT_EQ(responses(o)[0], (json{{"command", "kickDevice"}, {"id", 9}, {"kicked", 1}}));
+  EXPECT_EQ(o.kick_client_ids, std::vector<std::string>{"SN2"});
+  EXPECT_FALSE(o.state_changed);
+  // It may connect again: kicking is not revoking.
+  EXPECT_TRUE(p_.state().revoked_usernames.empty());
+  EXPECT_TRUE(p_.state().revoked_fingerprints.empty());
+  // A service user and a missing username are refused with an error entry.
+  auto svc = p_.handle_control("svc-backend",
+                               R"({"commands":[{"command":"kickDevice","username":"svc-backend"},
+                                     {"command":"kickDevice"}]})");
+  auto r = responses(svc);
+  EXPECT_TRUE(r[0].contains("error"));
+  EXPECT_TRUE(r[1].contains("error"));
+  EXPECT_TRUE(svc.kick_client_ids.empty());
+}
+
 TEST_F(Control, DisableCaKicksItsDevicesAndEnableRestores) {
   auto o =
       p_.handle_control("svc-backend", R"({"commands":[{"command":"disableCa","aki":"aa:11"}]})");

@@ -79,12 +79,25 @@ class SqliteAuditRepository final : public store::AuditRepository {
     return id;
   }
 
-  Result<void> finish_run(std::int64_t run_id, const store::AuditRunResult& result,
-                          std::int64_t now_ms) override {
+  Result<std::vector<std::int64_t>> finish_run(std::int64_t run_id,
+                                               const store::AuditRunResult& result,
+                                               std::int64_t now_ms) override {
     std::set<std::string> ran;
     for (const auto& [name, count] : result.checks.items()) ran.insert(name);
-    return db_->write([&](Connection& conn) -> Result<void> {
+    std::vector<std::int64_t> raised;
+    auto written = db_->write([&](Connection& conn) -> Result<void> {
+      raised.clear();  // the writer may run the job again after a busy database
       for (const auto& f : result.findings) {
+        // Whether this run makes it open: absent, resolved, or its suppression has expired.
+        auto before = conn.prepare(
+            "SELECT id FROM audit_findings WHERE check_name = ?1 AND resource_type = ?2 AND "
+            "resource_id = ?3 AND status != 'resolved' AND NOT (status = 'suppressed' AND "
+            "suppressed_until IS NOT NULL AND suppressed_until <= ?4)");
+        if (!before) return forward(before);
+        before->bind(1, f.check).bind(2, f.resource_type).bind(3, f.resource_id).bind(4, now_ms);
+        auto kept = before->step();
+        if (!kept) return forward(kept);
+        const bool was_live = *kept;
         // New: open. Firing again: last seen; a resolved one or an expired suppression reopens.
         auto e = conn.execute(
             "INSERT INTO audit_findings (check_name, severity, resource_type, resource_id, reason, "
@@ -103,6 +116,16 @@ class SqliteAuditRepository final : public store::AuditRepository {
             f.check, std::string(audit::to_string(f.severity)), f.resource_type, f.resource_id,
             f.reason, f.details.dump(), now_ms, run_id);
         if (!e) return e;
+        if (!was_live) {
+          auto id = conn.prepare(
+              "SELECT id FROM audit_findings WHERE check_name = ?1 AND resource_type = ?2 AND "
+              "resource_id = ?3");
+          if (!id) return forward(id);
+          id->bind(1, f.check).bind(2, f.resource_type).bind(3, f.resource_id);
+          auto row = id->step();
+          if (!row) return forward(row);
+          if (*row) raised.push_back(id->column_int64(0));
+        }
       }
       // What a check that ran did not raise again is resolved (checks that did not run: kept).
       for (const auto& name : ran) {
@@ -118,6 +141,8 @@ class SqliteAuditRepository final : public store::AuditRepository {
           "WHERE id = ?4",
           now_ms, result.checks.dump(), result.notes.dump(), run_id);
     });
+    if (!written) return tl::unexpected(written.error());
+    return raised;
   }
 
   Result<void> fail_run(std::int64_t run_id, const std::string& error,
@@ -181,13 +206,16 @@ class SqliteAuditRepository final : public store::AuditRepository {
       auto s = conn.prepare(std::string("SELECT ") + kFindingColumns +
                             " FROM audit_findings WHERE (?1 IS NULL OR id < ?1) "
                             "AND (?2 IS NULL OR check_name = ?2) AND (?3 IS NULL OR severity = ?3) "
-                            "AND (?4 IS NULL OR status = ?4) ORDER BY id DESC LIMIT ?5");
+                            "AND (?4 IS NULL OR status = ?4) AND (?6 IS NULL OR (resource_type = "
+                            "'device' AND resource_id = ?6) OR json_extract(details, '$.deviceId') "
+                            "= ?6) ORDER BY id DESC LIMIT ?5");
       if (!s) return forward(s);
       s->bind(1, before_id)
           .bind(2, filter.check)
           .bind(3, filter.severity)
           .bind(4, filter.status)
-          .bind(5, limit);
+          .bind(5, limit)
+          .bind(6, filter.device_id);
       std::vector<AuditFinding> out;
       while (true) {
         auto row = s->step();
@@ -278,6 +306,32 @@ class SqliteAuditRepository final : public store::AuditRepository {
         pem_out.push_back(s->column<std::string>(4));
         ca.connected_devices = s->column<std::int64_t>(5);
         out.push_back(std::move(ca));
+      }
+      return out;
+    });
+  }
+
+  Result<std::vector<audit::AdminAccount>> admin_accounts() override {
+    return db_->read([&](Connection& conn) -> Result<std::vector<audit::AdminAccount>> {
+      auto s = conn.prepare(
+          // The identity tables keep epoch seconds.
+          "SELECT u.id, u.email, u.email_verified, u.created_at * 1000, "
+          "(SELECT max(a.at) * 1000 FROM audit_log a WHERE a.actor = u.id AND "
+          "a.action = 'auth.login') "
+          "FROM users u WHERE u.role = 'admin' AND u.enabled = 1 ORDER BY u.id");
+      if (!s) return forward(s);
+      std::vector<audit::AdminAccount> out;
+      while (true) {
+        auto row = s->step();
+        if (!row) return forward(row);
+        if (!*row) break;
+        audit::AdminAccount a;
+        a.id = s->column<std::string>(0);
+        a.email = s->column<std::string>(1);
+        a.email_verified = s->column<bool>(2);
+        a.created_at_ms = s->column<std::int64_t>(3);
+        a.last_sign_in_ms = s->column<std::optional<std::int64_t>>(4);
+        out.push_back(std::move(a));
       }
       return out;
     });

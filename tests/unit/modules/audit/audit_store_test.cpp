@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+
 #include "../../store/main_db.hpp"
 #include "fakes/fixed_clock.hpp"
 #include "smartproduct/audit/service.hpp"
@@ -72,10 +74,47 @@ TEST_F(AuditStoreTest, ARunRecordsItsCountsPerCheck) {
   EXPECT_EQ(run->trigger, "manual");
   EXPECT_EQ(run->checks["DEVICE_CERTIFICATE_EXPIRING_CHECK"], 1);
   EXPECT_EQ(run->checks["TLS_VERSION_CHECK"], 0);
-  EXPECT_EQ(run->checks.size(), 11u);
+  EXPECT_EQ(run->checks.size(), 12u);
   auto runs = service_->runs(10, std::nullopt);
   ASSERT_TRUE(runs);
   ASSERT_EQ(runs->size(), 1u);
+}
+
+TEST_F(AuditStoreTest, RunsAnnounceOnlyTheFindingsTheyMadeOpen) {
+  std::mutex m;
+  std::vector<AuditRunCompleted> seen;
+  bus_.lane("test").on<AuditRunCompleted>([&](const AuditRunCompleted& e) {
+    std::lock_guard lock(m);
+    seen.push_back(e);
+  });
+  bus_.start();
+  auto ids = [&](std::size_t i) {
+    std::lock_guard lock(m);
+    std::vector<std::string> out;
+    for (const auto& f : seen.at(i).raised) out.push_back(f.resource_id);
+    return out;
+  };
+  expiring("F1", 1);
+  ASSERT_TRUE(service_->run_now("manual"));
+  expiring("F2", 2);
+  clock_.advance(std::chrono::hours(1));
+  ASSERT_TRUE(service_->run_now("manual"));  // F1 still open: only F2 is news
+  source_.snapshot.device_certs.clear();
+  clock_.advance(std::chrono::hours(1));
+  ASSERT_TRUE(service_->run_now("manual"));  // both resolved: nothing
+  expiring("F1", 1);
+  clock_.advance(std::chrono::hours(1));
+  ASSERT_TRUE(service_->run_now("manual"));  // F1 reopened
+  bus_.drain();
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_EQ(ids(0), std::vector<std::string>{"F1"});
+  EXPECT_EQ(ids(1), std::vector<std::string>{"F2"});
+  EXPECT_TRUE(ids(2).empty());
+  EXPECT_EQ(ids(3), std::vector<std::string>{"F1"});
+  EXPECT_EQ(seen[1].new_findings, 1);
+  EXPECT_EQ(seen[1].findings, 2);
+  EXPECT_EQ(seen[3].raised[0].status, "open");
+  bus_.stop();
 }
 
 TEST_F(AuditStoreTest, FindingLifeCycle) {

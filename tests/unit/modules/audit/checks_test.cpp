@@ -311,6 +311,40 @@ TEST(PkiFilePermissions, OthersCriticalGroupHighOwnerOnlyFine) {
   EXPECT_EQ(f[1].details["mode"], "0644");
 }
 
+TEST(AdminAccountHygiene, UnverifiedMediumInactiveLowActiveAndNewFine) {
+  Snapshot s = base();
+  s.admin_inactive_days = 90;
+  const std::int64_t day_ms = kDayS * 1000;
+  auto admin = [&](std::string id, bool verified, std::int64_t created_days_ago,
+                   std::optional<std::int64_t> signed_in_days_ago) {
+    AdminAccount a;
+    a.id = id;
+    a.email = id + "@example.com";
+    a.email_verified = verified;
+    a.created_at_ms = kNowMs - created_days_ago * day_ms;
+    if (signed_in_days_ago) a.last_sign_in_ms = kNowMs - *signed_in_days_ago * day_ms;
+    return a;
+  };
+  s.admins = {admin("active", true, 400, 3),           admin("new", true, 10, std::nullopt),
+              admin("unverified", false, 400, 1),      admin("idle", true, 400, 91),
+              admin("never", true, 100, std::nullopt), admin("both", false, 400, 200)};
+  auto f = run(admin_account_hygiene, s);
+  ASSERT_EQ(f.size(), 4u);
+  EXPECT_EQ(f[0].resource_id, "unverified");
+  EXPECT_EQ(f[0].severity, Severity::kMedium);
+  EXPECT_EQ(f[0].resource_type, "account");
+  EXPECT_NE(f[0].reason.find("not verified"), std::string::npos);
+  EXPECT_EQ(f[1].resource_id, "idle");
+  EXPECT_EQ(f[1].severity, Severity::kLow);
+  EXPECT_NE(f[1].reason.find("no sign-in since"), std::string::npos);
+  EXPECT_EQ(f[2].resource_id, "never");
+  EXPECT_NE(f[2].reason.find("since it was created"), std::string::npos);
+  EXPECT_EQ(f[3].resource_id, "both");
+  EXPECT_EQ(f[3].severity, Severity::kMedium);
+  EXPECT_NE(f[3].reason.find("; no sign-in"), std::string::npos);
+  EXPECT_EQ(f[3].details["emailVerified"], false);
+}
+
 TEST(AllChecks, NamesAreUniqueAndFindable) {
   std::set<std::string_view> names;
   for (const auto& c : all_checks()) {
