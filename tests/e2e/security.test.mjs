@@ -1,9 +1,10 @@
 // The admin Security page against a real daemon: an admin runs the audit from the console and sees
 // findings made to fire for sure (a device certificate valid for one day: medium; a CA key readable
 // by others: critical), the counts by severity match the API, the severity filter narrows the
-// table, a suppressed finding leaves the open list (and reopens), "Revoke certificate" on the
-// expiring certificate's finding revokes it (the API says REVOKED) and the next run resolves the
-// finding; Device Detail shows an admin the device's open findings and a plain user nothing.
+// table, a suppressed finding leaves the open list (and reopens), "Disconnect device" drops the
+// device's connection, "Revoke certificate" on the expiring certificate's finding revokes it (the
+// API says REVOKED) and the next run resolves the finding; a run going elsewhere is followed;
+// Device Detail shows an admin the device's open findings and a plain user nothing.
 //
 // Needs the instance's config and the CLI (user add, catalog import, ca create, device-cert issue)
 // and mosquitto_pub, so it runs from run.mjs and is skipped otherwise.
@@ -33,6 +34,7 @@ const owner = { email: `e2e-sec-user-${run.toLowerCase()}@example.com`, password
 
 let work = null;
 let device = null; // the mosquitto_pub process keeping the device connected
+let deviceOutput = ''; // its debug output (-d): says when the broker drops the connection
 let caKey = null; // {path, mode} of the CA key made readable by others
 let heldRun = false; // a 'running' row written behind the daemon's back (failed again in after())
 const clients = [];
@@ -88,8 +90,10 @@ async function connectExpiringDevice(user) {
   const args = ['-V', 'mqttv5', '-h', 'localhost', '-p', process.env.SP_MQTT_PORT, '--cafile', path.join(instance, 'pki/root-ca.crt'),
     '--cert', path.join(work, `${serial}.crt`), '--key', path.join(work, `${serial}.key`), '-i', serial,
     '-t', `smartproduct/telemetry/${serial}`, '-q', '1', '-l'];
-  device = spawn('mosquitto_pub', args, { stdio: ['pipe', 'ignore', 'ignore'] });
-  device.stdin.on('error', () => {}); // the broker closes the connection when the certificate is revoked
+  // stdbuf: unbuffered -d output, so the disconnect shows when it happens.
+  device = spawn('stdbuf', ['-oL', '-eL', 'mosquitto_pub', ...args, '-d'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  for (const out of [device.stdout, device.stderr]) out.on('data', (d) => (deviceOutput += d));
+  device.stdin.on('error', () => {}); // the broker closes the connection when the device is kicked
   device.stdin.write('{"actualTemperature":71.5}\n');
   // The first connection activates the certificate (just-in-time registration).
   return until('the device certificate ACTIVE', async () => {
@@ -205,6 +209,16 @@ test('admin Security page: run, counts, filter, suppress, revoke; Device Detail 
     await shot(page, 'security-03-device-findings');
     await panel.getByRole('link', { name: 'Security page' }).click();
     await page.waitForURL('**/admin/security');
+
+    // --- mitigation: disconnect the device (the connection of mosquitto_pub ends)
+    assert.doesNotMatch(deviceOutput, /Received DISCONNECT|Connection error|Error:/, 'connected before the kick');
+    await row(expiring).getByRole('button', { name: 'Disconnect device' }).click();
+    const kick = page.getByRole('dialog', { name: 'Disconnect the device?' });
+    await kick.getByText(serial).waitFor();
+    await kick.getByRole('button', { name: 'Disconnect device' }).click();
+    await kick.waitFor({ state: 'hidden' });
+    await page.getByText(`Disconnect requested for ${serial}.`).waitFor();
+    await until('the broker dropping the device', () => /Received DISCONNECT|Connection error|Error:/.test(deviceOutput) || device.exitCode !== null);
 
     // --- mitigation: revoke the expiring certificate from its finding (confirm first)
     await row(expiring).getByRole('button', { name: 'Revoke certificate' }).click();

@@ -93,7 +93,7 @@ export function actionDoneText(action, f, res) {
   const r = res || {};
   if (action === 'revoke-certificate') return `Certificate ${shortId(r.certificate || (f && f.resourceId))} is ${r.status || 'REVOKED'}.`;
   if (action === 'disable-ca') return `CA ${shortId(r.ca || (f && f.resourceId))} is ${r.status || 'INACTIVE'}.`;
-  if (action === 'kick-device') return `${r.deviceId || findingDeviceId(f) || 'The device'} was disconnected.`;
+  if (action === 'kick-device') return `Disconnect requested for ${r.deviceId || findingDeviceId(f) || 'the device'}.`;
   return 'Done.';
 }
 

@@ -94,7 +94,8 @@ test('what an action did, from the answer or the finding', () => {
   const f = finding();
   assert.equal(actionDoneText('revoke-certificate', f, { certificate: f.resourceId, status: 'REVOKED' }), `Certificate ${shortId(f.resourceId)} is REVOKED.`);
   assert.equal(actionDoneText('disable-ca', { resourceId: 'ski' }, { ca: 'ski', status: 'INACTIVE' }), 'CA ski is INACTIVE.');
-  assert.equal(actionDoneText('kick-device', f, {}), 'SN-1 was disconnected.');
+  assert.equal(actionDoneText('kick-device', f, { deviceId: 'SN-1', status: 'DISCONNECT_REQUESTED' }), 'Disconnect requested for SN-1.');
+  assert.equal(actionDoneText('kick-device', f, {}), 'Disconnect requested for SN-1.');
 });
 
 test('the check filter: the run\'s checks and the findings\' own, sorted, keeping the selection', () => {
