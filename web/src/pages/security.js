@@ -339,9 +339,7 @@ export function DeviceFindings({ deviceId }) {
   useEffect(() => {
     let stale = false;
     api.listAuditFindings(100, undefined, { deviceId, status: 'open' }).then(
-      // The filter by device is the server's; the check here keeps the panel right with a server
-      // that ignores deviceId.
-      (res) => !stale && setItems(((res && res.Items) || []).filter((f) => findingDeviceId(f) === deviceId)),
+      (res) => !stale && setItems((res && res.Items) || []),
       (err) => !stale && (setItems([]), setError(api.errorText(err))),
     );
     return () => {
