@@ -352,3 +352,17 @@ export const getTelemetryLatest = (id) => api(`/devices/${seg(id)}/telemetry/lat
 /** The raw samples of a range as CSV text. */
 export const getTelemetryCsv = (id, { from, to, fields }) =>
   api(withQuery(`/devices/${seg(id)}/telemetry.csv`, 10000, undefined, { from: String(from), to: String(to), fields }), { text: true });
+
+// ---- admin: security audit --------------------------------------------------------------------
+
+/** Starts an audit run: {runId, status: "running"} (409 AuditRunning while one runs). */
+export const startAuditRun = () => api('/admin/audit/runs', { method: 'POST', body: {} });
+export const getAuditRun = (id) => api(`/admin/audit/runs/${seg(String(id))}`);
+/** A page of audit runs, newest first. */
+export const listAuditRuns = (limit, cursor) => api(withQuery('/admin/audit/runs', limit, cursor));
+/** A page of findings, newest first; filter: {check, severity, status, deviceId} ('' = any). */
+export const listAuditFindings = (limit, cursor, filter = {}) => api(withQuery('/admin/audit/findings', limit, cursor, filter));
+/** {status: "suppressed", reason, until?} or {status: "open"}; answers the finding. */
+export const updateAuditFinding = (id, body) => api(`/admin/audit/findings/${seg(String(id))}`, { method: 'PUT', body });
+/** A mitigation: action = revoke-certificate | disable-ca | kick-device. */
+export const auditAction = (id, action) => api(`/admin/audit/findings/${seg(String(id))}/actions`, { method: 'POST', body: { action } });

@@ -15,6 +15,7 @@ const icons = {
   audit: 'M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7',
   catalog: 'M4 5h16v4H4zM4 11h16v4H4zM4 17h16v3H4zM7 7h.01M7 13h.01',
   cas: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM9 12l2 2 4-4',
+  security: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM12 8v5M12 16h.01',
 };
 
 function Icon({ name }) {
@@ -36,6 +37,7 @@ export const kAdminNav = [
   { path: '/admin/catalog', label: 'Catalog', icon: 'catalog' },
   { path: '/admin/cas', label: 'Certificate authorities', icon: 'cas' },
   { path: '/admin/security-events', label: 'Security events', icon: 'audit' },
+  { path: '/admin/security', label: 'Security', icon: 'security' },
 ];
 
 function NavLink({ item, path }) {

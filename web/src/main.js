@@ -14,6 +14,7 @@ import { AdminCas } from './pages/cas.js';
 import { AdminCatalog } from './pages/catalog.js';
 import { DeviceDetail, MyDevices, Registration } from './pages/devices.js';
 import { Alerts, History } from './pages/events.js';
+import { AdminSecurity } from './pages/security.js';
 import { UserSetting } from './pages/user.js';
 import { Spinner } from './ui.js';
 
@@ -25,7 +26,7 @@ const kPages = {
   '/history': History,
   '/user': UserSetting,
 };
-const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas, '/admin/security-events': AdminSecurityEvents };
+const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas, '/admin/security-events': AdminSecurityEvents, '/admin/security': AdminSecurity };
 const kHome = '/devices';
 
 function pageFor(path, user) {

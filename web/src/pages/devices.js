@@ -12,6 +12,7 @@ import { navigate } from '../router.js';
 import { Button, Card, Code, ConfirmDialog, Empty, Field, Notice, Select, Spinner, Tabs, Time } from '../ui.js';
 import { CommandsPanel, ConnBadge, ShadowViewer, StatusCard } from './device-control.js';
 import { EventLog } from './events.js';
+import { DeviceFindings } from './security.js';
 import { TelemetryPanel } from './telemetry.js';
 import { QueryForm, useDeviceQuery } from './device-search.js';
 import { claimCodeProblem, deviceNameProblem, modelNumberProblem, serialProblem } from '../validate.js';
@@ -401,7 +402,7 @@ const kDetailTabs = [
   { id: 'telemetry', label: 'Telemetry' },
 ];
 
-export function DeviceDetail({ path }) {
+export function DeviceDetail({ path, user }) {
   const deviceId = decodeURIComponent(path.slice('/devices/'.length));
   const [reg, setReg] = useState(null);
   const [fatal, setFatal] = useState(null);
@@ -523,7 +524,8 @@ export function DeviceDetail({ path }) {
       <div class="spacer"></div>
       <${Card} title="Certificates" id="device-certs">
         <${Certificates} certs=${certs} deleted=${deleted} onRevoke=${setToRevoke} />
-      <//>` : null}
+      <//>
+      ${user && user.role === 'admin' ? html`<${DeviceFindings} deviceId=${deviceId} />` : null}` : null}
     </div>
     <${ConfirmDialog} open=${!!toRevoke} title="Revoke certificate?" confirmLabel="Revoke" danger busy=${revoking}
       onConfirm=${confirmRevoke} onCancel=${() => setToRevoke(null)}>
