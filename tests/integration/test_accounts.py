@@ -45,6 +45,8 @@ class OpenApi:
         if value is None:
             assert schema.get("nullable"), f"{where}: null not allowed"
             return
+        for part in schema.get("allOf", []):
+            self.validate(value, part, where)
         t = schema.get("type")
         types = {"object": dict, "array": list, "string": str, "boolean": bool}
         if t in types:

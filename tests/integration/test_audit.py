@@ -409,3 +409,25 @@ def test_admin_account_hygiene(inst, api, users):
     assert status == 200, body
     run_audit(api, users)
     assert finding_for(api, users, "ADMIN_ACCOUNT_HYGIENE_CHECK", user_id)["status"] == "resolved"
+
+
+def test_summary_counts_live_findings_by_severity_and_check(inst, api, users):
+    admin = users.tokens[ADMIN]
+    assert api("GET", "/api/admin/audit/summary")[0] == 401
+    assert api("GET", "/api/admin/audit/summary", token=users.tokens[USER])[0] == 403
+    run_audit(api, users)
+    status, _, summary = api("GET", "/api/admin/audit/summary", token=admin)
+    assert status == 200, summary
+    # The same figures the findings list gives, counted independently here.
+    for state in ("open", "suppressed"):
+        listed = findings(api, users, status=state)
+        assert len(listed) < 100  # one page holds them all in this instance
+        want = {s: sum(1 for f in listed if f["severity"] == s) for s in ("critical", "high", "medium", "low")}
+        assert summary[state] == want, (state, summary, listed)
+    open_ones = findings(api, users, status="open")
+    by_check = {}
+    for f in open_ones:
+        by_check[f["check"]] = by_check.get(f["check"], 0) + 1
+    assert summary["openByCheck"] == by_check
+    status, _, runs = api("GET", "/api/admin/audit/runs?limit=1", token=admin)
+    assert summary["latestRun"]["id"] == runs["Items"][0]["id"]

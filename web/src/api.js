@@ -361,6 +361,8 @@ export const getAuditRun = (id) => api(`/admin/audit/runs/${seg(String(id))}`);
 /** A page of audit runs, newest first. */
 export const listAuditRuns = (limit, cursor) => api(withQuery('/admin/audit/runs', limit, cursor));
 /** A page of findings, newest first; filter: {check, severity, status, deviceId} ('' = any). */
+/** Live findings by severity and check, and the newest run. */
+export const getAuditSummary = () => api('/admin/audit/summary');
 export const listAuditFindings = (limit, cursor, filter = {}) => api(withQuery('/admin/audit/findings', limit, cursor, filter));
 /** {status: "suppressed", reason, until?} or {status: "open"}; answers the finding. */
 export const updateAuditFinding = (id, body) => api(`/admin/audit/findings/${seg(String(id))}`, { method: 'PUT', body });

@@ -18,26 +18,16 @@ export function countBySeverity(findings) {
 }
 
 /**
- * Counts the open findings by severity, following the pages of `fetchPage(limit, cursor)`
- * ({Items, LastEvaluatedKey?}) for at most maxPages pages: {counts, total, checks, truncated}.
- * The API has no count route; a fleet with thousands of open findings shows "at least".
+ * The tiles' figures from GET /api/admin/audit/summary ({open: {severity: n}, openByCheck}):
+ * {counts, total, checks, truncated}. The server counts every live finding, so nothing is partial.
  */
-export async function countOpenFindings(fetchPage, { pageSize = 100, maxPages = 20 } = {}) {
+export function summaryCounts(summary) {
   const counts = countBySeverity([]);
-  const checks = new Set();
-  let total = 0;
-  let cursor;
-  for (let page = 0; ; page++) {
-    const res = await fetchPage(pageSize, cursor);
-    const items = res && Array.isArray(res.Items) ? res.Items : [];
-    const c = countBySeverity(items);
-    for (const s of kSeverities) counts[s] += c[s];
-    for (const f of items) if (f && f.check) checks.add(f.check);
-    total += items.length;
-    if (!res || res.LastEvaluatedKey == null) return { counts, total, checks: [...checks], truncated: false };
-    if (page + 1 >= maxPages) return { counts, total, checks: [...checks], truncated: true };
-    cursor = res.LastEvaluatedKey;
-  }
+  const open = (summary && summary.open) || {};
+  for (const s of kSeverities) if (Number.isInteger(open[s]) && open[s] > 0) counts[s] = open[s];
+  const total = kSeverities.reduce((n, s) => n + counts[s], 0);
+  const byCheck = summary && summary.openByCheck && typeof summary.openByCheck === 'object' ? summary.openByCheck : {};
+  return { counts, total, checks: Object.keys(byCheck), truncated: false };
 }
 
 /** The device a finding is about: its resource when that is a device, else details.deviceId. */

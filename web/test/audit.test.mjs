@@ -7,13 +7,13 @@ import {
   actionDoneText,
   checkNames,
   countBySeverity,
-  countOpenFindings,
   findingActions,
   findingDeviceId,
   keepsInList,
   shortId,
   statusActions,
   suppressBody,
+  summaryCounts,
 } from '../src/audit.js';
 
 const finding = (extra) => ({ id: 1, check: 'DEVICE_CERTIFICATE_EXPIRING_CHECK', severity: 'medium', resourceType: 'certificate', resourceId: 'AB'.repeat(32), status: 'open', details: { deviceId: 'SN-1' }, ...extra });
@@ -25,33 +25,15 @@ test('counts by severity; unknown severities and holes are ignored', () => {
   assert.deepEqual(countBySeverity(undefined), { critical: 0, high: 0, medium: 0, low: 0 });
 });
 
-test('open findings are counted over every page, following the cursor', async () => {
-  const pages = { first: { Items: [{ severity: 'high', check: 'A' }, { severity: 'low', check: 'B' }], LastEvaluatedKey: 'k1' }, k1: { Items: [{ severity: 'high', check: 'A' }] } };
-  const asked = [];
-  const r = await countOpenFindings(async (limit, cursor) => {
-    asked.push([limit, cursor]);
-    return pages[cursor || 'first'];
-  }, { pageSize: 2 });
-  assert.deepEqual(asked, [[2, undefined], [2, 'k1']]);
-  assert.deepEqual(r.counts, { critical: 0, high: 2, medium: 0, low: 1 });
-  assert.equal(r.total, 3);
+test('the tiles come from the summary route; bad or missing values count as none', () => {
+  const r = summaryCounts({ open: { critical: 2, high: 0, medium: 5, low: 1 }, suppressed: { critical: 1 }, openByCheck: { A: 3, B: 5 } });
+  assert.deepEqual(r.counts, { critical: 2, high: 0, medium: 5, low: 1 });
+  assert.equal(r.total, 8);
   assert.equal(r.truncated, false);
   assert.deepEqual(r.checks.sort(), ['A', 'B']);
-});
-
-test('counting stops after maxPages and says the count is partial', async () => {
-  let calls = 0;
-  const r = await countOpenFindings(async () => {
-    calls += 1;
-    return { Items: [{ severity: 'critical' }], LastEvaluatedKey: `k${calls}` };
-  }, { maxPages: 3 });
-  assert.equal(calls, 3);
-  assert.equal(r.truncated, true);
-  assert.equal(r.counts.critical, 3);
-});
-
-test('a page that fails fails the count (the page shows the error)', async () => {
-  await assert.rejects(countOpenFindings(async () => { throw new Error('HTTP 500'); }), /HTTP 500/);
+  const empty = summaryCounts({ open: { critical: -1, high: '3', medium: 1.5 } });
+  assert.deepEqual(empty.counts, { critical: 0, high: 0, medium: 0, low: 0 });
+  assert.deepEqual(summaryCounts(undefined), { counts: { critical: 0, high: 0, medium: 0, low: 0 }, total: 0, checks: [], truncated: false });
 });
 
 test('the device of a finding: a device resource, else details.deviceId', () => {

@@ -104,6 +104,7 @@ class AuditService {
                                                     int limit,
                                                     std::optional<std::int64_t> before_id);
   Result<store::AuditFinding> finding(std::int64_t id);
+  Result<std::vector<store::AuditRepository::FindingCount>> finding_counts();
   Result<store::AuditFinding> update_finding(std::int64_t id, const FindingChange& change);
 
  private:

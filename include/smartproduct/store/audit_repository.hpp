@@ -83,6 +83,15 @@ class AuditRepository {
   virtual Result<std::vector<AuditFinding>> findings(const AuditFindingFilter& filter, int limit,
                                                      std::optional<std::int64_t> before_id) = 0;
   virtual Result<std::optional<AuditFinding>> finding(std::int64_t id) = 0;
+  /// How many findings are open and suppressed, by check and severity (resolved ones are not
+  /// counted): one row per (status, check, severity) that has any.
+  struct FindingCount {
+    std::string status;
+    std::string check;
+    std::string severity;
+    std::int64_t count = 0;
+  };
+  virtual Result<std::vector<FindingCount>> finding_counts() = 0;
   /// Sets status open or suppressed (with reason and until); false when unknown.
   virtual Result<bool> set_finding_status(std::int64_t id, const std::string& status,
                                           const std::optional<std::string>& reason,

@@ -206,6 +206,7 @@ class AuditModule final : public Module {
     add("POST", "/api/admin/audit/runs", &AuditModule::start_run);
     add("GET", "/api/admin/audit/runs", &AuditModule::list_runs);
     add("GET", "/api/admin/audit/runs/{runId}", &AuditModule::get_run);
+    add("GET", "/api/admin/audit/summary", &AuditModule::summary);
     add("GET", "/api/admin/audit/findings", &AuditModule::list_findings);
     add("GET", "/api/admin/audit/findings/{findingId}", &AuditModule::get_finding);
     add("PUT", "/api/admin/audit/findings/{findingId}", &AuditModule::update_finding);
@@ -307,6 +308,33 @@ class AuditModule final : public Module {
     auto r = service_->run(*id);
     if (!r) return Response::error(r.error());
     return Response::json(200, run_json(*r));
+  }
+
+  // What the Security page's tiles need without paging through every finding: live findings by
+  // severity and by check, and the newest run.
+  Response summary(Request&, const identity::Principal&) {
+    auto counts = service_->finding_counts();
+    if (!counts) return Response::error(counts.error());
+    auto runs = service_->runs(1, std::nullopt);
+    if (!runs) return Response::error(runs.error());
+    json by_severity = json::object();
+    for (const auto* s : {"critical", "high", "medium", "low"}) {
+      by_severity["open"][s] = 0;
+      by_severity["suppressed"][s] = 0;
+    }
+    json by_check = json::object();
+    for (const auto& c : *counts) {
+      by_severity[c.status][c.severity] =
+          by_severity[c.status][c.severity].get<std::int64_t>() + c.count;
+      if (c.status == "open") {
+        by_check[c.check] = by_check.value(c.check, std::int64_t{0}) + c.count;
+      }
+    }
+    return Response::json(
+        200, json{{"open", by_severity["open"]},
+                  {"suppressed", by_severity["suppressed"]},
+                  {"openByCheck", by_check},
+                  {"latestRun", runs->empty() ? json(nullptr) : run_json(runs->front())}});
   }
 
   Response list_findings(Request& req, const identity::Principal&) {

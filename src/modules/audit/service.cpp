@@ -92,6 +92,12 @@ Result<std::vector<store::AuditFinding>> AuditService::findings(
   return r;
 }
 
+Result<std::vector<store::AuditRepository::FindingCount>> AuditService::finding_counts() {
+  auto r = repo_.finding_counts();
+  if (!r) return tl::unexpected(errors::from_store(r.error()));
+  return r;
+}
+
 Result<store::AuditFinding> AuditService::finding(std::int64_t id) {
   auto r = repo_.finding(id);
   if (!r) return tl::unexpected(errors::from_store(r.error()));

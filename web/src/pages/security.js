@@ -6,7 +6,7 @@ import * as api from '../api.js';
 import {
   actionDoneText,
   checkNames,
-  countOpenFindings,
+  summaryCounts,
   findingActions,
   findingDeviceId,
   kFindingStatuses,
@@ -258,8 +258,8 @@ export function AdminSecurity() {
 
   useEffect(() => {
     let stale = false;
-    countOpenFindings((limit, cursor) => api.listAuditFindings(limit, cursor, { status: 'open' })).then(
-      (c) => !stale && setCounts(c),
+    api.getAuditSummary().then(
+      (summary) => !stale && setCounts(summaryCounts(summary)),
       (err) => !stale && (setCounts(false), setError(api.errorText(err))),
     );
     return () => {

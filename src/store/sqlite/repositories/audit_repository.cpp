@@ -311,6 +311,25 @@ class SqliteAuditRepository final : public store::AuditRepository {
     });
   }
 
+  Result<std::vector<FindingCount>> finding_counts() override {
+    return db_->read([&](Connection& conn) -> Result<std::vector<FindingCount>> {
+      // audit_findings_status (status, id) narrows the scan to the live findings.
+      auto s = conn.prepare(
+          "SELECT status, check_name, severity, count(*) FROM audit_findings "
+          "WHERE status IN ('open', 'suppressed') GROUP BY status, check_name, severity");
+      if (!s) return forward(s);
+      std::vector<FindingCount> out;
+      while (true) {
+        auto row = s->step();
+        if (!row) return forward(row);
+        if (!*row) break;
+        out.push_back(FindingCount{s->column<std::string>(0), s->column<std::string>(1),
+                                   s->column<std::string>(2), s->column<std::int64_t>(3)});
+      }
+      return out;
+    });
+  }
+
   Result<std::vector<audit::AdminAccount>> admin_accounts() override {
     return db_->read([&](Connection& conn) -> Result<std::vector<audit::AdminAccount>> {
       auto s = conn.prepare(
