@@ -135,3 +135,24 @@ def test_events_keep_what_the_device_sent_byte_for_byte(inst, api, users):
     rows = lambda: count(inst, "SELECT count(*) FROM events WHERE device_id = ? AND payload = ?",  # noqa: E731
                          serial, sent)
     wait_for(lambda: rows() == 1, 15, "the event stored as sent")
+
+
+def test_null_is_not_a_value_of_a_patched_field(inst, api, users):
+    """Finding 12: PATCH /api/admin/cas/{id} and /api/admin/users/{id} answered 200 to null."""
+    admin = users.tokens[ADMIN]
+    status, _, cas = api("GET", "/api/admin/cas", token=admin)
+    assert status == 200 and cas["Items"], cas
+    ca = cas["Items"][0]
+    for body in [{"status": None}, {"autoRegistration": None}, {"status": None, "autoRegistration": True}]:
+        status, _, err = api("PATCH", f"/api/admin/cas/{ca['caId']}", body, token=admin)
+        assert status == 400 and err["error"] == "InvalidRequest", (body, err)
+    status, _, same = api("GET", f"/api/admin/cas/{ca['caId']}", token=admin)
+    assert status == 200 and same["status"] == ca["status"]
+    assert same["autoRegistration"] == ca["autoRegistration"]
+
+    owner_id = users.ids[OWNER]
+    for body in [{"role": None}, {"role": None, "enabled": True}, {"enabled": None}]:
+        status, _, err = api("PATCH", f"/api/admin/users/{owner_id}", body, token=admin)
+        assert status == 400 and err["error"] == "InvalidField", (body, err)
+    status, _, user = api("GET", f"/api/admin/users/{owner_id}", token=admin)
+    assert status == 200 and user["role"] == "user" and user["enabled"] is True, user

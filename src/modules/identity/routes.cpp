@@ -363,6 +363,10 @@ class Routes {
       }
       patch.enabled = it->get<bool>();
     }
+    // null is not a role (optional_string would take it for "absent").
+    if (auto it = body->find("role"); it != body->end() && it->is_null()) {
+      return error_response(errors::kInvalidField.error("role must be admin or user."));
+    }
     auto role = optional_string(*body, "role");
     if (!role) return error_response(role.error());
     if (*role) {

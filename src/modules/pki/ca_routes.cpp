@@ -90,12 +90,17 @@ Response patch(CaService& service, const Request& req) {
   auto body = http::parse_json_object(req);
   if (!body) return Response::error(body.error());
   std::optional<CaStatus> status;
-  if (auto it = body->find("status"); it != body->end() && !it->is_null()) {
+  // A PATCH changes what it names: null is not a value of either field (it was taken as "leave
+  // unchanged", so {"status": null} answered 200 having done nothing).
+  if (auto it = body->find("status"); it != body->end()) {
     if (!it->is_string()) return Response::error(bad_request("status must be a string.").value());
     status = ca_status_from(it->get<std::string>());
     if (!status || *status == CaStatus::kDeregistered) {
       return Response::error(errors::kInvalidCaStatus, "status must be ACTIVE or INACTIVE.");
     }
+  }
+  if (auto it = body->find("autoRegistration"); it != body->end() && it->is_null()) {
+    return Response::error(bad_request("autoRegistration must be true or false.").value());
   }
   auto autoreg = optional_bool(*body, "autoRegistration");
   if (!autoreg) return Response::error(autoreg.error());
