@@ -105,7 +105,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Response response;
   if (auto parsed = parse_target(request); !parsed) {
     response = Response::error(parsed.error());
-    check(response.status == 400 || response.status == 404);
+    // 422: a query parameter given twice (InvalidQuery).
+    check(response.status == 400 || response.status == 404 || response.status == 422);
     return 0;
   }
   response = a.dispatcher->handle(request);
