@@ -87,17 +87,21 @@ class SqliteAuditRepository final : public store::AuditRepository {
     std::vector<std::int64_t> raised;
     auto written = db_->write([&](Connection& conn) -> Result<void> {
       raised.clear();  // the writer may run the job again after a busy database
+      // The finding's row before this run, and whether it is live (open, or suppressed and not
+      // expired): this run makes it open when it is absent or not live.
+      auto before = conn.prepare(
+          "SELECT id, status != 'resolved' AND NOT (status = 'suppressed' AND suppressed_until "
+          "IS NOT NULL AND suppressed_until <= ?4) FROM audit_findings WHERE check_name = ?1 AND "
+          "resource_type = ?2 AND resource_id = ?3");
+      if (!before) return forward(before);
       for (const auto& f : result.findings) {
-        // Whether this run makes it open: absent, resolved, or its suppression has expired.
-        auto before = conn.prepare(
-            "SELECT id FROM audit_findings WHERE check_name = ?1 AND resource_type = ?2 AND "
-            "resource_id = ?3 AND status != 'resolved' AND NOT (status = 'suppressed' AND "
-            "suppressed_until IS NOT NULL AND suppressed_until <= ?4)");
-        if (!before) return forward(before);
         before->bind(1, f.check).bind(2, f.resource_type).bind(3, f.resource_id).bind(4, now_ms);
-        auto kept = before->step();
-        if (!kept) return forward(kept);
-        const bool was_live = *kept;
+        auto row = before->step();
+        if (!row) return forward(row);
+        const bool exists = *row;
+        const std::int64_t existing_id = exists ? before->column_int64(0) : 0;
+        const bool was_live = exists && before->column_int64(1) != 0;
+        before->reset();  // done reading before the row is written
         // New: open. Firing again: last seen; a resolved one or an expired suppression reopens.
         auto e = conn.execute(
             "INSERT INTO audit_findings (check_name, severity, resource_type, resource_id, reason, "
@@ -116,16 +120,7 @@ class SqliteAuditRepository final : public store::AuditRepository {
             f.check, std::string(audit::to_string(f.severity)), f.resource_type, f.resource_id,
             f.reason, f.details.dump(), now_ms, run_id);
         if (!e) return e;
-        if (!was_live) {
-          auto id = conn.prepare(
-              "SELECT id FROM audit_findings WHERE check_name = ?1 AND resource_type = ?2 AND "
-              "resource_id = ?3");
-          if (!id) return forward(id);
-          id->bind(1, f.check).bind(2, f.resource_type).bind(3, f.resource_id);
-          auto row = id->step();
-          if (!row) return forward(row);
-          if (*row) raised.push_back(id->column_int64(0));
-        }
+        if (!was_live) raised.push_back(exists ? existing_id : conn.last_insert_rowid());
       }
       // What a check that ran did not raise again is resolved (checks that did not run: kept).
       for (const auto& name : ran) {
