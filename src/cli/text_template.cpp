@@ -90,31 +90,56 @@ bool set_toml_value(std::string& toml, std::string_view section, std::string_vie
   return false;
 }
 
+// Non-ASCII characters are written as \u/\U escapes: the daemon refuses some raw non-ASCII code
+// points in its config file (toml++ 3.3 mishandles them, see core/config.cpp), and an install
+// directory such as /home/jürgen/sp must still give a config that loads.
 std::string toml_string(std::string_view s) {
   std::string out = "\"";
-  for (char c : s) {
+  char buf[16];
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const auto b = static_cast<unsigned char>(c);
     switch (c) {
       case '"':
         out += "\\\"";
-        break;
+        continue;
       case '\\':
         out += "\\\\";
-        break;
+        continue;
       case '\n':
         out += "\\n";
-        break;
+        continue;
       case '\t':
         out += "\\t";
-        break;
+        continue;
       default:
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
+        break;
     }
+    if (b < 0x20 || b == 0x7F) {
+      std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(b));
+      out += buf;
+      continue;
+    }
+    const std::size_t len = b < 0x80           ? 1
+                            : (b >> 5) == 0x6  ? 2
+                            : (b >> 4) == 0xE  ? 3
+                            : (b >> 3) == 0x1E ? 4
+                                               : 0;
+    bool valid = len > 1 && i + len <= s.size();
+    char32_t cp = valid ? (b & (0x7F >> len)) : b;
+    for (std::size_t k = 1; valid && k < len; ++k) {
+      const auto cont = static_cast<unsigned char>(s[i + k]);
+      valid = (cont & 0xC0) == 0x80;
+      cp = (cp << 6) | (cont & 0x3F);
+    }
+    valid = valid && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (!valid) {
+      out += c;  // ASCII, or bytes that are not UTF-8 (which TOML cannot hold; the parse says so)
+      continue;
+    }
+    std::snprintf(buf, sizeof buf, cp <= 0xFFFF ? "\\u%04X" : "\\U%08X", static_cast<unsigned>(cp));
+    out += buf;
+    i += len - 1;
   }
   out += "\"";
   return out;

@@ -143,6 +143,15 @@ TEST(TextTemplate, SetsTomlValueInSectionKeepingComment) {
   EXPECT_NE(t.find("# c"), std::string::npos);
 }
 
+TEST(TextTemplate, TomlStringEscapesNonAscii) {
+  // /home/jürgen/ü→😀 : 2-, 3- and 4-byte UTF-8; a stray byte stays as it is (TOML rejects it).
+  const std::string path = "/home/j\xC3\xBCrgen/\xE2\x86\x92\xF0\x9F\x98\x80\t";
+  EXPECT_EQ(toml_string(path), "\"/home/j\\u00FCrgen/\\u2192\\U0001F600\\t\"");
+  auto parsed = toml::parse("p = " + toml_string(path));
+  EXPECT_EQ(parsed["p"].value<std::string>(), path);
+  EXPECT_EQ(toml_string("a\xFF"), "\"a\xFF\"");
+}
+
 TEST(InstanceDir, OneRuleForEveryCommand) {
   ::unsetenv("SMARTPRODUCT_CONFIG");
   ::unsetenv("SP_INSTANCE_DIR");
