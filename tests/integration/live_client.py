@@ -88,7 +88,21 @@ class LiveClient:
         return self.close_code
 
     def close(self):
-        try:
-            self.ws.close()
-        except Exception:  # noqa: BLE001 - already gone
-            pass
+        """Closing handshake, then wait for the reader thread, the only one that closes the socket.
+        Closing it here while the reader still runs is a use-after-close: websocket-client answers
+        the server's close frame from inside recv, and that TLS record went to whatever file the fd
+        number had been reused for by then (it once landed in a later Popen's exec error pipe)."""
+        self.reading.set()  # a paused reader (read=False) must run to finish
+        if not self.closed.is_set():
+            try:
+                self.ws.send_close()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+            if not self.closed.wait(5):
+                # shutdown() wakes the blocked reader but keeps the fd number until it closes it.
+                try:
+                    self.ws.sock.shutdown(socket.SHUT_RDWR)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the WebSocket reader thread did not end"
