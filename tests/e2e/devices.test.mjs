@@ -342,6 +342,9 @@ test('register, list, filter, detail, connect, delete', { skip }, async () => {
 });
 
 test('admin: catalog and certificate authorities', { skip }, async () => {
+  // A CA to bind a catalog entry to (created before the page loads its CA list).
+  const bindCa = `e2e-bind-${run.toLowerCase()}`;
+  if (jitrAvailable()) ctl(['ca', 'create', '--config', config, '--name', bindCa]);
   const b = await openBrowser();
   const { page, problems } = b;
   try {
@@ -376,6 +379,17 @@ test('admin: catalog and certificate authorities', { skip }, async () => {
     await add.getByLabel('Model Number', { exact: true }).fill(kModelA);
     await add.getByRole('button', { name: 'Add entry' }).click();
     await add.locator('.notice-error[role="alert"]').waitFor();
+
+    // --- bound to a CA: the choice lists the registered CAs by name; the row shows it
+    if (jitrAvailable()) {
+      await add.getByLabel('Serial Number', { exact: true }).fill(sn('BOUND'));
+      await add.getByLabel('Model Number', { exact: true }).fill(kModelA);
+      await add.getByLabel('Certificates from').selectOption({ label: bindCa });
+      await add.getByRole('button', { name: 'Add entry' }).click();
+      await page.getByText(`${sn('BOUND')} / ${kModelA} was added.`).waitFor();
+      await entries.getByRole('row', { name: new RegExp(sn('BOUND')) }).getByText(bindCa, { exact: true }).waitFor();
+      await entries.getByRole('row', { name: new RegExp(sn('ADDED')) }).getByText('Any', { exact: true }).waitFor();
+    }
 
     // --- import a file: the good rows are posted, the bad one is listed with its row number
     const csv = [

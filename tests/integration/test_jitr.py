@@ -177,6 +177,17 @@ def security_events(api, token, serial):
     return [e["kind"] for e in body["Items"]]
 
 
+def create_cas(inst, api, admin_token, *names) -> dict[str, str]:
+    """Managed CAs (`smartproductctl ca create`, ACTIVE and auto-registering); name -> caId of
+    every registered CA."""
+    for name in names:
+        out = ctl(inst, "ca", "create", "--name", name, "--config", str(inst.config))
+        assert out.returncode == 0, out.stdout + out.stderr
+    status, _, cas = api("GET", "/api/admin/cas", token=admin_token)
+    assert status == 200, cas
+    return {c["name"]: c["caId"] for c in cas["Items"]}
+
+
 def test_register_then_connect_activates_and_stores_telemetry(inst, api, users):
     alice = users.tokens["alice@example.com"]
     reg = register(api, alice, "SN-J000")
@@ -246,14 +257,61 @@ def test_unknown_serial_is_refused_with_a_security_event(inst, api, users):
     assert r.pubacks != [0], r
 
 
+def test_catalog_entry_bound_to_a_ca_activates_only_with_that_ca(inst, api, users):
+    """Issue 10 finding 1: a serial bound to its manufacturer's CA is not activated by a certificate
+    of another registered CA (refused with a security event), and is not pre-authorized at the
+    broker; the bound CA's certificate activates it."""
+    admin = users.tokens["jitr-admin@example.com"]
+    alice = users.tokens["alice@example.com"]
+    maker = create_cas(inst, api, admin, "maker", "other-maker")["maker"]
+    # Bad bindings: not a CA id, an id no CA has, a wrong type.
+    for bad in ("zz-not-hex", "ABCDEF0123", 42):
+        status, _, body = api("POST", "/api/admin/catalog",
+                              {"deviceId": "SN-JB01", "modelNumber": "25HNB9", "caId": bad},
+                              token=admin)
+        assert status == 422 and body["error"] == "InvalidCatalogEntry", (bad, body)
+    # The id as an admin may paste it: lower case with colons; stored normalized.
+    pasted = ":".join(maker[i:i + 2] for i in range(0, len(maker), 2)).lower()
+    status, _, body = api("POST", "/api/admin/catalog",
+                          {"deviceId": "SN-JB01", "modelNumber": "25HNB9", "caId": pasted},
+                          token=admin)
+    assert status == 201 and body["caId"] == maker, body
+    status, _, body = api("GET", "/api/admin/catalog/SN-JB01/25HNB9", token=admin)
+    assert status == 200 and body["caId"] == maker, body
+
+    register(api, alice, "SN-JB01")
+    # Not pre-authorized: alice's next registration reaches the plugin, this one does not.
+    add_to_catalog(api, admin, ["SN-JB02"])
+    register(api, alice, "SN-JB02")
+    wait_for(lambda: "SN-JB02" in plugin_state(inst).get("registeredUsernames", []), 10,
+             "the unbound serial pre-authorized")
+    assert "SN-JB01" not in plugin_state(inst).get("registeredUsernames", [])
+
+    wrong = issue_cert(inst, "SN-JB01", ca="other-maker", out="devices-wrong-ca")
+    dev = LiveDevice(inst, "SN-JB01", wrong)
+    try:
+        wait_for(lambda: not dev.alive(), 10, "device with the other CA's certificate disconnected")
+    finally:
+        dev.close()
+    assert cert_row(inst, "SN-JB01")[:2] == ("REFUSED", "ca_not_bound_to_device")
+    assert "ca_not_bound_to_device" in security_events(api, admin, "SN-JB01")
+    assert device(api, alice, "SN-JB01")["status"] == "pending"
+    r = publish(inst, "SN-JB01", "smartproduct/telemetry/SN-JB01", telemetry("SN-JB01"), cert=wrong)
+    assert r.pubacks != [0], r
+
+    right = issue_cert(inst, "SN-JB01", ca="maker")
+    dev = LiveDevice(inst, "SN-JB01", right)
+    try:
+        wait_status(api, alice, "SN-JB01", "complete")
+        assert dev.send(telemetry("SN-JB01")) == 0
+    finally:
+        dev.close()
+
+
 def test_inactive_and_deregistered_cas_are_refused(inst, api, users):
     admin = users.tokens["jitr-admin@example.com"]
     alice = users.tokens["alice@example.com"]
-    for name in ("paused", "retired"):
-        out = ctl(inst, "ca", "create", "--name", name, "--config", str(inst.config))
-        assert out.returncode == 0, out.stdout + out.stderr
-    status, _, cas = api("GET", "/api/admin/cas", token=admin)
-    ids = {c["name"]: c["caId"] for c in cas["Items"]}
+    ids = create_cas(inst, api, admin, "paused", "retired")
 
     # Inactive CA: out of the broker's capath (and the managed broker restarted, since mosquitto
     # keeps a CA it has used until it exits): the TLS handshake itself fails.

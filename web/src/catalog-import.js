@@ -1,7 +1,7 @@
 // Parses a catalog import file in the browser, as `smartproductctl catalog import` does:
 //   CSV (RFC 4180: quoted fields, "" escapes, commas and line breaks inside quotes, CRLF or LF) with
-//       the header deviceId,modelNumber,details[,claimCode] in any order; details is a JSON object
-//       (an empty cell means {}), an empty claimCode cell means none;
+//       the header deviceId,modelNumber,details[,claimCode][,caId] in any order; details is a JSON object
+//       (an empty cell means {}), an empty claimCode or caId cell means none;
 //   JSON lines: one object per line with those keys (blank lines skipped).
 // Rows are checked like the server checks them so bad rows are listed before anything is sent;
 // the server stays authoritative (its answer for each posted row is reported too).
@@ -124,6 +124,7 @@ export function parseImport(text, fileName) {
         entry.details = o.details;
       }
       if (o.claimCode != null && o.claimCode !== '') entry.claimCode = String(o.claimCode);
+      if (o.caId != null && o.caId !== '') entry.caId = String(o.caId);
       accept(row, idx + 1, entry);
     });
     return out;
@@ -138,17 +139,17 @@ export function parseImport(text, fileName) {
     break;
   }
   if (!header) {
-    out.fatal = 'The file is empty (expected the header deviceId,modelNumber,details[,claimCode]).';
+    out.fatal = 'The file is empty (expected the header deviceId,modelNumber,details[,claimCode][,caId]).';
     return out;
   }
   if (header.error) {
     out.fatal = `Line ${header.line}: bad CSV header: ${header.error}.`;
     return out;
   }
-  const index = { deviceId: -1, modelNumber: -1, details: -1, claimCode: -1 };
+  const index = { deviceId: -1, modelNumber: -1, details: -1, claimCode: -1, caId: -1 };
   for (const [i, name] of header.fields.map((f) => f.trim()).entries()) {
     if (!(name in index) || index[name] !== -1) {
-      out.fatal = `Bad CSV header: column "${name}" is ${name in index ? 'repeated' : 'unknown'} (expected deviceId,modelNumber,details[,claimCode]).`;
+      out.fatal = `Bad CSV header: column "${name}" is ${name in index ? 'repeated' : 'unknown'} (expected deviceId,modelNumber,details[,claimCode][,caId]).`;
       return out;
     }
     index[name] = i;
@@ -187,6 +188,7 @@ export function parseImport(text, fileName) {
       entry.details = d;
     }
     if (cell('claimCode')) entry.claimCode = cell('claimCode');
+    if (cell('caId')) entry.caId = cell('caId');
     accept(row, rec.line, entry);
   }
   return out;

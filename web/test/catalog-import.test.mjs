@@ -53,3 +53,16 @@ test('format detection by extension, else by the first character', () => {
   assert.equal(detectFormat('a.txt', '  {"deviceId":1}'), 'jsonl');
   assert.equal(detectFormat('', 'deviceId,modelNumber,details'), 'csv');
 });
+
+test('caId: an optional CSV column and JSON-lines key; empty means unbound', () => {
+  const csv = parseImport('deviceId,modelNumber,details,caId\nSN1,M1,,AB:CD\nSN2,M1,,\n', 'x.csv');
+  assert.deepEqual(csv.rows.map((x) => x.entry), [
+    { deviceId: 'SN1', modelNumber: 'M1', caId: 'AB:CD' },
+    { deviceId: 'SN2', modelNumber: 'M1' },
+  ]);
+  const lines = parseImport('{"deviceId":"A","modelNumber":"M","caId":"ABCD"}\n{"deviceId":"B","modelNumber":"M","caId":null}\n', 'x.jsonl');
+  assert.deepEqual(lines.rows.map((x) => x.entry), [
+    { deviceId: 'A', modelNumber: 'M', caId: 'ABCD' },
+    { deviceId: 'B', modelNumber: 'M' },
+  ]);
+});

@@ -1,9 +1,9 @@
 #pragma once
 // Parsing and validation of catalog import files (`smartproductctl catalog import`):
 //   CSV (RFC 4180: quoted fields, "" escapes, commas and line breaks inside quotes, CRLF or LF)
-//       with the header deviceId,modelNumber,details[,claimCode] (any column order), where
-//       details is a JSON object ("{""model"":""INFINITY 19""}"; an empty cell means {}) and an
-//       empty claimCode cell means none;
+//       with the header deviceId,modelNumber,details[,claimCode][,caId] (any column order),
+//       where details is a JSON object ("{""model"":""INFINITY 19""}"; an empty cell means {})
+//       and an empty claimCode or caId cell means none;
 //   JSON lines: one object per line with those keys (blank lines skipped).
 // Every row is validated; a row repeating an earlier (deviceId, modelNumber) of the file is bad.
 

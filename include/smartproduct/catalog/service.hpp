@@ -43,6 +43,9 @@ struct NewEntry {
   std::string model_number;
   nlohmann::json details = nlohmann::json::object();
   std::optional<std::string> claim_code;
+  /// Binds the serial to one registered CA (its id: the subject key identifier in hex, colons
+  /// and case as the admin likes; stored normalized). Only that CA's certificates activate it.
+  std::optional<std::string> ca_id;
 };
 
 /// [A-Za-z0-9:_-]{1,128} (the MQTT client id / certificate CN of the device).
@@ -74,6 +77,10 @@ class CatalogService {
   Result<bool> contains_device(std::string_view device_id) {
     return repo_.contains_device(device_id);
   }
+  /// Listed at all, and the CAs the serial's rows are bound to (JITR, pre-authorization).
+  Result<store::CatalogBinding> binding(std::string_view device_id) {
+    return repo_.binding(device_id);
+  }
   Result<store::CatalogPage> list(int limit, const std::optional<std::string>& model_number,
                                   const std::optional<store::CatalogKey>& after);
   /// Validates and inserts; 409 CatalogEntryExists when the key exists.
@@ -91,14 +98,16 @@ class CatalogService {
 
  private:
   store::CatalogEntry to_row(const NewEntry& entry, std::int64_t now_ms) const;
+  /// 422 InvalidCatalogEntry unless `ca_id` (normalized) is a registered, not deregistered CA.
+  Result<void> check_bindable(const std::optional<std::string>& ca_id);
 
   store::CatalogRepository& repo_;
   const Clock& clock_;
   identity::CodeHasher hasher_;
 };
 
-/// {"deviceId","modelNumber","details","hasClaimCode","createdAt","updatedAt"}; never the claim
-/// code or its hash.
+/// {"deviceId","modelNumber","details","hasClaimCode","caId","createdAt","updatedAt"} (caId null
+/// when unbound); never the claim code or its hash.
 nlohmann::json to_json(const store::CatalogEntry& entry);
 
 }  // namespace sp::catalog

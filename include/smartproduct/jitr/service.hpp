@@ -58,6 +58,8 @@ inline constexpr const char* kCaNotRegistered = "ca_not_registered";
 inline constexpr const char* kCaInactive = "ca_inactive";
 inline constexpr const char* kAutoRegistrationDisabled = "auto_registration_disabled";
 inline constexpr const char* kNotInCatalog = "device_not_in_catalog";
+/// The serial's catalog entry is bound to another CA than the certificate's issuer.
+inline constexpr const char* kCaNotBound = "ca_not_bound_to_device";
 inline constexpr const char* kDeviceDeleted = "device_deleted";
 inline constexpr const char* kExpired = "certificate_expired";
 }  // namespace reason

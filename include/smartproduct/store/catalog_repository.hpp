@@ -29,6 +29,8 @@ struct CatalogEntry {
   nlohmann::json details = nlohmann::json::object();
   /// Keyed hash of the claim code (never the code itself); nullopt when the entry has none.
   std::optional<std::string> claim_code_hash;
+  /// The registered CA (its id) whose certificates alone may activate this serial; nullopt: any.
+  std::optional<std::string> ca_id;
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
 };
@@ -36,6 +38,22 @@ struct CatalogEntry {
 struct CatalogPage {
   std::vector<CatalogEntry> items;
   std::optional<CatalogKey> next;  // set only when more rows exist
+};
+
+/// What the catalog says about a serial, for JITR: listed under any model number, and the CAs its
+/// rows are bound to (empty: unbound, any auto-registering CA may activate it).
+struct CatalogBinding {
+  bool listed = false;
+  std::vector<std::string> ca_ids;
+  /// True when a certificate of `ca_id` may activate the serial (listed, and unbound or bound to
+  /// that CA).
+  bool admits(std::string_view ca_id) const {
+    if (!listed) return false;
+    if (ca_ids.empty()) return true;
+    for (const auto& id : ca_ids)
+      if (id == ca_id) return true;
+    return false;
+  }
 };
 
 /// What a bulk import does with an entry whose key already exists.
@@ -58,6 +76,11 @@ class CatalogRepository {
                                                    std::string_view model_number) = 0;
   /// True when the serial is in the catalog under any model number (JITR's check of a CN).
   virtual Result<bool> contains_device(std::string_view device_id) = 0;
+  /// The serial's catalog rows: listed at all, and the distinct CA ids they are bound to.
+  virtual Result<CatalogBinding> binding(std::string_view device_id) = 0;
+  /// True when `ca_id` names a registered CA that is not deregistered (a catalog row may be
+  /// bound to it).
+  virtual Result<bool> ca_bindable(std::string_view ca_id) = 0;
   /// Inserts unless the key exists; returns false (nothing changed) when it does.
   virtual Result<bool> insert(const CatalogEntry& entry) = 0;
   /// Returns false if there was no such row.

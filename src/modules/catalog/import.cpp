@@ -141,23 +141,25 @@ void parse_csv(std::string_view text, ParsedImport& out) {
     break;
   }
   if (!have_header) {
-    out.fatal = "the file is empty (expected the header deviceId,modelNumber,details[,claimCode])";
+    out.fatal =
+        "the file is empty (expected the header deviceId,modelNumber,details[,claimCode][,caId])";
     return;
   }
   if (!rec.error.empty()) {
     out.fatal = "line 1: bad CSV header: " + rec.error;
     return;
   }
-  constexpr std::array<std::string_view, 4> kColumns = {"deviceId", "modelNumber", "details",
-                                                        "claimCode"};
-  std::array<int, 4> index = {-1, -1, -1, -1};
+  constexpr std::array<std::string_view, 5> kColumns = {"deviceId", "modelNumber", "details",
+                                                        "claimCode", "caId"};
+  std::array<int, 5> index = {-1, -1, -1, -1, -1};
   for (std::size_t i = 0; i < rec.fields.size(); ++i) {
     const auto name = trim(rec.fields[i]);
     std::size_t k = 0;
     while (k < kColumns.size() && kColumns[k] != name) ++k;
     if (k == kColumns.size() || index[k] != -1) {
-      out.fatal = "bad CSV header: column \"" + std::string(name) +
-                  "\" is unknown or repeated (expected deviceId,modelNumber,details[,claimCode])";
+      out.fatal =
+          "bad CSV header: column \"" + std::string(name) +
+          "\" is unknown or repeated (expected deviceId,modelNumber,details[,claimCode][,caId])";
       return;
     }
     index[k] = static_cast<int>(i);
@@ -193,6 +195,9 @@ void parse_csv(std::string_view text, ParsedImport& out) {
       }
     }
     if (index[3] >= 0 && !rec.fields[index[3]].empty()) e.claim_code = rec.fields[index[3]];
+    if (index[4] >= 0 && !trim(rec.fields[index[4]]).empty()) {
+      e.ca_id = std::string(trim(rec.fields[index[4]]));
+    }
     collect.add(row, rec.line, std::move(e));
   }
 }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <set>
 
 #include "smartproduct/http/errors.hpp"
 #include "smartproduct/http/page_limits.hpp"
@@ -39,6 +41,18 @@ std::string claim_account(std::string_view device_id, std::string_view model_num
   return out;
 }
 
+// A CA id as the CA routes accept it: hex, colons allowed, any case; stored as upper-case hex.
+std::optional<std::string> normalize_ca_id(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ':') continue;
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  if (out.empty() || out.size() > 128) return std::nullopt;
+  return out;
+}
+
 }  // namespace
 
 bool valid_device_id(std::string_view id) {
@@ -71,6 +85,9 @@ Result<void> validate_entry(const NewEntry& e) {
   if (e.claim_code && !valid_claim_code(*e.claim_code)) {
     return invalid("claimCode must be 8 to 128 printable ASCII characters without spaces.");
   }
+  if (e.ca_id && !normalize_ca_id(*e.ca_id)) {
+    return invalid("caId must be the id of a registered CA (its subject key identifier in hex).");
+  }
   return {};
 }
 
@@ -94,6 +111,10 @@ Result<NewEntry> entry_from_json(const json& o) {
     if (!it->is_string()) return invalid("claimCode must be a string.");
     e.claim_code = it->get<std::string>();
   }
+  if (auto it = o.find("caId"); it != o.end() && !it->is_null()) {
+    if (!it->is_string()) return invalid("caId must be a string.");
+    e.ca_id = it->get<std::string>();
+  }
   if (auto r = validate_entry(e); !r) return tl::unexpected(r.error());
   return e;
 }
@@ -115,6 +136,7 @@ store::CatalogEntry CatalogService::to_row(const NewEntry& e, std::int64_t now_m
   row.details = e.details;
   if (e.claim_code)
     row.claim_code_hash = hash_claim_code(e.device_id, e.model_number, *e.claim_code);
+  if (e.ca_id) row.ca_id = normalize_ca_id(*e.ca_id);
   row.created_at_ms = now_ms;
   row.updated_at_ms = now_ms;
   return row;
@@ -159,9 +181,20 @@ Result<store::CatalogPage> CatalogService::list(int limit,
   return repo_.list(limit, model_number, after);
 }
 
+Result<void> CatalogService::check_bindable(const std::optional<std::string>& ca_id) {
+  if (!ca_id) return {};
+  auto ok = repo_.ca_bindable(*ca_id);
+  if (!ok) return tl::unexpected(ok.error());
+  if (!*ok) {
+    return invalid("caId " + *ca_id + " is not a registered CA (GET /api/admin/cas lists them).");
+  }
+  return {};
+}
+
 Result<store::CatalogEntry> CatalogService::create(const NewEntry& entry) {
   if (auto r = validate_entry(entry); !r) return tl::unexpected(r.error());
   auto row = to_row(entry, clock_.now_ms());
+  if (auto r = check_bindable(row.ca_id); !r) return tl::unexpected(r.error());
   auto inserted = repo_.insert(row);
   if (!inserted) return tl::unexpected(inserted.error());
   if (!*inserted) {
@@ -185,9 +218,17 @@ Result<store::ImportCounts> CatalogService::import(const std::vector<NewEntry>& 
   const auto now = clock_.now_ms();
   std::vector<store::CatalogEntry> rows;
   rows.reserve(entries.size());
+  std::set<std::string> checked_cas;  // an import binds many rows to few CAs
   for (const auto& e : entries) {
     if (auto r = validate_entry(e); !r) return tl::unexpected(r.error());
     rows.push_back(to_row(e, now));
+    if (const auto& ca = rows.back().ca_id; ca && checked_cas.insert(*ca).second) {
+      if (auto r = check_bindable(ca); !r) {
+        auto error = r.error();
+        error.message += " (serial " + e.device_id + ")";
+        return tl::unexpected(std::move(error));
+      }
+    }
   }
   return repo_.import(rows, existing, progress);
 }
@@ -197,6 +238,7 @@ json to_json(const store::CatalogEntry& e) {
               {"modelNumber", e.model_number},
               {"details", e.details},
               {"hasClaimCode", e.claim_code_hash.has_value()},
+              {"caId", e.ca_id ? json(*e.ca_id) : json(nullptr)},
               {"createdAt", iso8601_ms(e.created_at_ms)},
               {"updatedAt", iso8601_ms(e.updated_at_ms)}};
 }

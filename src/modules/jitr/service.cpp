@@ -5,12 +5,23 @@
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <optional>
 #include <set>
 
 namespace sp::jitr {
+namespace {
+
+std::string not_bound_detail(const devices::DeviceCertificate& cert,
+                             const store::CatalogBinding& binding) {
+  return fmt::format("serial {} is bound to CA {} in the catalog; the certificate is from {}",
+                     cert.device_id, fmt::join(binding.ca_ids, " or "),
+                     cert.ca_id.empty() ? std::string("an unregistered CA") : "CA " + cert.ca_id);
+}
+
+}  // namespace
 
 using devices::CertificateStatus;
 using devices::DeviceCertificate;
@@ -115,7 +126,11 @@ void JitrService::on_presence(const ConnectionEvent& event) {
 void JitrService::on_registered(const std::string& device_id) {
   if (!config_.enabled) return;
   post([this, device_id] {
-    pending_registrations_.push_back(device_id);
+    // The plugin lets a registered serial in at once when its certificate comes from an
+    // auto-registering CA; a serial bound to a CA in the catalog waits for evaluate() instead,
+    // which checks the issuer (the plugin does not know the bindings).
+    auto binding = catalog_.binding(device_id);
+    if (binding && binding->ca_ids.empty()) pending_registrations_.push_back(device_id);
     activate_pending(device_id);
   });
 }
@@ -259,16 +274,20 @@ void JitrService::evaluate(const ConnectionEvent& event) {
   if (cert.not_after_s && *cert.not_after_s * 1000 < now) {
     return refuse(std::move(cert), reason::kExpired, "the certificate has expired");
   }
-  // 2. The CN must be a serial of the catalog.
-  auto in_catalog = catalog_.contains_device(cert.device_id);
-  if (!in_catalog) {
+  // 2. The CN must be a serial of the catalog and, when its entry is bound to a CA, the
+  //    certificate must come from that CA.
+  auto binding = catalog_.binding(cert.device_id);
+  if (!binding) {
     counters_.failures++;
-    spdlog::error("jitr: {}: {}", event.device_id, in_catalog.error().message);
+    spdlog::error("jitr: {}: {}", event.device_id, binding.error().message);
     return;
   }
-  if (!*in_catalog) {
+  if (!binding->listed) {
     return refuse(std::move(cert), reason::kNotInCatalog,
                   "serial " + cert.device_id + " is not in the reference catalog");
+  }
+  if (!binding->admits(cert.ca_id)) {
+    return refuse(std::move(cert), reason::kCaNotBound, not_bound_detail(cert, *binding));
   }
   // 3. Registered → activate; deleted and not registered again → refuse; never registered →
   //    wait for the owner (registration activates it, see activate_pending).
@@ -336,12 +355,24 @@ void JitrService::activate_pending(const std::string& device_id) {
     spdlog::error("jitr: {}: {}", device_id, pending.error().message);
     return;
   }
+  if (pending->empty()) return;
+  auto binding = catalog_.binding(device_id);
+  if (!binding) {
+    counters_.failures++;
+    spdlog::error("jitr: {}: {}", device_id, binding.error().message);
+  }
   for (auto& cert : *pending) {
     // The CA may have been deactivated since the certificate was first seen.
     auto ca = cert.ca_id.empty() ? Result<std::optional<pki::CertificateAuthority>>{}
                                  : cas_.find(cert.ca_id);
     if (!ca || !*ca || (*ca)->status != pki::CaStatus::kActive) continue;
     if (cert.not_after_s && *cert.not_after_s * 1000 < clock_.now_ms()) continue;
+    // The entry may have been bound to another CA since the certificate was first seen.
+    if (!binding) continue;
+    if (!binding->admits(cert.ca_id)) {
+      refuse(std::move(cert), reason::kCaNotBound, not_bound_detail(cert, *binding));
+      continue;
+    }
     cert.updated_at_ms = clock_.now_ms();
     activate(cert, **live);
   }

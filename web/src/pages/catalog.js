@@ -1,17 +1,40 @@
 // Admin: the reference catalog (which serial/model numbers exist): browse with a model filter, add
 // and delete entries, and import a CSV / JSON-lines file row by row (the CLI is for bulk imports).
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import { parseImport } from '../catalog-import.js';
 import { PageHeader } from '../frame.js';
 import { html } from '../html.js';
-import { Button, Card, ConfirmDialog, Empty, Field, Notice, Spinner, TextArea, Time } from '../ui.js';
+import { Button, Card, ConfirmDialog, Empty, Field, Notice, Select, Spinner, TextArea, Time } from '../ui.js';
 import { claimCodeProblem, modelNumberProblem, serialProblem } from '../validate.js';
 import { Details, ListFooter, usePagedList } from './admin.js';
 
 const kShownErrors = 50;
 
-function CatalogTable({ model, added, onChanged }) {
+// The registered CAs (not deregistered) for the "bound to" column and choice; [] until loaded or
+// when the list cannot be read (the column then shows ids).
+function useCas() {
+  const [cas, setCas] = useState([]);
+  useEffect(() => {
+    let live = true;
+    api
+      .listCas()
+      .then((r) => live && setCas(((r && r.Items) || []).filter((c) => c.status !== 'DEREGISTERED')))
+      .catch(() => {});
+    return () => {
+      live = false;
+    };
+  }, []);
+  return cas;
+}
+
+function BoundCa({ caId, cas }) {
+  if (!caId) return html`<span class="muted">Any</span>`;
+  const ca = cas.find((c) => c.caId === caId);
+  return html`<span class="mono" title=${caId}>${ca ? ca.name : `${caId.slice(0, 12)}…`}</span>`;
+}
+
+function CatalogTable({ model, added, onChanged, cas }) {
   const list = usePagedList((limit, cursor) => api.listCatalog(limit, cursor, model));
   const [toDelete, setToDelete] = useState(null);
   const [deleting, setDeleting] = useState(false);
@@ -44,13 +67,14 @@ function CatalogTable({ model, added, onChanged }) {
   else
     body = html`<div class="table-wrap"><table class="table responsive">
       <caption class="visually-hidden">Catalog entries</caption>
-      <thead><tr><th scope="col">Serial Number</th><th scope="col">Model Number</th><th scope="col">Details</th><th scope="col">Claim code</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+      <thead><tr><th scope="col">Serial Number</th><th scope="col">Model Number</th><th scope="col">Details</th><th scope="col">Claim code</th><th scope="col">CA</th><th scope="col">Created</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
       <tbody>${items.map(
         (e) => html`<tr key=${`${e.deviceId}\u0000${e.modelNumber}`}>
           <td data-label="Serial Number"><span class="mono strong">${e.deviceId}</span></td>
           <td data-label="Model Number">${e.modelNumber}</td>
           <td data-label="Details"><${Details} value=${e.details} /></td>
           <td data-label="Claim code">${e.hasClaimCode ? html`<span class="badge badge-blue">Yes</span>` : html`<span class="muted">—</span>`}</td>
+          <td data-label="CA"><${BoundCa} caId=${e.caId} cas=${cas} /></td>
           <td data-label="Created"><${Time} iso=${e.createdAt} /></td>
           <td class="actions"><${Button} small kind="danger-ghost" label=${`Delete ${e.deviceId} ${e.modelNumber}`} onClick=${() => setToDelete(e)}>Delete<//></td>
         </tr>`,
@@ -77,8 +101,8 @@ function parseDetails(text) {
   return { problem: 'Enter a JSON object, e.g. {"color": "white"}.' };
 }
 
-function AddEntry({ onAdded }) {
-  const empty = { deviceId: '', modelNumber: '', details: '', claimCode: '' };
+function AddEntry({ onAdded, cas }) {
+  const empty = { deviceId: '', modelNumber: '', details: '', claimCode: '', caId: '' };
   const [f, setF] = useState(empty);
   const [problems, setProblems] = useState({});
   const [error, setError] = useState(null);
@@ -102,6 +126,7 @@ function AddEntry({ onAdded }) {
       const body = { deviceId: f.deviceId.trim(), modelNumber: f.modelNumber.trim() };
       if (d.value) body.details = d.value;
       if (f.claimCode.trim()) body.claimCode = f.claimCode.trim();
+      if (f.caId) body.caId = f.caId;
       const entry = await api.addCatalogEntry(body);
       onAdded(entry && entry.deviceId ? entry : { ...body, hasClaimCode: !!body.claimCode });
       setF(empty);
@@ -121,6 +146,8 @@ function AddEntry({ onAdded }) {
         placeholder='{"model": "INFINITY 19", "color": "white"}' />
       <${Field} label="Claim code" name="claimCode" value=${f.claimCode} onInput=${set('claimCode')} error=${problems.claimCode}
         hint="Registering this serial then requires the code (stored hashed)." autocomplete="off" />
+      <${Select} label="Certificates from" name="caId" value=${f.caId} onChange=${set('caId')}
+        options=${[{ value: '', label: 'Any registered CA' }].concat(cas.map((c) => ({ value: c.caId, label: c.name })))} />
       <div class="form-actions"><${Button} type="submit" busy=${busy}>Add entry<//></div>
     </form>
   <//>`;
@@ -170,7 +197,7 @@ function ImportFile({ onDone }) {
   const errors = parsed ? parsed.errors.concat(progress ? progress.failed : []).sort((a, b) => a.row - b.row) : [];
   const total = parsed ? parsed.rows.length : 0;
   return html`<${Card} title="Import a file" id="catalog-import">
-    <p class="hint">CSV with the header <span class="mono">deviceId,modelNumber,details[,claimCode]</span> (details a JSON
+    <p class="hint">CSV with the header <span class="mono">deviceId,modelNumber,details[,claimCode][,caId]</span> (details a JSON
       object) or JSON lines with those keys. Rows are added one by one; for large files use${' '}
       <span class="mono">smartproductctl catalog import FILE</span> on the server.</p>
     <div class="field">
@@ -206,6 +233,7 @@ function ImportFile({ onDone }) {
 }
 
 export function AdminCatalog() {
+  const cas = useCas();
   const [model, setModel] = useState('');
   const [filter, setFilter] = useState('');
   const [added, setAdded] = useState([]);
@@ -232,10 +260,10 @@ export function AdminCatalog() {
         <${Button} type="submit" kind="secondary">Filter<//>
         ${filter ? html`<${Button} kind="ghost" onClick=${() => { setModel(''); setFilter(''); }}>Clear<//>` : null}
       </form>
-      <${CatalogTable} key=${`${filter}\u0000${gen}`} model=${filter} added=${added} onChanged=${setDone} />
+      <${CatalogTable} key=${`${filter}\u0000${gen}`} model=${filter} added=${added} onChanged=${setDone} cas=${cas} />
     <//>
     <div class="grid-2">
-      <${AddEntry} onAdded=${(e) => {
+      <${AddEntry} cas=${cas} onAdded=${(e) => {
         setAdded((a) => [e].concat(a));
         setDone(`${e.deviceId} / ${e.modelNumber} was added.`);
       }} />

@@ -225,8 +225,13 @@ class SqliteCaRepository final : public store::CaRepository {
     state.activated_fingerprints = std::move(*activated);
     state.revoked_fingerprints = std::move(*revoked);
     state.disabled_cas = std::move(*disabled);
+    // Pre-authorized: registered serials, except those the catalog binds to a CA (the plugin does
+    // not know bindings; the daemon checks the issuer before it activates such a certificate).
     auto registered = read_strings(
-        conn, "SELECT device_id FROM registrations WHERE status != 'deleted' ORDER BY 1");
+        conn,
+        "SELECT device_id FROM registrations r WHERE status != 'deleted' AND NOT EXISTS "
+        "(SELECT 1 FROM catalog c WHERE c.device_id = r.device_id AND c.ca_id IS NOT NULL) "
+        "ORDER BY 1");
     if (!registered) return forward(registered);
     auto auto_cas = read_strings(conn,
                                  "SELECT id FROM certificate_authorities "

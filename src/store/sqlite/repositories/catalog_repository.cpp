@@ -12,7 +12,7 @@ using store::CatalogKey;
 using store::CatalogPage;
 
 constexpr const char* kColumns =
-    "device_id, model_number, details, claim_code_hash, created_at, updated_at";
+    "device_id, model_number, details, claim_code_hash, created_at, updated_at, ca_id";
 
 Result<CatalogEntry> read_row(const Statement& s) {
   CatalogEntry e;
@@ -27,6 +27,7 @@ Result<CatalogEntry> read_row(const Statement& s) {
   e.claim_code_hash = s.column<std::optional<std::string>>(3);
   e.created_at_ms = s.column<std::int64_t>(4);
   e.updated_at_ms = s.column<std::int64_t>(5);
+  e.ca_id = s.column<std::optional<std::string>>(6);
   return e;
 }
 
@@ -61,15 +62,47 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
     });
   }
 
+  Result<store::CatalogBinding> binding(std::string_view device_id) override {
+    return db_->read([&](Connection& conn) -> Result<store::CatalogBinding> {
+      auto s = conn.prepare("SELECT DISTINCT ca_id FROM catalog WHERE device_id = ?1 ORDER BY 1");
+      if (!s) return forward(s);
+      s->bind_all(device_id);
+      // A serial listed under two model numbers, one row bound and one not, is bound: a binding
+      // is a restriction, and an unbound row does not lift another row's.
+      store::CatalogBinding out;
+      while (true) {
+        auto row = s->step();
+        if (!row) return forward(row);
+        if (!*row) break;
+        out.listed = true;
+        if (auto ca = s->column<std::optional<std::string>>(0))
+          out.ca_ids.push_back(std::move(*ca));
+      }
+      return out;
+    });
+  }
+
+  Result<bool> ca_bindable(std::string_view ca_id) override {
+    return db_->read([&](Connection& conn) -> Result<bool> {
+      auto s = conn.prepare(
+          "SELECT 1 FROM certificate_authorities WHERE id = ?1 AND status != 'DEREGISTERED'");
+      if (!s) return forward(s);
+      s->bind_all(ca_id);
+      auto row = s->step();
+      if (!row) return forward(row);
+      return *row;
+    });
+  }
+
   Result<bool> insert(const CatalogEntry& entry) override {
     bool inserted = false;
     auto r = db_->write([&entry, details = entry.details.dump(), &inserted](Connection& conn) {
       auto e = conn.execute(
           "INSERT INTO catalog (device_id, model_number, details, claim_code_hash, created_at, "
-          "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+          "updated_at, ca_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
           "ON CONFLICT (device_id, model_number) DO NOTHING",
           entry.device_id, entry.model_number, details, entry.claim_code_hash, entry.created_at_ms,
-          entry.updated_at_ms);
+          entry.updated_at_ms, entry.ca_id);
       if (e) inserted = conn.changes() > 0;
       return e;
     });
@@ -128,12 +161,13 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
     auto r = db_->write([&](Connection& conn) -> Result<void> {
       auto ins = conn.prepare(
           "INSERT INTO catalog (device_id, model_number, details, claim_code_hash, created_at, "
-          "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+          "updated_at, ca_id) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6) "
           "ON CONFLICT (device_id, model_number) DO NOTHING");
       if (!ins) return forward(ins);
       auto upd = conn.prepare(
-          "UPDATE catalog SET details = ?3, claim_code_hash = ?4, updated_at = max(?5, created_at) "
-          "WHERE device_id = ?1 AND model_number = ?2");
+          "UPDATE catalog SET details = ?3, claim_code_hash = ?4, updated_at = max(?5, "
+          "created_at), "
+          "ca_id = ?6 WHERE device_id = ?1 AND model_number = ?2");
       if (!upd) return forward(upd);
       counts = {};
       const std::size_t step = std::max<std::size_t>(1, entries.size() / 100);
@@ -141,13 +175,13 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
         const auto& e = entries[i];
         const std::string details = e.details.dump();
         ins->reset().bind_all(e.device_id, e.model_number, details, e.claim_code_hash,
-                              e.updated_at_ms);
+                              e.updated_at_ms, e.ca_id);
         if (auto x = ins->run(); !x) return x;
         if (conn.changes() > 0) {
           ++counts.inserted;
         } else if (existing == store::ExistingEntries::kReplace) {
           upd->reset().bind_all(e.device_id, e.model_number, details, e.claim_code_hash,
-                                e.updated_at_ms);
+                                e.updated_at_ms, e.ca_id);
           if (auto x = upd->run(); !x) return x;
           ++counts.replaced;
         } else {

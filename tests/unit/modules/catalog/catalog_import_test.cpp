@@ -37,6 +37,20 @@ TEST(CatalogImport, CsvHeaderInAnyOrderWithoutClaimCode) {
   EXPECT_EQ(p.entries[0].model_number, "M1");
 }
 
+TEST(CatalogImport, CaIdColumnAndKeyAreOptional) {
+  auto p = csv("deviceId,modelNumber,details,caId\nD1,M1,, ab:cd \nD2,M1,,\n");
+  ASSERT_TRUE(p.fatal.empty()) << p.fatal;
+  ASSERT_EQ(p.entries.size(), 2u);
+  EXPECT_EQ(p.entries[0].ca_id, "ab:cd");
+  EXPECT_FALSE(p.entries[1].ca_id.has_value());
+  auto j = jsonl(
+      "{\"deviceId\":\"D1\",\"modelNumber\":\"M1\",\"caId\":\"ABCD\"}\n"
+      "{\"deviceId\":\"D2\",\"modelNumber\":\"M1\",\"caId\":7}\n");
+  ASSERT_EQ(j.entries.size(), 1u);
+  EXPECT_EQ(j.entries[0].ca_id, "ABCD");
+  EXPECT_EQ(j.errors.size(), 1u);
+}
+
 TEST(CatalogImport, CsvBadHeaderIsFatal) {
   EXPECT_FALSE(csv("deviceId,modelNumber\nD1,M1\n").fatal.empty());
   EXPECT_FALSE(csv("deviceId,modelNumber,details,serial\nD1,M1,{},x\n").fatal.empty());

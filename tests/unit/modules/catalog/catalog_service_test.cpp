@@ -32,7 +32,8 @@ class CatalogServiceTest : public ::testing::Test {
   }
   static NewEntry entry(std::string id, std::string model = "25HNB9",
                         std::optional<std::string> code = std::nullopt) {
-    return NewEntry{std::move(id), std::move(model), {{"model", "INFINITY 19"}}, std::move(code)};
+    return NewEntry{
+        std::move(id), std::move(model), {{"model", "INFINITY 19"}}, std::move(code), std::nullopt};
   }
 
   sqlite::test::TempDir dir_;
@@ -79,6 +80,22 @@ TEST_F(CatalogServiceTest, InvalidEntriesAre422) {
   EXPECT_EQ(r.error().name, "InvalidCatalogEntry");
   EXPECT_FALSE(entry_from_json({{"modelNumber", "M"}}));
   EXPECT_TRUE(entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"details", nullptr}}));
+  // caId: a CA id in hex (colons allowed), null for none; anything else is refused.
+  EXPECT_FALSE(entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"caId", 5}}));
+  EXPECT_FALSE(entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"caId", "not-hex"}}));
+  EXPECT_FALSE(entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"caId", ""}}));
+  EXPECT_EQ(entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"caId", "ab:CD"}})->ca_id,
+            "ab:CD");
+  EXPECT_FALSE(
+      entry_from_json({{"deviceId", "A"}, {"modelNumber", "M"}, {"caId", nullptr}})->ca_id);
+  // An unknown CA is refused at create time; an unbound entry shows caId null.
+  auto unknown =
+      service_->create({"SN-CA", "M", nlohmann::json::object(), std::nullopt, std::string("ABCD")});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().kind, ErrorKind::kUnprocessable);
+  auto plain = service_->create(entry("SN-PLAIN"));
+  ASSERT_TRUE(plain);
+  EXPECT_TRUE(to_json(*plain)["caId"].is_null());
 }
 
 TEST_F(CatalogServiceTest, ClaimCodeIsStoredHashedAndChecked) {

@@ -59,7 +59,8 @@ class DeviceServiceTest : public ::testing::Test {
   }
 
   void add_entry(const std::string& id, std::optional<std::string> code = std::nullopt) {
-    auto r = catalog_->create(catalog::NewEntry{id, "25HNB9", {{"model", "INFINITY 19"}}, code});
+    auto r = catalog_->create(
+        catalog::NewEntry{id, "25HNB9", {{"model", "INFINITY 19"}}, code, std::nullopt});
     ASSERT_TRUE(r) << r.error().message;
   }
 

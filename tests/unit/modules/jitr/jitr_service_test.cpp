@@ -98,7 +98,8 @@ class JitrServiceTest : public ::testing::Test {
     plugin_ = std::make_unique<PluginControl>(publisher_);
     add_ca("CA01", pki::CaStatus::kActive, true);
     for (auto serial : {"SN-1", "SN-2", "SN-3"}) {
-      ASSERT_TRUE(catalog_->create({serial, "25HNB9", nlohmann::json::object(), std::nullopt}));
+      ASSERT_TRUE(catalog_->create(
+          {serial, "25HNB9", nlohmann::json::object(), std::nullopt, std::nullopt}));
     }
     start();
   }
@@ -247,9 +248,57 @@ TEST_F(JitrServiceTest, SerialOutsideTheCatalogIsRefusedWithOneSecurityEvent) {
   EXPECT_EQ(security_events().size(), 2u);
 
   // Once the manufacturer adds the serial, the next attempt is accepted (pending its owner).
-  ASSERT_TRUE(catalog_->create({"NOPE-1", "25HNB9", nlohmann::json::object(), std::nullopt}));
+  ASSERT_TRUE(
+      catalog_->create({"NOPE-1", "25HNB9", nlohmann::json::object(), std::nullopt, std::nullopt}));
   connect("NOPE-1", 'C');
   EXPECT_EQ(cert('C')->status, CertificateStatus::kPendingActivation);
+}
+
+// Issue 10 finding 1: a catalog entry bound to a CA is activated only with that CA's certificates,
+// and is not pre-authorized at the broker (the plugin does not know bindings).
+TEST_F(JitrServiceTest, SerialBoundToACaIsActivatedOnlyByThatCa) {
+  add_ca("CA02", pki::CaStatus::kActive, true);
+  auto bound =
+      catalog_->create({"SN-B", "25HNB9", nlohmann::json::object(), std::nullopt, "ca:02"});
+  ASSERT_TRUE(bound) << bound.error().message;
+  EXPECT_EQ(bound->ca_id, "CA02");
+  EXPECT_EQ(catalog_->create({"SN-X", "25HNB9", nlohmann::json::object(), std::nullopt, "FFFF"})
+                .error()
+                .name,
+            "InvalidCatalogEntry");
+  registration("SN-B", "user-a");
+  registration("SN-1", "user-a");
+  service_->on_registered("SN-B");
+  service_->on_registered("SN-1");
+  service_->drain();
+  auto state = cas_->broker_state();
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->registered_devices, std::vector<std::string>{"SN-1"});
+
+  connect("SN-B", 'E', "CA01");
+  EXPECT_EQ(cert('E')->status, CertificateStatus::kRefused);
+  EXPECT_EQ(cert('E')->status_reason, reason::kCaNotBound);
+  auto events = security_events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, reason::kCaNotBound);
+  EXPECT_EQ(events[0].ca_id, "CA01");
+  connect("SN-B", 'F', "CA02");
+  EXPECT_EQ(cert('F')->status, CertificateStatus::kActive);
+  const auto sent = simple(publisher_);
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), "registerDevice:SN-B"), 0);
+  EXPECT_EQ(std::count(sent.begin(), sent.end(), "registerDevice:SN-1"), 1);
+
+  // A certificate pending its owner when the entry gets bound to another CA is refused at
+  // registration, not activated.
+  connect("SN-3", 'G', "CA01");
+  ASSERT_EQ(cert('G')->status, CertificateStatus::kPendingActivation);
+  ASSERT_TRUE(catalog_->import({{"SN-3", "25HNB9", nlohmann::json::object(), std::nullopt, "CA02"}},
+                               store::ExistingEntries::kReplace));
+  registration("SN-3", "user-b");
+  service_->on_registered("SN-3");
+  service_->drain();
+  EXPECT_EQ(cert('G')->status, CertificateStatus::kRefused);
+  EXPECT_EQ(cert('G')->status_reason, reason::kCaNotBound);
 }
 
 TEST_F(JitrServiceTest, UnknownInactiveAndNonAutoRegisteringCasAreRefused) {
