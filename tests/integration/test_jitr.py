@@ -299,6 +299,15 @@ def test_catalog_entry_bound_to_a_ca_activates_only_with_that_ca(inst, api, user
     r = publish(inst, "SN-JB01", "smartproduct/telemetry/SN-JB01", telemetry("SN-JB01"), cert=wrong)
     assert r.pubacks != [0], r
 
+    # Binding an already registered serial, here with the CLI (outside the daemon), takes it out
+    # of pre-authorization at the next state resend (the catalog write bumps the state revision).
+    bind = inst.dir / "bind.csv"
+    bind.write_text(f"deviceId,modelNumber,details,caId\nSN-JB02,25HNB9,,{maker}\n")
+    out = ctl(inst, "catalog", "import", "--replace", "--config", str(inst.config), str(bind))
+    assert out.returncode == 0, out.stdout + out.stderr
+    wait_for(lambda: "SN-JB02" not in plugin_state(inst).get("registeredUsernames", []), 15,
+             "the newly bound serial no longer pre-authorized")
+
     right = issue_cert(inst, "SN-JB01", ca="maker")
     dev = LiveDevice(inst, "SN-JB01", right)
     try:

@@ -1,5 +1,7 @@
 #include "smartproduct/store/catalog_repository.hpp"
 
+#include <algorithm>
+
 #include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
@@ -29,6 +31,13 @@ Result<CatalogEntry> read_row(const Statement& s) {
   e.updated_at_ms = s.column<std::int64_t>(5);
   e.ca_id = s.column<std::optional<std::string>>(6);
   return e;
+}
+
+// The broker plugin pre-authorizes registered serials unless the catalog binds them to a CA
+// (ca_repository's broker_state). A write that binds serials bumps the revision the daemon polls,
+// so the plugin's state is resent within a poll interval, whether the daemon or the CLI wrote.
+Result<void> bump_broker_state_revision(Connection& conn) {
+  return conn.execute("UPDATE broker_state_revision SET revision = revision + 1 WHERE id = 1");
 }
 
 class SqliteCatalogRepository final : public store::CatalogRepository {
@@ -103,7 +112,9 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
           "ON CONFLICT (device_id, model_number) DO NOTHING",
           entry.device_id, entry.model_number, details, entry.claim_code_hash, entry.created_at_ms,
           entry.updated_at_ms, entry.ca_id);
-      if (e) inserted = conn.changes() > 0;
+      if (!e) return e;
+      inserted = conn.changes() > 0;
+      if (inserted && entry.ca_id) return bump_broker_state_revision(conn);
       return e;
     });
     if (!r) return forward(r);
@@ -190,6 +201,12 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
         if (progress && ((i + 1) % step == 0 || i + 1 == entries.size())) {
           progress(i + 1, entries.size());
         }
+      }
+      // Replacing may also unbind; a resend is harmless then and keeps one rule.
+      const bool binds = std::any_of(entries.begin(), entries.end(),
+                                     [](const CatalogEntry& e) { return e.ca_id.has_value(); });
+      if (binds || (existing == store::ExistingEntries::kReplace && counts.replaced > 0)) {
+        return bump_broker_state_revision(conn);
       }
       return {};
     });

@@ -292,8 +292,12 @@ TEST_F(JitrServiceTest, SerialBoundToACaIsActivatedOnlyByThatCa) {
   // registration, not activated.
   connect("SN-3", 'G', "CA01");
   ASSERT_EQ(cert('G')->status, CertificateStatus::kPendingActivation);
+  const auto revision = cas_->broker_state_revision();
+  ASSERT_TRUE(revision);
   ASSERT_TRUE(catalog_->import({{"SN-3", "25HNB9", nlohmann::json::object(), std::nullopt, "CA02"}},
                                store::ExistingEntries::kReplace));
+  // The binding reaches the plugin by a full resend: the write bumped the state revision.
+  EXPECT_EQ(*cas_->broker_state_revision(), *revision + 1);
   registration("SN-3", "user-b");
   service_->on_registered("SN-3");
   service_->drain();
