@@ -258,7 +258,7 @@ def test_thirty_repeats_are_one_alert_with_thirty_occurrences(inst, api, users):
     # Reading an event does not suppress, and the seed's PUT with ack acknowledges the group.
     path = f"/api/devices/{SERIALS[2]}/events/{a['id']}"
     assert get(api, carol, path)["suppress"] is False
-    status, _, body = api("PUT", path, {"id": "ignored", "ack": True}, token=carol)
+    status, _, body = api("PUT", path, {"id": a["id"], "ack": True}, token=carol)
     assert status == 200 and body["ack"] is True and body["suppress"] is False
     assert alert_count(api, carol) == 0
     assert count(inst, "SELECT count(*) FROM events WHERE alert_id = ? AND ack = 0",

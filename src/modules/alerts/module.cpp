@@ -68,9 +68,16 @@ json events_page(const EventPage& page, const std::optional<std::string>& type) 
   return out;
 }
 
-// {ack?, suppress?, suppressUntil?} (and the seed's "id", ignored: the path names the event).
-Result<EventChange> event_change(const json& body) {
+// {ack?, suppress?, suppressUntil?, id?}. The seed's console sends the event's "id" too; the path
+// names the event, so an id that is not that one contradicts it and is refused.
+Result<EventChange> event_change(const json& body, std::string_view path_id) {
   EventChange c;
+  if (auto id = body.find("id"); id != body.end() && !id->is_null()) {
+    if (!id->is_string() || id->get_ref<const std::string&>() != path_id) {
+      return fail(errors::kInvalidField,
+                  "id must be the event's id (the one in the path) or left out.");
+    }
+  }
   for (const char* key : {"ack", "suppress"}) {
     auto it = body.find(key);
     if (it == body.end()) continue;
@@ -179,7 +186,7 @@ class AlertsModule final : public Module {
   Response update_event(Request& req, const identity::Principal& p) {
     auto body = http::parse_json_object(req);
     if (!body) return Response::error(body.error());
-    auto change = event_change(*body);
+    auto change = event_change(*body, req.param("eventId"));
     if (!change) return Response::error(change.error());
     auto e =
         service_->update_event(caller_of(p), req.param("deviceId"), req.param("eventId"), *change);
