@@ -109,7 +109,7 @@ Response security_events(DeviceService& service, const Request& req, const Calle
   auto page = http::parse_page<std::int64_t>(req, event_key);
   if (!page) return Response::error(page.error());
   std::optional<std::int64_t> before = page->after;
-  if (auto b = req.query_param("before"); b && !b->empty()) {
+  if (auto b = req.query_param("before")) {  // `before=` (empty) is an error, as `limit=` is
     std::int64_t v = 0;
     const auto [p, ec] = std::from_chars(b->data(), b->data() + b->size(), v);
     if (ec != std::errc() || p != b->data() + b->size() || v < 1) {
