@@ -22,7 +22,9 @@
 #include "smartproduct/core/logging.hpp"
 #include "smartproduct/core/readiness.hpp"
 #include "smartproduct/http/types.hpp"
+#include "smartproduct/identity/limits.hpp"
 #include "smartproduct/identity/mailer.hpp"
+#include "smartproduct/identity/service.hpp"
 #include "smartproduct/mqtt/events.hpp"
 #include "smartproduct/mqtt/intake.hpp"
 #include "smartproduct/pki/events.hpp"
@@ -71,6 +73,8 @@ struct Daemon::Impl {
   std::vector<std::unique_ptr<mqtt::Client>> own_mqtt;
   mqtt::TopicRouter topics;
   http::Router router;
+  // [http] public_*: the console's files and the OpenAPI document (before `server`, which uses it).
+  std::unique_ptr<identity::RequestLimiter> public_limiter;
   std::unique_ptr<http::HttpServer> server;
   std::size_t built = 0;  // modules built (and so to be stopped)
 
@@ -217,6 +221,18 @@ struct Daemon::Impl {
     sc.web_root = web_root();
     sc.console_enabled = config.console_enabled;
     sc.api_enabled = config.api_enabled;
+    const auto& h = config.http;
+    public_limiter = std::make_unique<identity::RequestLimiter>(
+        identity::RateLimit{h.public_rate_per_address_per_min / 60.0,
+                            static_cast<double>(h.public_burst_per_address)},
+        identity::RateLimit{h.public_rate_global_per_min / 60.0,
+                            static_cast<double>(h.public_burst_global)});
+    sc.public_admission = [limiter = public_limiter.get()](const http::Request& request) {
+      const double now_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+              .count();
+      return limiter->admit(identity::address_key(request.remote_address), now_s);
+    };
     server = std::make_unique<http::HttpServer>(sc, router, [this] { return readiness(); });
     if (auto r = server->start(); !r) {
       return fail(

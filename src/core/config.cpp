@@ -347,6 +347,14 @@ LoadResult load_daemon_config(const fs::path& file) {
     h.idle_timeout = std::chrono::seconds(s.integer("idle_timeout_s", 75, 1, 86400));
     h.max_connections = static_cast<std::size_t>(s.integer("max_connections", 1024, 1, 1000000));
     h.worker_threads = static_cast<unsigned>(s.integer("worker_threads", 4, 1, 256));
+    h.public_rate_per_address_per_min = static_cast<int>(s.integer(
+        "public_rate_per_address_per_min", h.public_rate_per_address_per_min, 1, 100000000));
+    h.public_burst_per_address = static_cast<int>(
+        s.integer("public_burst_per_address", h.public_burst_per_address, 1, 100000000));
+    h.public_rate_global_per_min = static_cast<int>(
+        s.integer("public_rate_global_per_min", h.public_rate_global_per_min, 1, 1000000000));
+    h.public_burst_global =
+        static_cast<int>(s.integer("public_burst_global", h.public_burst_global, 1, 1000000000));
     s.finish();
   }
   {

@@ -88,10 +88,11 @@ class Instance:
         self.config = self.dir / "smartproduct.toml"
         # Every test comes from 127.0.0.1, many of them faster than a person: the request limits
         # of the unauthenticated routes are lifted here (test_security.py sets its own to test them).
-        self.configure({"identity": {"public_burst_per_address": 1000000,
-                                     "public_rate_per_address_per_min": 1000000,
-                                     "public_burst_global": 1000000,
-                                     "public_rate_global_per_min": 100000000}})
+        lifted = {"public_burst_per_address": 1000000,
+                  "public_rate_per_address_per_min": 1000000,
+                  "public_burst_global": 1000000,
+                  "public_rate_global_per_min": 100000000}
+        self.configure({"identity": lifted, "http": lifted})
         if settings:
             self.configure(settings)
         self.log_path = self.dir / "log" / "daemon.log"

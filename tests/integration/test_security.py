@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from devices import broker_tls_refusals, count, issue_cert, publish, tls_args
-from harness import BIN, Instance, wait_for
+from harness import BIN, Instance, running_instance, wait_for
 from test_accounts import ctl
 # A CA admin, the registration code and a working directory (inst.dir/manufacturer), as there.
 from test_cas import admin, body_for, code, make_ca, openssl, pki_dir, sign, ski  # noqa: F401
@@ -298,14 +298,9 @@ def add_user(inst: Instance, email: str, password: str = PASSWORD) -> None:
 def limited():
     """Log mailer; 5 requests per address in a burst (then 6/min), 8 for everyone together (then
     1/min)."""
-    i = Instance(settings={"identity": {
+    yield from running_instance(settings={"identity": {
         "public_burst_per_address": 5, "public_rate_per_address_per_min": 6,
         "public_burst_global": 8, "public_rate_global_per_min": 1}})
-    try:
-        i.start()
-        yield i
-    finally:
-        i.cleanup()
 
 
 def test_unauthenticated_routes_are_limited_per_address_and_globally(limited):
@@ -330,6 +325,33 @@ def test_unauthenticated_routes_are_limited_per_address_and_globally(limited):
     # Protected routes and the probes are not behind these limits.
     assert call_from(limited, "127.0.0.3", "GET", "/api/auth/me")[0] == 401
     assert call_from(limited, "127.0.0.3", "GET", "/readyz")[0] == 200
+
+
+@pytest.fixture(scope="module")
+def limited_console():
+    """[http] public_*: 3 console requests per address in a burst (then 1/min), 5 for everyone."""
+    yield from running_instance(settings={"http": {
+        "public_burst_per_address": 3, "public_rate_per_address_per_min": 1,
+        "public_burst_global": 5, "public_rate_global_per_min": 1}})
+
+
+def test_console_files_and_the_openapi_document_are_limited(limited_console):
+    inst = limited_console
+    statuses = [call_from(inst, "127.0.0.1", "GET", path)[0]
+                for path in ("/", "/api/openapi.json", "/index.html")]
+    assert statuses == [200] * 3, statuses
+    for path in ("/", "/api/openapi.json", "/no-such-file.js"):
+        status, hdrs, data = call_from(inst, "127.0.0.1", "GET", path)
+        assert status == 429 and data["error"] == "TooManyAttempts", (path, status, data)
+        assert int(hdrs["retry-after"]) >= 1, hdrs
+    # Another address has its own allowance, up to the global ceiling (5 in all).
+    statuses = [call_from(inst, "127.0.0.2", "GET", "/")[0] for _ in range(3)]
+    assert statuses == [200, 200, 429], statuses
+    # The probes, the authenticated API and the sign-in routes (their own limits) are not behind it.
+    assert call_from(inst, "127.0.0.1", "GET", "/healthz")[0] == 200
+    assert call_from(inst, "127.0.0.1", "GET", "/api/auth/me")[0] == 401
+    assert call_from(inst, "127.0.0.1", "POST", "/api/auth/login",
+                     {"email": "a@example.com", "password": "whatever it is"})[0] == 401
 
 
 class BlackHoleSmtp:

@@ -121,6 +121,13 @@ struct HttpSettings {
   std::chrono::seconds idle_timeout{75};
   std::size_t max_connections = 1024;
   unsigned worker_threads = 4;
+  // Request limits of the console's files and /api/openapi.json (no route authenticates them):
+  // per client address (IPv6 per /64) and in total, token buckets; 429 + Retry-After past them.
+  // Generous: a console load is ~10 files, and an office shares one address.
+  int public_rate_per_address_per_min = 1200;
+  int public_burst_per_address = 600;
+  int public_rate_global_per_min = 60000;
+  int public_burst_global = 20000;
 };
 
 struct BrokerSettings {

@@ -1,14 +1,15 @@
 #include "net/http/dispatcher.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <ctime>
-#include <chrono>
 #include <exception>
 #include <random>
 
 #include <spdlog/spdlog.h>
 
 #include "smartproduct/core/logging.hpp"
+#include "smartproduct/http/errors.hpp"
 
 namespace sp::http {
 namespace {
@@ -122,7 +123,10 @@ void apply_security_headers(Response& response) {
 }
 
 Dispatcher::Dispatcher(const ServerConfig& config, Router& router, ReadinessProbe probe)
-    : router_(router), probe_(std::move(probe)), api_enabled_(config.api_enabled) {
+    : router_(router),
+      probe_(std::move(probe)),
+      api_enabled_(config.api_enabled),
+      public_admission_(config.public_admission) {
   if (config.console_enabled && !config.web_root.empty()) files_.emplace(config.web_root);
 }
 
@@ -178,6 +182,19 @@ Response Dispatcher::handle(Request& request) const noexcept {
   return response;
 }
 
+// Served by the api module without authentication (the router knows it by this pattern).
+constexpr std::string_view kOpenApiRoute = "/api/openapi.json";
+
+std::optional<Response> Dispatcher::refuse_public(const Request& request) const {
+  if (!public_admission_) return std::nullopt;
+  const std::int64_t wait = public_admission_(request);
+  if (wait <= 0) return std::nullopt;
+  auto r =
+      Response::error(errors::kTooManyAttempts, "Too many requests; please wait and try again.");
+  r.set_header("retry-after", std::to_string(wait));
+  return r;
+}
+
 Response Dispatcher::route(Request& request, std::string_view& pattern) const {
   const std::string& path = request.path;
   if (path == "/healthz") {
@@ -209,11 +226,16 @@ Response Dispatcher::route(Request& request, std::string_view& pattern) const {
   pattern = match.pattern;
   if (match.handler) {
     request.params = std::move(match.params);
+    // The one API route no module authenticates or limits (the auth routes limit themselves).
+    if (pattern == kOpenApiRoute) {
+      if (auto refused = refuse_public(request)) return std::move(*refused);
+    }
     return (*match.handler)(request);
   }
   if (match.path_known) return method_not_allowed(match.allowed);
   if (api || !files_) return not_found();
   if (!is_get_or_head(request.method)) return method_not_allowed({"GET", "HEAD"});
+  if (auto refused = refuse_public(request)) return std::move(*refused);
   return files_->serve(request);
 }
 

@@ -3,7 +3,9 @@
 // console, JSON errors, security headers, request ids and the one log line of every 5xx. The
 // server calls handle() on a worker thread.
 
+#include <cstdint>
 #include <ctime>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,6 +33,8 @@ class Dispatcher {
 
  private:
   Response route(Request& request, std::string_view& pattern) const;
+  // A 429 when config.public_admission refuses a request (console files, the OpenAPI document).
+  std::optional<Response> refuse_public(const Request& request) const;
   // The metrics label of a request: its route pattern, a built-in path, or a fixed name.
   std::string_view route_label(const Request& request, std::string_view pattern) const;
 
@@ -38,6 +42,7 @@ class Dispatcher {
   mutable RequestMetrics metrics_;  // atomics only: observing from const handle() is safe
   ReadinessProbe probe_;
   bool api_enabled_;
+  std::function<std::int64_t(const Request&)> public_admission_;
   std::optional<StaticFiles> files_;  // empty when the console is disabled
 };
 

@@ -42,6 +42,10 @@ struct ServerConfig {
   std::filesystem::path web_root;         // the console's files
   bool console_enabled = true;
   bool api_enabled = true;
+  /// Admission of the requests no route authenticates and no module limits itself: the console's
+  /// files and /api/openapi.json. 0 serves the request; n > 0 answers 429 with Retry-After n.
+  /// Empty: no limit.
+  std::function<std::int64_t(const Request&)> public_admission;
 };
 
 class HttpServer {

@@ -120,6 +120,31 @@ TEST_F(DispatcherTest, ConsoleAndNonApiRoutes) {
   EXPECT_EQ(get("GET", "/metrics").status, 200);
 }
 
+TEST_F(DispatcherTest, PublicAdmissionGuardsConsoleFilesAndTheOpenApiDocumentOnly) {
+  router_.add("GET", "/api/openapi.json", [](Request&) { return Response::json(200, {}); });
+  std::vector<std::string> asked;
+  config_.public_admission = [&asked](const Request& r) -> std::int64_t {
+    asked.push_back(r.path);
+    return 7;  // refuse everything it is asked about
+  };
+  for (auto target : {"/", "/devices/d1", "/missing.js", "/api/openapi.json"}) {
+    auto response = get("GET", target);
+    EXPECT_EQ(response.status, 429) << target;
+    EXPECT_EQ(nlohmann::json::parse(response.body).at("error"), "TooManyAttempts");
+    EXPECT_EQ(header_of(response, "retry-after"), "7");
+  }
+  // Probes, API routes (they authenticate or limit themselves), non-API routes and wrong
+  // methods never consult it.
+  EXPECT_EQ(get("GET", "/healthz").status, 200);
+  EXPECT_EQ(get("GET", "/api/things/1").status, 200);
+  EXPECT_EQ(get("GET", "/metrics").status, 200);
+  EXPECT_EQ(get("POST", "/devices").status, 405);
+  EXPECT_EQ(asked,
+            (std::vector<std::string>{"/", "/devices/d1", "/missing.js", "/api/openapi.json"}));
+  config_.public_admission = [](const Request&) -> std::int64_t { return 0; };
+  EXPECT_EQ(get("GET", "/").status, 200);
+}
+
 TEST_F(DispatcherTest, SecurityHeadersOnEveryResponse) {
   for (auto target : {"/healthz", "/api/none", "/", "/missing.js"}) {
     auto response = get("GET", target);
