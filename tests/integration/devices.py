@@ -64,7 +64,8 @@ def broker_tls_refusals(inst: Instance) -> int:
 
 
 def publish(inst: Instance, serial: str, topic: str, payload: str | bytes, *, client_id: str | None = None,
-            cert: tuple[Path, Path] | None = None, qos: int = 1, file: Path | None = None) -> PubResult:
+            cert: tuple[Path, Path] | None = None, qos: int = 1, file: Path | None = None,
+            timeout: float = 30) -> PubResult:
     crt, key = cert or (inst.dir / "devices" / f"{serial}.crt", inst.dir / "devices" / f"{serial}.key")
     args = ["mosquitto_pub", "-V", "mqttv5", "-d", "-q", str(qos), "-i", client_id or serial,
             "-t", topic] + tls_args(inst, crt, key)
@@ -72,7 +73,7 @@ def publish(inst: Instance, serial: str, topic: str, payload: str | bytes, *, cl
         args += ["-f", str(file)]
     else:
         args += ["-m", payload if isinstance(payload, str) else payload.decode()]
-    return PubResult(subprocess.run(args, capture_output=True, text=True, timeout=30))
+    return PubResult(subprocess.run(args, capture_output=True, text=True, timeout=timeout))
 
 
 def control(inst: Instance, commands: list[dict], timeout: float = 10) -> dict:

@@ -137,7 +137,10 @@ def expect_refused(inst: Instance, ca_id: str, serial: str, cert) -> None:
 
     def refused_by_tls():
         before = broker_tls_refusals(inst)
-        r = publish(inst, serial, f"smartproduct/telemetry/{serial}", '{"timestamp": 2}', cert=cert)
+        # A short timeout per try: a connection made while the managed broker restarts can wait
+        # for a handshake that never comes, and must not use up the whole wait.
+        r = publish(inst, serial, f"smartproduct/telemetry/{serial}", '{"timestamp": 2}', cert=cert,
+                    timeout=8)
         assert r.connack is None or r.refused, r  # never accepted
         return r.tls_failed and broker_tls_refusals(inst) > before
     wait_for(refused_by_tls, 30, "the device refused by the broker's TLS", interval=0.5)
