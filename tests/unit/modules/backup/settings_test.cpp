@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <fstream>
+#include <string>
 
 #include "smartproduct/backup/settings.hpp"
 
@@ -66,9 +69,14 @@ TEST(BackupSchedule, NextDue) {
 class BackupSettingsFile : public ::testing::Test {
  protected:
   BackupSettings read(const std::string& text, std::vector<std::string>& errors) {
-    auto file = std::filesystem::path(::testing::TempDir()) / "backup-settings.toml";
+    // One file per process and test: ctest runs each test as its own process, in parallel, and
+    // the normal and sanitizer builds may run at once; a shared name let one overwrite another's.
+    auto file = std::filesystem::path(::testing::TempDir()) /
+                ("backup-settings-" + std::to_string(::getpid()) + "-" +
+                 ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".toml");
     std::ofstream(file) << text;
     auto doc = config::Document::parse(file, errors);
+    std::filesystem::remove(file);
     EXPECT_TRUE(doc);
     auto section = doc->section("backup", errors);
     return read_backup_settings(section, "/srv/sp/data");
