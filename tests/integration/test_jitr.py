@@ -355,6 +355,9 @@ def test_inactive_and_deregistered_cas_are_refused(inst, api, users):
         publish(inst, "SN-J003", "smartproduct/telemetry/SN-J003", telemetry("SN-J003"), cert=cert3)),
         30, "deregistered CA refused by TLS", interval=0.5)
     assert r.tls_failed, r
+    # The managed broker restarted for the deregistration: let the daemon reconnect and resync the
+    # plugin before the next test's devices connect (as after the deactivation above).
+    wait_for(lambda: inst.status("/readyz") == 200, 20, "daemon reconnected to the broker")
 
 
 def test_delete_kicks_and_refuses_then_new_owner_gets_the_events(inst, api, users):
@@ -364,6 +367,7 @@ def test_delete_kicks_and_refuses_then_new_owner_gets_the_events(inst, api, user
     cert = issue_cert(inst, "SN-J004")
     dev = LiveDevice(inst, "SN-J004", cert, topic="smartproduct/event/SN-J004")
     try:
+        assert dev.connack() == 0, dev.text()
         wait_status(api, alice, "SN-J004", "complete")
         event = {"messageId": "m-alice-1", "type": "warning", "message": "for alice",
                  "details": {}, "timestamp": int(time.time() * 1000)}
