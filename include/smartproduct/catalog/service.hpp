@@ -73,10 +73,6 @@ class CatalogService {
   /// comparison). 404 CatalogEntryNotFound for an unknown entry.
   Result<bool> check_claim_code(std::string_view device_id, std::string_view model_number,
                                 std::string_view code);
-  /// True when the serial is in the catalog under any model number.
-  Result<bool> contains_device(std::string_view device_id) {
-    return repo_.contains_device(device_id);
-  }
   /// Listed at all, and the CAs the serial's rows are bound to (JITR, pre-authorization).
   Result<store::CatalogBinding> binding(std::string_view device_id) {
     return repo_.binding(device_id);

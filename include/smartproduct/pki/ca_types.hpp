@@ -2,6 +2,7 @@
 // The record of a registered device certificate authority (stored by store::CaRepository, managed
 // by pki::CaService). No HTTP, no SQL.
 
+#include <cctype>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -45,5 +46,17 @@ struct CertificateAuthority {
   std::int64_t created_at_ms = 0;
   std::int64_t updated_at_ms = 0;
 };
+
+/// A CA id as it arrives from URLs, the CLI and catalog entries (the SKI in hex, any case, possibly
+/// with colons as openssl prints it) in its stored form: colons dropped, upper case. Inline: the
+/// catalog checks the ids it is given without depending on the CA service.
+inline std::string normalize_ca_id(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == ':') continue;
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
 
 }  // namespace sp::pki

@@ -74,8 +74,6 @@ class CatalogRepository {
 
   virtual Result<std::optional<CatalogEntry>> find(std::string_view device_id,
                                                    std::string_view model_number) = 0;
-  /// True when the serial is in the catalog under any model number (JITR's check of a CN).
-  virtual Result<bool> contains_device(std::string_view device_id) = 0;
   /// The serial's catalog rows: listed at all, and the distinct CA ids they are bound to.
   virtual Result<CatalogBinding> binding(std::string_view device_id) = 0;
   /// True when `ca_id` names a registered CA that is not deregistered (a catalog row may be

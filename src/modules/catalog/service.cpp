@@ -8,6 +8,7 @@
 
 #include "smartproduct/http/errors.hpp"
 #include "smartproduct/http/page_limits.hpp"
+#include "smartproduct/pki/ca_types.hpp"
 
 namespace sp::catalog {
 namespace {
@@ -41,16 +42,13 @@ std::string claim_account(std::string_view device_id, std::string_view model_num
   return out;
 }
 
-// A CA id as the CA routes accept it: hex, colons allowed, any case; stored as upper-case hex.
+// A CA id as the CA routes accept it (pki::normalize_ca_id), and hex; nullopt when it is not one.
 std::optional<std::string> normalize_ca_id(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == ':') continue;
-    if (!std::isxdigit(static_cast<unsigned char>(c))) return std::nullopt;
-    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  if (out.empty() || out.size() > 128) return std::nullopt;
-  return out;
+  std::string id = pki::normalize_ca_id(text);
+  const bool hex = std::all_of(id.begin(), id.end(),
+                               [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); });
+  if (id.empty() || id.size() > 128 || !hex) return std::nullopt;
+  return id;
 }
 
 }  // namespace

@@ -46,16 +46,6 @@ std::string sanitize_name(std::string_view cn) {
   return out;
 }
 
-// Ids arrive from URLs and the CLI in any case, possibly with colons (openssl prints them so).
-std::string normalize_id(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == ':') continue;
-    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
 // Parses one certificate (exactly one in the text) for use as a registered CA.
 Result<std::pair<std::string, CertInfo>> parse_single(std::string_view pem, const char* field,
                                                       const char* error_name) {
@@ -184,7 +174,7 @@ Result<void> CaService::check_identifiers(const CertificateAuthority& ca) {
     for (const auto& pem : *roots) {
       auto root = parse_certificate(pem);
       if (!root) return tl::unexpected(root.error());
-      if (normalize_id(root->subject_key_id) == ca.id || root->subject == ca.subject) {
+      if (normalize_ca_id(root->subject_key_id) == ca.id || root->subject == ca.subject) {
         return fail(errors::kCaAlreadyRegistered,
                     "The CA's subject key identifier or subject is the platform root's.");
       }
@@ -283,7 +273,7 @@ Result<std::vector<CertificateAuthority>> CaService::list(bool include_deregiste
 
 Result<CertificateAuthority> CaService::resolve(std::string_view id_or_name) {
   if (id_or_name.empty() || id_or_name.size() > 256) return not_found(id_or_name);
-  const std::string id = normalize_id(id_or_name);
+  const std::string id = normalize_ca_id(id_or_name);
   if (is_hex(id)) {
     auto by_id = repo_.find(id);
     if (!by_id) return tl::unexpected(by_id.error());
@@ -371,7 +361,7 @@ Result<CertificateAuthority> CaService::deregister(std::string_view id_or_name) 
 }
 
 Result<std::int64_t> CaService::device_count(std::string_view id) {
-  return repo_.device_count(normalize_id(id));
+  return repo_.device_count(normalize_ca_id(id));
 }
 
 Result<CertificateAuthority> CaService::create_managed(std::string_view name, int days) {

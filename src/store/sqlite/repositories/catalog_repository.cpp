@@ -60,17 +60,6 @@ class SqliteCatalogRepository final : public store::CatalogRepository {
     });
   }
 
-  Result<bool> contains_device(std::string_view device_id) override {
-    return db_->read([&](Connection& conn) -> Result<bool> {
-      auto s = conn.prepare("SELECT 1 FROM catalog WHERE device_id = ?1 LIMIT 1");
-      if (!s) return forward(s);
-      s->bind_all(device_id);
-      auto row = s->step();
-      if (!row) return forward(row);
-      return *row;
-    });
-  }
-
   Result<store::CatalogBinding> binding(std::string_view device_id) override {
     return db_->read([&](Connection& conn) -> Result<store::CatalogBinding> {
       auto s = conn.prepare("SELECT DISTINCT ca_id FROM catalog WHERE device_id = ?1 ORDER BY 1");
