@@ -1,12 +1,13 @@
 // Shared helpers for the browser tests: Debian's Chromium through playwright-core, a fresh
 // profile per test, screenshots under artifacts/, and verification codes from the daemon log.
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { chromium, request } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const artifactsDir = path.join(here, 'artifacts');
@@ -140,4 +141,41 @@ export function simInstance() {
   const sim = binDir && path.join(binDir, 'smartproduct-sim');
   const enabled = !!(config && binDir && process.env.SP_BASE_URL && existsSync(sim));
   return { config, binDir, sim, skip: !enabled && 'needs SP_CONFIG and SP_BIN_DIR of the instance and smartproduct-sim (run it through run.mjs)' };
+}
+
+const apiClients = [];
+
+/**
+ * A REST client signed in as who = {email, password}, for what the tests check besides the page:
+ * get / post / put / del answer {status, body} (body: the JSON, or null). disposeApiClients() in
+ * after() ends them all.
+ */
+export async function apiAs(who) {
+  const ctx = await request.newContext({ baseURL: baseUrl(), ignoreHTTPSErrors: true });
+  apiClients.push(ctx);
+  const login = await ctx.post('/api/auth/login', { data: who });
+  assert.equal(login.status(), 200, await login.text());
+  const headers = { Authorization: `Bearer ${(await login.json()).accessToken}` };
+  const answer = async (r) => ({ status: r.status(), body: await r.json().catch(() => null) });
+  return {
+    get: async (p) => answer(await ctx.get(p, { headers })),
+    post: async (p, data) => answer(await ctx.post(p, { headers, data })),
+    put: async (p, data) => answer(await ctx.put(p, { headers, data })),
+    del: async (p) => answer(await ctx.delete(p, { headers })),
+  };
+}
+
+export async function disposeApiClients() {
+  for (const ctx of apiClients.splice(0)) await ctx.dispose();
+}
+
+/**
+ * Runs one SQL statement on the instance's main database (SP_INSTANCE_DIR/data/smartproduct.db),
+ * as smartproductctl or a second daemon would write it: the only way to hold a run 'running' long
+ * enough to see a page follow it.
+ */
+export function mainDbSql(statement) {
+  const db = path.join(process.env.SP_INSTANCE_DIR, 'data', 'smartproduct.db');
+  const r = spawnSync('/usr/bin/python3', ['-c', 'import sqlite3, sys\nwith sqlite3.connect(sys.argv[1], timeout=10) as c: c.execute(sys.argv[2])', db, statement], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, `${statement}: ${r.stderr}`);
 }

@@ -16,8 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { request } from 'playwright-core';
-import { baseUrl, ctl, openBrowser, shot, signIn, until } from './lib.mjs';
+import { apiAs, baseUrl, ctl, disposeApiClients, mainDbSql as sql, openBrowser, shot, signIn, until } from './lib.mjs';
 
 const config = process.env.SP_CONFIG;
 const instance = process.env.SP_INSTANCE_DIR;
@@ -37,21 +36,6 @@ let device = null; // the mosquitto_pub process keeping the device connected
 let deviceOutput = ''; // its debug output (-d): says when the broker drops the connection
 let caKey = null; // {path, mode} of the CA key made readable by others
 let heldRun = false; // a 'running' row written behind the daemon's back (failed again in after())
-const clients = [];
-
-/** An API client signed in as `who`: get/post/put answer {status, body}. */
-async function apiAs(who) {
-  const ctx = await request.newContext({ baseURL: baseUrl(), ignoreHTTPSErrors: true });
-  clients.push(ctx);
-  const login = await ctx.post('/api/auth/login', { data: who });
-  assert.equal(login.status(), 200, await login.text());
-  const headers = { Authorization: `Bearer ${(await login.json()).accessToken}` };
-  const answer = async (r) => ({ status: r.status(), body: await r.json().catch(() => null) });
-  return {
-    get: async (p) => answer(await ctx.get(p, { headers })),
-    post: async (p, data) => answer(await ctx.post(p, { headers, data })),
-  };
-}
 
 before(async () => {
   if (!enabled) return;
@@ -68,19 +52,9 @@ after(async () => {
   if (device && device.exitCode === null && device.signalCode === null) device.kill('SIGTERM');
   if (caKey) chmodSync(caKey.path, caKey.mode);
   if (heldRun) sql("UPDATE audit_runs SET status = 'failed' WHERE status = 'running'");
-  for (const c of clients) await c.dispose();
+  await disposeApiClients();
   if (work) await rm(work, { recursive: true, force: true });
 });
-
-/**
- * Runs one SQL statement on the instance's main database (as smartproductctl or a second daemon
- * would write it): the only way to hold a run 'running' long enough to see the page follow it.
- */
-function sql(statement) {
-  const db = path.join(instance, 'data', 'smartproduct.db');
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import sqlite3, sys\nwith sqlite3.connect(sys.argv[1], timeout=10) as c: c.execute(sys.argv[2])', db, statement], { encoding: 'utf8', timeout: 20000 });
-  assert.equal(r.status, 0, `${statement}: ${r.stderr}`);
-}
 
 /** Registers the device for its owner and connects it (mosquitto_pub -l) with a 1-day certificate. */
 async function connectExpiringDevice(user) {

@@ -106,8 +106,8 @@ function acceptTokens(body) {
 
 // ---- HTTP -------------------------------------------------------------------------------------
 
-async function send(path, { method = 'GET', body, auth = true, text: asText = false } = {}) {
-  const headers = { Accept: asText ? 'text/csv, application/json' : 'application/json' };
+async function send(path, { method = 'GET', body, auth = true, text: asText = false, blob: asBlob = false } = {}) {
+  const headers = { Accept: asText || asBlob ? 'text/csv, application/x-ndjson, application/json' : 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
   let res;
@@ -124,6 +124,7 @@ async function send(path, { method = 'GET', body, auth = true, text: asText = fa
   }
   let data = null;
   if (asText && res.ok) return res.text();
+  if (asBlob && res.ok) return { blob: await res.blob(), disposition: res.headers.get('Content-Disposition') };
   if (res.status !== 204) {
     const text = await res.text();
     if (text) {
@@ -368,3 +369,20 @@ export const listAuditFindings = (limit, cursor, filter = {}) => api(withQuery('
 export const updateAuditFinding = (id, body) => api(`/admin/audit/findings/${seg(String(id))}`, { method: 'PUT', body });
 /** A mitigation: action = revoke-certificate | disable-ca | kick-device. */
 export const auditAction = (id, action) => api(`/admin/audit/findings/${seg(String(id))}/actions`, { method: 'POST', body: { action } });
+
+// ---- admin: datasets --------------------------------------------------------------------------
+
+export const listDatasets = () => api('/admin/datasets');
+/** {name, query, schedule?, format?, retentionDays?, enabled?}: 201 the dataset; 409 DatasetExists, 422 names the query's column. */
+export const createDataset = (body) => api('/admin/datasets', { method: 'POST', body });
+export const getDataset = (name) => api(`/admin/datasets/${seg(name)}`);
+/** Only the changed fields of {query, schedule, format, retentionDays, enabled}; answers the dataset. */
+export const updateDataset = (name, body) => api(`/admin/datasets/${seg(name)}`, { method: 'PUT', body });
+export const deleteDataset = (name) => api(`/admin/datasets/${seg(name)}`, { method: 'DELETE' });
+/** Starts a run: {runId, status: "running"} (409 while one runs). */
+export const runDataset = (name) => api(`/admin/datasets/${seg(name)}/run`, { method: 'POST', body: {} });
+/** A page of the dataset's runs, newest first. */
+export const listDatasetRuns = (name, limit, cursor) => api(withQuery(`/admin/datasets/${seg(name)}/contents`, limit, cursor));
+export const getDatasetRun = (name, runId) => api(`/admin/datasets/${seg(name)}/contents/${seg(String(runId))}`);
+/** A run's file with the token: {blob, disposition}. path: under /api (datasets.js downloadPath). */
+export const downloadDatasetFile = (path) => api(path, { blob: true });

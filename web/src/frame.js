@@ -16,6 +16,7 @@ const icons = {
   catalog: 'M4 5h16v4H4zM4 11h16v4H4zM4 17h16v3H4zM7 7h.01M7 13h.01',
   cas: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM9 12l2 2 4-4',
   security: 'M12 3l7 3v5c0 4.5-3 8-7 10-4-2-7-5.5-7-10V6zM12 8v5M12 16h.01',
+  datasets: 'M5 6c0-1.7 3.1-3 7-3s7 1.3 7 3-3.1 3-7 3-7-1.3-7-3zM5 6v12c0 1.7 3.1 3 7 3s7-1.3 7-3V6M5 12c0 1.7 3.1 3 7 3s7-1.3 7-3',
 };
 
 function Icon({ name }) {
@@ -38,6 +39,7 @@ export const kAdminNav = [
   { path: '/admin/cas', label: 'Certificate authorities', icon: 'cas' },
   { path: '/admin/security-events', label: 'Security events', icon: 'audit' },
   { path: '/admin/security', label: 'Security', icon: 'security' },
+  { path: '/admin/datasets', label: 'Datasets', icon: 'datasets' },
 ];
 
 function NavLink({ item, path }) {

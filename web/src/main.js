@@ -12,6 +12,7 @@ import { AdminAudit, AdminSecurityEvents, AdminUsers } from './pages/admin.js';
 import { Forgot, Reset, SignIn, SignUp, Verify } from './pages/auth.js';
 import { AdminCas } from './pages/cas.js';
 import { AdminCatalog } from './pages/catalog.js';
+import { AdminDatasets } from './pages/datasets.js';
 import { DeviceDetail, MyDevices, Registration } from './pages/devices.js';
 import { Alerts, History } from './pages/events.js';
 import { AdminSecurity } from './pages/security.js';
@@ -26,7 +27,7 @@ const kPages = {
   '/history': History,
   '/user': UserSetting,
 };
-const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas, '/admin/security-events': AdminSecurityEvents, '/admin/security': AdminSecurity };
+const kAdminPages = { '/admin/users': AdminUsers, '/admin/audit': AdminAudit, '/admin/catalog': AdminCatalog, '/admin/cas': AdminCas, '/admin/security-events': AdminSecurityEvents, '/admin/security': AdminSecurity, '/admin/datasets': AdminDatasets };
 const kHome = '/devices';
 
 function pageFor(path, user) {
