@@ -2,6 +2,7 @@
 
 #include "store/sqlite/repositories/repositories.hpp"
 #include "store/sqlite/repositories/statement_cache.hpp"
+#include "store/sqlite/repositories/telemetry_sql.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -62,20 +63,10 @@ class Rollups {
              std::tie(o.device_id, o.bucket, o.field, o.owner_id);
     }
   };
-  static std::string upsert_sql(const char* table) {
-    return std::string("INSERT INTO ") + table +
-           " (device_id, bucket, field, owner_id, count, sum, min, max, first_t, first, last_t, "
-           "last) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-           "ON CONFLICT DO UPDATE SET count = count + excluded.count, sum = sum + excluded.sum, "
-           "min = min(min, excluded.min), max = max(max, excluded.max), "
-           "first = CASE WHEN excluded.first_t < first_t THEN excluded.first ELSE first END, "
-           "first_t = min(first_t, excluded.first_t), "
-           "last = CASE WHEN excluded.last_t >= last_t THEN excluded.last ELSE last END, "
-           "last_t = max(last_t, excluded.last_t)";
-  }
   std::map<Key, telemetry::Aggregate> pending_[2];
-  CachedStatement upsert_[2] = {CachedStatement{upsert_sql("telemetry_rollup_1m")},
-                                CachedStatement{upsert_sql("telemetry_rollup_1h")}};
+  CachedStatement upsert_[2] = {
+      CachedStatement{telemetry_rollup_upsert_sql("telemetry_rollup_1m")},
+      CachedStatement{telemetry_rollup_upsert_sql("telemetry_rollup_1h")}};
 };
 
 CommitHooks store_hooks(const std::shared_ptr<Rollups>& rollups) {
@@ -149,9 +140,7 @@ class SqliteTelemetryRepository final : public store::TelemetryRepository {
  private:
   std::shared_ptr<Database> db_;
   // Used only inside write jobs (the writer thread).
-  CachedStatement insert_{
-      "INSERT INTO telemetry (device_id, device_ts, received_at, payload, dedup_key, t, owner_id) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"};
+  CachedStatement insert_{kTelemetryInsertSql};
   std::shared_ptr<Rollups> rollups_;
 };
 
