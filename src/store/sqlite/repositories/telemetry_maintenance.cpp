@@ -22,8 +22,12 @@ using store::TelemetryTable;
 
 // Devices visited per job when they have nothing to prune: bounds a job's time on a large fleet.
 constexpr int kMaxDevicesPerStep = 2000;
+// Neither statement ever deletes the newest row (the table's largest id): SQLite gives a new row
+// max(id) + 1, so keeping that row keeps ids growing forever, and a dataset's watermark (the last
+// id a run read) never meets a reused id.
 constexpr const char* kPruneOldestRaw =
-    "DELETE FROM telemetry WHERE id < (SELECT min(id) FROM telemetry) + ?1";
+    "DELETE FROM telemetry WHERE id < (SELECT min(id) FROM telemetry) + ?1 "
+    "AND id < (SELECT max(id) FROM telemetry)";
 
 struct TableSql {
   const char* next_device;
@@ -35,7 +39,7 @@ TableSql table_sql(TelemetryTable table) {
     case TelemetryTable::kRaw:
       return {"SELECT device_id FROM telemetry WHERE device_id > ?1 ORDER BY device_id LIMIT 1",
               "DELETE FROM telemetry WHERE id IN (SELECT id FROM telemetry WHERE device_id = ?1 "
-              "AND t < ?2 ORDER BY t LIMIT ?3)"};
+              "AND t < ?2 AND id < (SELECT max(id) FROM telemetry) ORDER BY t LIMIT ?3)"};
     case TelemetryTable::kRollup1m:
       return {
           "SELECT device_id FROM telemetry_rollup_1m WHERE device_id > ?1 ORDER BY device_id "

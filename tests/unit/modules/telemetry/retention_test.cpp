@@ -91,9 +91,14 @@ TEST_F(RetentionTest, EachTableIsCutAtItsOwnAgeInBoundedBatches) {
   auto deleted = retention.run_retention();
   ASSERT_TRUE(deleted) << deleted.error().detail;
 
-  // Raw: kept only the 1- and 20-day-old samples (by sample time).
+  // Raw: kept only the 1- and 20-day-old samples (by sample time), and the table's newest row
+  // (the last one stored, SN-C's 800-day-old sample): ids never go back, for the datasets.
   EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE t >= ?1", now - 30 * kDay), 24);
-  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE t < ?1", now - 30 * kDay), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE t < ?1", now - 30 * kDay), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE t < ?1 AND id = (SELECT max(id) FROM "
+                  "telemetry)",
+                  now - 30 * kDay),
+            1);
   // 1-minute rollups: 90 days (1, 20, 45 days old remain); 2 numeric fields each... only
   // actualTemperature and its °C value.
   EXPECT_EQ(count("SELECT count(*) FROM telemetry_rollup_1m WHERE bucket < ?1", now - 90 * kDay),
@@ -108,7 +113,7 @@ TEST_F(RetentionTest, EachTableIsCutAtItsOwnAgeInBoundedBatches) {
                   now - 730 * kDay),
             5);
   const auto& st = retention.stats();
-  EXPECT_EQ(st.pruned_raw.load(), 48u);
+  EXPECT_EQ(st.pruned_raw.load(), 47u);
   EXPECT_EQ(static_cast<int64_t>(st.pruned_raw + st.pruned_1m + st.pruned_1h), *deleted);
   // No job deleted more than 5 rows: at least deleted/5 jobs ran.
   EXPECT_GE(st.batches.load(), static_cast<uint64_t>(*deleted / 5));
@@ -134,8 +139,9 @@ TEST_F(RetentionTest, OneStepDeletesAtMostItsBudgetAndResumesOnTheSameDevice) {
     steps.push_back(s->deleted);
     if (s->pass_done && s->deleted < 5) break;
   }
-  EXPECT_EQ(steps, (std::vector<int64_t>{5, 5, 3}));
-  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 0);
+  // SN-B's sample is the newest row: kept, so that ids never go back.
+  EXPECT_EQ(steps, (std::vector<int64_t>{5, 5, 2}));
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE device_id = 'SN-B' AND ?1 = ?1", 0), 1);
   // Oldest by arrival: the guard's order.
   ASSERT_TRUE(ingest("SN-A", {{"timestamp", now}, {"v", 1}}));
   ASSERT_TRUE(ingest("SN-A", {{"timestamp", now + 1}, {"v", 2}}));
@@ -223,7 +229,8 @@ TEST_F(RetentionTest, GuardPrunesOldestRawThenRefusesIntakeAndResumes) {
     EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE t = ?1", clock_.now - 1000), 0);
   }
 
-  // A limit below an empty store: everything raw goes, then intake is refused.
+  // A limit below an empty store: every raw row goes but the newest (ids never go back), then
+  // intake is refused.
   config.max_disk_bytes = 4096;
   config.guard_prune_batches = 1000;
   RetentionService guard(config, *maintenance_, clock_, {});
@@ -234,11 +241,11 @@ TEST_F(RetentionTest, GuardPrunesOldestRawThenRefusesIntakeAndResumes) {
   EXPECT_TRUE(changes[0].first);
   EXPECT_NE(changes[0].second.find("max_disk_bytes"), std::string::npos) << changes[0].second;
   EXPECT_NE(guard.pause_reason().find("max_disk_bytes"), std::string::npos);
-  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 1);
   // Refused: not acknowledged (done(false)), not stored.
   EXPECT_FALSE(ingest("SN-A", {{"timestamp", clock_.now}, {"v", 1}}));
   EXPECT_EQ(service_->refused(), 1u);
-  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 1);
 
   // The free-space rule: a probe under min_free_bytes pauses; more free space resumes.
   config.max_disk_bytes = 0;
@@ -256,7 +263,7 @@ TEST_F(RetentionTest, GuardPrunesOldestRawThenRefusesIntakeAndResumes) {
   ASSERT_EQ(changes.size(), 2u);
   EXPECT_FALSE(changes[1].first);
   EXPECT_TRUE(ingest("SN-A", {{"timestamp", clock_.now}, {"v", 1}}));
-  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM telemetry WHERE ?1 = ?1", 0), 2);
 }
 
 TEST_F(RetentionTest, DiskFullPausesUntilTheNextCheckFindsRoom) {
