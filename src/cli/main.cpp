@@ -7,6 +7,7 @@
 #include "backup_command.hpp"
 #include "ca_command.hpp"
 #include "catalog_command.hpp"
+#include "dataset_command.hpp"
 #include "demo_command.hpp"
 #include "device_cert_command.hpp"
 #include "doctor_command.hpp"
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   sp::cli::add_backup_commands(app);
   sp::cli::add_migrate_command(app);
   sp::cli::add_audit_command(app);
+  sp::cli::add_dataset_command(app);
   sp::cli::add_demo_command(app);
   sp::cli::add_status_command(app);
   sp::cli::add_doctor_command(app);

@@ -255,6 +255,12 @@ def cases(inst, api, world):
         ("PUT", "/api/notifications/channels", "/api/notifications/channels", owner,
          {"emailEnabled": True, "smsEnabled": False, "phone": "+15551234567",
           "webhookUrl": None, "rotateWebhookSecret": False}, True),
+        ("POST", "/api/admin/datasets", "/api/admin/datasets", admin,
+         {"name": "sweep-ds", "query": "SELECT deviceId, t FROM telemetry", "schedule": "off",
+          "format": "jsonl", "retentionDays": 7, "enabled": False}, True),
+        ("PUT", "/api/admin/datasets/{name}", "/api/admin/datasets/smartproduct_dataset", admin,
+         {"query": "SELECT * FROM telemetry", "schedule": "rate(1 hour)", "format": "csv",
+          "retentionDays": 30, "enabled": True}, True),
         # Last: it changes the account's password (and so ends its tokens).
         ("POST", "/api/auth/password/change", "/api/auth/password/change", changer,
          {"currentPassword": PASSWORD, "newPassword": "another sweep password"}, True),
@@ -319,7 +325,7 @@ def bad_query_values(schema: dict) -> list[str]:
 def test_every_documented_query_parameter_is_validated(inst, api, world):
     doc = api.spec.doc
     params = doc["components"].get("parameters", {})
-    paths = {"{deviceId}": "SN-SW01", "{eventId}": world["event"]}
+    paths = {"{deviceId}": "SN-SW01", "{eventId}": world["event"], "{name}": "smartproduct_dataset"}
     tokens = {True: world["admin"], False: world["owner"]}
     wrong, sent = [], 0
     for template, item in doc["paths"].items():

@@ -38,10 +38,10 @@ struct Code {
 // not compile (the constant k<name> would be defined twice).
 #define SP_ERROR_CATALOGUE(X)                                                                     \
   X(AccountDisabled, kUnauthenticated, "This account is disabled.")                               \
-  X(AuditActionNotApplicable, kUnprocessable, "This action does not apply to the finding.")    \
-  X(AuditFindingNotFound, kNotFound, "No such audit finding.")                                  \
-  X(AuditRunNotFound, kNotFound, "No such audit run.")                                          \
-  X(AuditRunning, kConflict, "An audit run is running; try again when it has finished.")      \
+  X(AuditActionNotApplicable, kUnprocessable, "This action does not apply to the finding.")       \
+  X(AuditFindingNotFound, kNotFound, "No such audit finding.")                                    \
+  X(AuditRunNotFound, kNotFound, "No such audit run.")                                            \
+  X(AuditRunning, kConflict, "An audit run is running; try again when it has finished.")          \
   X(BackupFailed, kUnprocessable, "The instance cannot be backed up.")                            \
   X(BackupNotFound, kNotFound, "No such backup.")                                                 \
   X(BackupRunning, kConflict, "A backup is running; try again when it has finished.")             \
@@ -68,6 +68,12 @@ struct Code {
   X(CsrInvalid, kBadRequest, "The CSR is not valid PEM.")                                         \
   X(CsrKeyTooWeak, kUnprocessable, "The CSR key is too weak.")                                    \
   X(CsrSignatureInvalid, kUnprocessable, "The CSR is not signed by its own key.")                 \
+  X(DatasetExists, kConflict, "A dataset with this name exists.")                                 \
+  X(DatasetLimitReached, kUnprocessable, "The instance has as many datasets as it allows.")       \
+  X(DatasetNotFound, kNotFound, "No such dataset.")                                               \
+  X(DatasetRunNotFound, kNotFound, "No such dataset run, or its file has expired.")               \
+  X(DatasetRunRunning, kConflict,                                                                 \
+    "A run of this dataset is running; try again when it has finished.")                          \
   X(DeliveryNotDead, kConflict, "Only a dead delivery can be retried.")                           \
   X(DeviceAccessDenied, kForbidden, "The device belongs to another user.")                        \
   X(DeviceAlreadyDeleted, kConflict, "The device is already deleted.")                            \
@@ -92,6 +98,7 @@ struct Code {
   X(InvalidCommandSchema, kUnprocessable, "The device model declares its commands wrongly.")      \
   X(InvalidCredentials, kUnauthenticated, "Email or password is wrong.")                          \
   X(InvalidCursor, kBadRequest, "lastevalkey is not a valid cursor.")                             \
+  X(InvalidDatasetQuery, kUnprocessable, "The dataset query is not valid.")                       \
   X(InvalidDeviceId, kUnprocessable,                                                              \
     "deviceId must be 1 to 128 characters from A-Z a-z 0-9 : _ -.")                               \
   X(InvalidEmail, kUnprocessable, "The email address is not valid.")                              \
@@ -153,8 +160,8 @@ struct Code {
   X(TokenNotYetValid, kUnauthenticated, "The token is not valid yet.")                            \
   X(TooManyAttempts, kRateLimited, "Too many attempts; please wait and try again.")               \
   X(TooManyClaimAttempts, kRateLimited, "Too many wrong claim codes; please wait and try again.") \
-  X(TooManyConnections, kRateLimited, "Too many live connections; try again later.")               \
-  X(TooManySubscriptions, kRateLimited, "Too many live subscriptions on this connection.")         \
+  X(TooManyConnections, kRateLimited, "Too many live connections; try again later.")              \
+  X(TooManySubscriptions, kRateLimited, "Too many live subscriptions on this connection.")        \
   X(Unauthorized, kUnauthenticated, "Sign in to use the API.")                                    \
   X(UnsupportedEncoding, kBadRequest, "The payload is not UTF-8 JSON.")                           \
   X(UnsupportedMediaType, kUnsupportedMediaType, "Content-Type must be application/json")         \

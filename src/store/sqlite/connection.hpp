@@ -114,6 +114,9 @@ class Statement {
   Statement& reset();
 
   int column_count() const;
+  enum class ColumnType { kInteger, kFloat, kText, kBlob, kNull };
+  /// The storage class of the column's value in the current row.
+  ColumnType column_type(int column) const;
   bool column_is_null(int column) const;
   std::int64_t column_int64(int column) const;
   double column_double(int column) const;
