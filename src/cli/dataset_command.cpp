@@ -115,9 +115,12 @@ void add_dataset_command(CLI::App& app) {
           if (!id) return tl::unexpected(id.error());
           auto done = s.execute(*name, *id);
           if (!done) return tl::unexpected(done.error());
-          std::cerr << fmt::format("dataset {} run {}: {} rows, {} bytes (telemetry rows {}..{})\n",
-                                   *name, done->id, done->rows, done->bytes, done->from_row + 1,
-                                   done->to_row);
+          const std::string window =
+              done->to_row > done->from_row
+                  ? fmt::format("telemetry rows {}..{}", done->from_row + 1, done->to_row)
+                  : std::string("no new telemetry rows");
+          std::cerr << fmt::format("dataset {} run {}: {} rows, {} bytes ({})\n", *name, done->id,
+                                   done->rows, done->bytes, window);
           return s.run_file(*name, *id);
         });
     if (!r) {

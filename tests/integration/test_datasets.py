@@ -293,13 +293,15 @@ def test_cli_run_update_retention_and_delete(inst, api, users, devices):
     admin = users.tokens[ADMIN]
     create(api, admin, {"name": "cli-set", "query": "SELECT deviceId, actualTemperature FROM telemetry",
                         "format": "csv", "retentionDays": 1})
+    sent = publish(devices, SERIALS[1], [55.5])  # at least this row, whatever ran before
     out = inst.dir / "cli-out.csv"
     cfg = inst.config
     proc = subprocess.run([str(BIN / "smartproductctl"), "dataset", "run", "cli-set", "--out", str(out),
                            "--config", str(cfg)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     first_rows = csv_rows(out.read_bytes())
-    assert first_rows and "rows" in proc.stderr
+    assert first_rows[-1] == {"deviceId": SERIALS[1], "actualTemperature": str(sent[0]["actualTemperature"])}
+    assert f"{len(first_rows)} rows" in proc.stderr
     status, _, body = api("GET", "/api/admin/datasets/cli-set/contents", token=admin)
     cli_run = body["Items"][0]
     assert cli_run["trigger"] == "cli" and cli_run["rows"] == len(first_rows)
