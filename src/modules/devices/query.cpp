@@ -391,7 +391,9 @@ std::string value_text(const Value& v) {
       out += '?';
     } else {
       for (char c : p.text) {
-        if (is_space(c) || ends_word(c) || c == '*' || c == '?' || c == '\\') out += '\\';
+        // At the value's start, < > [ { would read as a comparison or a range after ':'.
+        const bool opens = out.empty() && (c == '<' || c == '>' || c == '[' || c == '{');
+        if (opens || is_space(c) || ends_word(c) || c == '*' || c == '?' || c == '\\') out += '\\';
         out += c;
       }
     }
