@@ -13,6 +13,7 @@
 //   ...
 //   return Response::json(200, http::page_json(std::move(items), next_key_json_or_nullopt));
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -71,6 +72,25 @@ Result<PageRequest<Key>> parse_page(const Request& request, FromJson&& from_json
     page.after = std::move(*key);
   }
   return page;
+}
+
+/// A numeric id from a path segment: 1 to 18 decimal digits, else nullopt (the resource does not
+/// exist: routes answer their NotFound).
+inline std::optional<std::int64_t> decimal_id(std::string_view text) {
+  if (text.empty() || text.size() > 18) return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+/// The key of lists paged by a numeric id, {"i": id}, for parse_page<std::int64_t>.
+inline std::optional<std::int64_t> id_page_key(const nlohmann::json& key) {
+  auto i = key.find("i");
+  if (i == key.end() || !i->is_number_integer()) return std::nullopt;
+  return i->get<std::int64_t>();
 }
 
 /// {"Items": items, "Count": items.size(), "LastEvaluatedKey": encode_cursor(*next)} with

@@ -123,22 +123,6 @@ std::optional<std::string> finding_device(const store::AuditFinding& f) {
 }
 
 // Ids in paths: decimal, else the resource does not exist.
-std::optional<std::int64_t> id_param(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
-std::optional<std::int64_t> id_key(const json& key) {
-  auto i = key.find("i");
-  if (i == key.end() || !i->is_number_integer()) return std::nullopt;
-  return i->get<std::int64_t>();
-}
-
 // The rows of a page fetched with limit + 1: trims the extra one and returns the cursor.
 template <class Row>
 std::optional<json> trim_page(std::vector<Row>& rows, int limit) {
@@ -292,7 +276,7 @@ class AuditModule final : public Module {
   }
 
   Response list_runs(Request& req, const identity::Principal&) {
-    auto page = http::parse_page<std::int64_t>(req, id_key);
+    auto page = http::parse_page<std::int64_t>(req, http::id_page_key);
     if (!page) return Response::error(page.error());
     auto rows = service_->runs(page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
@@ -303,7 +287,7 @@ class AuditModule final : public Module {
   }
 
   Response get_run(Request& req, const identity::Principal&) {
-    auto id = id_param(req.param("runId"));
+    auto id = http::decimal_id(req.param("runId"));
     if (!id) return Response::error(errors::kAuditRunNotFound);
     auto r = service_->run(*id);
     if (!r) return Response::error(r.error());
@@ -354,7 +338,7 @@ class AuditModule final : public Module {
     filter.severity = *severity;
     filter.status = *status;
     filter.device_id = *device;
-    auto page = http::parse_page<std::int64_t>(req, id_key);
+    auto page = http::parse_page<std::int64_t>(req, http::id_page_key);
     if (!page) return Response::error(page.error());
     auto rows = service_->findings(filter, page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
@@ -365,7 +349,7 @@ class AuditModule final : public Module {
   }
 
   Response get_finding(Request& req, const identity::Principal&) {
-    auto id = id_param(req.param("findingId"));
+    auto id = http::decimal_id(req.param("findingId"));
     if (!id) return Response::error(errors::kAuditFindingNotFound);
     auto f = service_->finding(*id);
     if (!f) return Response::error(f.error());
@@ -374,7 +358,7 @@ class AuditModule final : public Module {
 
   // {status: "suppressed", reason, until?} or {status: "open"}.
   Response update_finding(Request& req, const identity::Principal&) {
-    auto id = id_param(req.param("findingId"));
+    auto id = http::decimal_id(req.param("findingId"));
     if (!id) return Response::error(errors::kAuditFindingNotFound);
     auto body = http::parse_json_object(req);
     if (!body) return Response::error(body.error());
@@ -413,7 +397,7 @@ class AuditModule final : public Module {
   // kick-device only disconnects (the device may come back): for a device fighting over a client
   // id or a certificate seen from two places, while its owner is asked; revoke is the cure.
   Response action(Request& req, const identity::Principal& p) {
-    auto id = id_param(req.param("findingId"));
+    auto id = http::decimal_id(req.param("findingId"));
     if (!id) return Response::error(errors::kAuditFindingNotFound);
     auto body = http::parse_json_object(req);
     if (!body) return Response::error(body.error());

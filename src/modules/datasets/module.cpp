@@ -64,16 +64,6 @@ json dataset_json(const store::Dataset& d, const std::optional<store::DatasetRun
               {"lastRun", last ? run_json(*last) : json(nullptr)}};
 }
 
-std::optional<std::int64_t> id_param(const std::string& text) {
-  if (text.empty() || text.size() > 18) return std::nullopt;
-  std::int64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
 // The body of a create (with name) or an update: typed fields, unknown fields refused.
 Result<DatasetChange> parse_change(const json& body, bool with_name) {
   DatasetChange c;
@@ -301,12 +291,7 @@ class DatasetsModule final : public Module {
   }
 
   Response list_runs(Request& req) {
-    auto page =
-        http::parse_page<std::int64_t>(req, [](const json& key) -> std::optional<std::int64_t> {
-          auto i = key.find("i");
-          if (i == key.end() || !i->is_number_integer()) return std::nullopt;
-          return i->get<std::int64_t>();
-        });
+    auto page = http::parse_page<std::int64_t>(req, http::id_page_key);
     if (!page) return Response::error(page.error());
     auto rows = service_->runs(req.param("name"), page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
@@ -321,7 +306,7 @@ class DatasetsModule final : public Module {
   }
 
   Response get_run(Request& req) {
-    auto id = id_param(req.param("runId"));
+    auto id = http::decimal_id(req.param("runId"));
     if (!id) return Response::error(errors::kDatasetRunNotFound);
     auto r = service_->run(req.param("name"), *id);
     if (!r) return Response::error(r.error());
@@ -329,7 +314,7 @@ class DatasetsModule final : public Module {
   }
 
   Response download(Request& req) {
-    auto id = id_param(req.param("runId"));
+    auto id = http::decimal_id(req.param("runId"));
     if (!id) return Response::error(errors::kDatasetRunNotFound);
     const std::string name = req.param("name");
     auto file = service_->run_file(name, *id);
