@@ -299,6 +299,8 @@ int on_message(int, void* event_data, void* userdata) {
   try {
     auto* ctx = static_cast<PluginContext*>(userdata);
     auto* ed = static_cast<mosquitto_evt_message*>(event_data);
+    // Behaviour counters (messagesSent, bytesSent, maxMessageBytes): one pointer-keyed lookup.
+    ctx->policy->count_message(ed->client, ed->payloadlen);
     if (!ctx->tap || ed->topic == nullptr) return MOSQ_ERR_SUCCESS;
     const char* username = mosquitto_client_username(ed->client);
     if (username == nullptr || ctx->policy->is_service_user(username)) return MOSQ_ERR_SUCCESS;
@@ -368,6 +370,7 @@ int on_tick(int, void*, void* userdata) {
       publish(ctx->policy->broker_started(static_cast<long>(::getpid())));
     }
     if (ctx->tap) announce_spool(*ctx->tap);
+    for (const auto& p : ctx->policy->behaviour_tick(now_ms())) publish(p);
   } catch (...) {
     log_exception("tick");
   }
@@ -481,8 +484,15 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
                  " revocations, " + std::to_string(st.disabled_cas.size()) + " disabled CAs, " +
                  std::to_string(ctx->trust.service_anchor_count()) + " service and " +
                  std::to_string(ctx->trust.device_anchor_count()) + " device CA certificates, " +
-                 std::to_string(st.activated_fingerprints.size()) + " activations, activation " +
-                 (ctx->policy->options().require_activation ? "required" : "not required") + ")");
+                 std::to_string(st.activated_fingerprints.size()) + " activations, " +
+                 std::to_string(st.quarantined_usernames.size()) + " quarantined, activation " +
+                 (ctx->policy->options().require_activation ? "required" : "not required") +
+                 ", behaviour reports " +
+                 (ctx->policy->options().behaviour_interval_ms == 0
+                      ? std::string("off")
+                      : "every " + std::to_string(ctx->policy->options().behaviour_interval_ms) +
+                            " ms") +
+                 ")");
     *userdata = ctx.release();
     return MOSQ_ERR_SUCCESS;
   } catch (...) {

@@ -154,6 +154,7 @@ tl::expected<void, std::string> add_state(const json& doc, BrokerState& st,
       {&st.activated_fingerprints, true, false},
       {&st.registered_usernames, false, false},
       {&st.auto_activate_cas, false, true},
+      {&st.quarantined_usernames, false, false},
   }};
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const auto& t = targets[i];
@@ -193,6 +194,21 @@ json presence_body(std::string_view event, const std::optional<std::string>& cli
   j["epoch"] = epoch;
   j["tsMs"] = now_ms;
   return j;
+}
+
+// Appends `s` as a JSON string. Control characters are escaped; invalid UTF-8 (an address is
+// whatever the broker reports; a CN is validated) becomes U+FFFD, as dump() does.
+void append_json_string(std::string& out, std::string_view s) {
+  if (!is_clean_utf8(s)) {
+    out += dump(json(std::string(s)));
+    return;
+  }
+  out += '"';
+  for (const char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  out += '"';
 }
 
 std::string presence_topic(std::string_view cn) {
@@ -295,6 +311,15 @@ tl::expected<Options, std::string> parse_options(
       (key == "spool_sync_ms"         ? o.spool_sync_ms
        : key == "spool_segment_bytes" ? o.spool_segment_bytes
                                       : o.spool_quota_bytes) = n;
+    } else if (key == "behaviour_interval_ms") {
+      std::uint64_t n = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || end != value.data() + value.size() ||
+          (n != 0 && (n < 100 || n > 3600000))) {
+        return tl::unexpected("behaviour_interval_ms must be 0 (off) or 100..3600000, got '" +
+                              value + "'");
+      }
+      o.behaviour_interval_ms = n;
     } else if (key == "require_activation") {
       if (value == "true") {
         o.require_activation = true;
@@ -342,6 +367,7 @@ std::string serialize_state(const BrokerState& st) {
   j["activatedFingerprints"] = sorted(st.activated_fingerprints);
   j["registeredUsernames"] = sorted(st.registered_usernames);
   j["autoActivateCas"] = sorted(st.auto_activate_cas);
+  j["quarantinedUsernames"] = sorted(st.quarantined_usernames);
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
@@ -449,6 +475,24 @@ AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdent
   AuthDecision d;
   std::optional<std::string> reason;
   const bool service = is_service_user(cert.cn);
+  // SIGHUP re-runs BASIC_AUTH for live connections: same connection, same certificate, so it was
+  // announced (and counted) already. A reused pointer with another identity is a new connection.
+  const auto known = connections_.find(attempt.key);
+  const bool recheck = known != connections_.end() &&
+                       known->second.cert.fingerprint == cert.fingerprint &&
+                       known->second.client_id == attempt.client_id.value_or("");
+  DeviceBehaviour* slot = nullptr;
+  if (!recheck && !service && is_valid_cn(cert.cn)) {
+    slot = behaviour_slot(cert.cn);
+    if (slot != nullptr) {
+      ++slot->connection_attempts;
+      if (slot->address_set.size() < DeviceBehaviour::kMaxDistinctAddresses &&
+          slot->address_set.insert(attempt.address).second &&
+          slot->addresses.size() < DeviceBehaviour::kMaxListedAddresses) {
+        slot->addresses.push_back(attempt.address);
+      }
+    }
+  }
   if (!is_valid_cn(cert.cn)) {
     reason = "invalid_cn";
   } else if (!service && (!attempt.client_id || *attempt.client_id != cert.cn)) {
@@ -480,14 +524,11 @@ AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdent
   }
 
   d.username = cert.cn;
-  auto it = connections_.find(attempt.key);
-  // SIGHUP re-runs BASIC_AUTH for live connections: same connection, same certificate, so it was
-  // announced already. A reused pointer with another identity is a new connection.
-  if (it != connections_.end() && it->second.cert.fingerprint == cert.fingerprint &&
-      it->second.client_id == attempt.client_id.value_or("")) {
+  if (recheck) {
     d.outcome = AuthOutcome::kReauthAccepted;
     return d;
   }
+  if (known != connections_.end()) release_slot(known->second);  // replaced below
 
   ConnectionInfo info;
   info.client_id = attempt.client_id.value_or("");
@@ -497,6 +538,9 @@ AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdent
   info.protocol_version = attempt.protocol_version;
   info.conn_seq = next_conn_seq_++;
   info.connected_at_ms = now_ms;
+  info.service = service;
+  info.behaviour = slot;
+  if (slot != nullptr) ++slot->live_connections;
 
   auto body = presence_body("connected", attempt.client_id, cert.cn, cert, attempt.address,
                             attempt.protocol_version, info.conn_seq, epoch_, now_ms);
@@ -510,8 +554,10 @@ AuthDecision Policy::authenticate(const ConnectAttempt& attempt, const CertIdent
 std::optional<Publication> Policy::on_disconnect(ConnectionKey key, std::int64_t now_ms) {
   auto it = connections_.find(key);
   if (it == connections_.end()) return std::nullopt;
-  const ConnectionInfo info = std::move(it->second);
+  ConnectionInfo info = std::move(it->second);
   connections_.erase(it);
+  if (info.behaviour != nullptr) ++info.behaviour->disconnects;
+  release_slot(info);
   auto body = presence_body("disconnected", info.client_id, info.username, info.cert, info.address,
                             info.protocol_version, info.conn_seq, epoch_, now_ms);
   return Publication{presence_topic(info.username), dump(body), false};
@@ -556,12 +602,198 @@ bool Policy::device_may_access(std::string_view cn, std::string_view topic, Acce
 }
 
 AclResult Policy::check_acl(ConnectionKey key, std::string_view username, std::string_view topic,
-                            Access access) const {
+                            Access access) {
   if (username.empty()) return AclResult::kDeny;
-  if (is_service_user(username)) return AclResult::kDefer;
-  if (!is_valid_cn(username)) return AclResult::kDeny;
-  if (options_.require_activation && !gate_open(key, username)) return AclResult::kDeny;
-  return device_may_access(username, topic, access) ? AclResult::kAllow : AclResult::kDeny;
+  // A live connection of ours carries what the checks below would compute from the username
+  // (service user, valid CN) and its device's counters: one pointer-keyed lookup per message.
+  const auto it = connections_.find(key);
+  const ConnectionInfo* c =
+      it != connections_.end() && it->second.username == username ? &it->second : nullptr;
+  if (c != nullptr) {
+    if (c->service) return AclResult::kDefer;
+  } else {
+    if (is_service_user(username)) return AclResult::kDefer;
+    if (!is_valid_cn(username)) return AclResult::kDeny;
+  }
+  MessageCounters* b = c != nullptr && c->behaviour != nullptr ? &it->second.counters : nullptr;
+  if ((options_.require_activation && !gate_open(key, username)) ||
+      !device_may_access(username, topic, access)) {
+    if (b != nullptr && access != Access::kRead) ++b->authorization_failures;
+    return AclResult::kDeny;
+  }
+  if (access == Access::kRead) {
+    if (b != nullptr) ++b->messages_received;
+    return AclResult::kAllow;
+  }
+  if (access == Access::kWrite && is_quarantined(username) && !quarantine_allows(topic, username)) {
+    quarantine_refusal(b, username, topic);
+    return AclResult::kDeny;
+  }
+  return AclResult::kAllow;
+}
+
+// A quarantined device keeps its shadow (update/get/delete) and its command responses, so it can
+// still report its state and acknowledge a remediation command.
+bool Policy::quarantine_allows(std::string_view topic, std::string_view cn) const {
+  std::string_view rest;
+  if (match_device_prefix(topic, options_.shadow_prefix, cn, rest)) {
+    return rest == "/shadow/update" || rest == "/shadow/get" || rest == "/shadow/delete";
+  }
+  return match_device_prefix(topic, options_.command_topic, cn, rest) && rest == "/response";
+}
+
+void Policy::quarantine_refusal(MessageCounters* b, std::string_view username,
+                                std::string_view topic) {
+  if (b != nullptr) ++b->quarantine_refusals;
+  if (quarantine_logged_.find(username) != quarantine_logged_.end()) return;
+  quarantine_logged_.emplace(username);
+  log(LogLevel::kWarning, "quarantined device '" + std::string(username) +
+                              "': refused publish to '" + std::string(topic) +
+                              "' (further refusals this interval are only counted)");
+}
+
+// --- behaviour reports -----------------------------------------------------------------------
+
+void DeviceBehaviour::reset() {
+  static_cast<MessageCounters&>(*this) = MessageCounters{};
+  connection_attempts = disconnects = 0;
+  addresses.clear();
+  if (!address_set.empty()) StringSet().swap(address_set);
+}
+
+DeviceBehaviour* Policy::behaviour_slot(std::string_view username) {
+  if (options_.behaviour_interval_ms == 0) return nullptr;
+  if (const auto it = behaviour_.find(username); it != behaviour_.end()) return &it->second;
+  if (behaviour_.size() >= kMaxBehaviourEntries) {
+    if (!behaviour_full_logged_) {
+      behaviour_full_logged_ = true;
+      log(LogLevel::kWarning, "behaviour counters: " + std::to_string(behaviour_.size()) +
+                                  " devices in this interval, new devices are not counted");
+    }
+    return nullptr;
+  }
+  return &behaviour_.emplace(std::string(username), DeviceBehaviour{}).first->second;
+}
+
+void Policy::release_slot(ConnectionInfo& info) {
+  if (info.behaviour != nullptr) {
+    info.behaviour->take(info.counters);
+    if (info.behaviour->live_connections > 0) --info.behaviour->live_connections;
+  }
+  info.behaviour = nullptr;
+}
+
+std::optional<DeviceBehaviour> Policy::behaviour(std::string_view username) const {
+  const auto it = behaviour_.find(username);
+  if (it == behaviour_.end()) return std::nullopt;
+  DeviceBehaviour b = it->second;
+  for (const auto& [key, c] : connections_) {
+    if (c.behaviour != &it->second) continue;
+    MessageCounters share = c.counters;
+    b.take(share);
+  }
+  return b;
+}
+
+std::vector<Publication> Policy::behaviour_tick(std::int64_t now_ms) {
+  std::vector<Publication> out;
+  const auto interval = static_cast<std::int64_t>(options_.behaviour_interval_ms);
+  // The quarantine refusal log throttle follows the report interval (10 s with reports off).
+  const std::int64_t log_interval = interval != 0 ? interval : 10000;
+  if (quarantine_log_from_ms_ == 0 || now_ms - quarantine_log_from_ms_ >= log_interval) {
+    quarantine_logged_.clear();
+    quarantine_log_from_ms_ = now_ms;
+  }
+  if (interval == 0) return out;
+  if (report_from_ms_ == 0) {
+    report_from_ms_ = now_ms;
+    return out;
+  }
+  if (now_ms - report_from_ms_ < interval) return out;
+
+  for (auto& [key, c] : connections_) {
+    if (c.behaviour != nullptr) c.behaviour->take(c.counters);
+  }
+  std::vector<std::pair<std::string_view, const DeviceBehaviour*>> active;
+  for (const auto& [id, b] : behaviour_) {
+    if (b.active()) active.emplace_back(id, &b);
+  }
+  if (!active.empty()) {
+    std::sort(active.begin(), active.end());
+    ++report_seq_;
+    // Written by hand: this runs on the broker's thread, and nlohmann per entry costs several
+    // times as much for a large fleet.
+    std::vector<std::string> entries;
+    entries.reserve(active.size());
+    for (const auto& [id, b] : active) {
+      std::string e = "{\"id\":";
+      append_json_string(e, id);
+      const std::pair<const char*, std::uint64_t> numbers[] = {
+          {",\"messagesSent\":", b->messages_sent},
+          {",\"bytesSent\":", b->bytes_sent},
+          {",\"maxMessageBytes\":", b->max_message_bytes},
+          {",\"messagesReceived\":", b->messages_received},
+          {",\"authorizationFailures\":", b->authorization_failures},
+          {",\"quarantineRefusals\":", b->quarantine_refusals},
+          {",\"connectionAttempts\":", b->connection_attempts},
+          {",\"disconnects\":", b->disconnects}};
+      for (const auto& [key, value] : numbers) {
+        e += key;
+        e += std::to_string(value);
+      }
+      e += ",\"addresses\":[";
+      for (std::size_t i = 0; i < b->addresses.size(); ++i) {
+        if (i > 0) e += ',';
+        append_json_string(e, b->addresses[i]);
+      }
+      e += "],\"distinctAddresses\":";
+      e += std::to_string(b->address_set.size());
+      e += '}';
+      entries.push_back(std::move(e));
+    }
+    // Parts: consecutive runs of entries whose payload stays below kMaxReportPartBytes. The
+    // envelope (six numbers of at most 20 digits and the keys) is below 256 bytes; one entry is
+    // below 4 KiB (a CN <= 128 bytes, 16 addresses).
+    constexpr std::size_t kEnvelope = 256;
+    std::vector<std::pair<std::size_t, std::size_t>> ranges;  // [begin, end)
+    std::size_t begin = 0;
+    std::size_t size = kEnvelope;
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const std::size_t add = entries[i].size() + 1;
+      if (i > begin && size + add >= kMaxReportPartBytes) {
+        ranges.emplace_back(begin, i);
+        begin = i;
+        size = kEnvelope;
+      }
+      size += add;
+    }
+    ranges.emplace_back(begin, entries.size());
+    for (std::size_t part = 0; part < ranges.size(); ++part) {
+      std::string payload =
+          "{\"epoch\":" + std::to_string(epoch_) + ",\"seq\":" + std::to_string(report_seq_) +
+          ",\"fromMs\":" + std::to_string(report_from_ms_) + ",\"toMs\":" + std::to_string(now_ms) +
+          ",\"part\":" + std::to_string(part) + ",\"parts\":" + std::to_string(ranges.size()) +
+          ",\"devices\":[";
+      for (std::size_t i = ranges[part].first; i < ranges[part].second; ++i) {
+        if (i > ranges[part].first) payload += ',';
+        payload += entries[i];
+      }
+      payload += "]}";
+      out.push_back(Publication{std::string(broker::kBehaviourTopic), std::move(payload), false});
+    }
+  }
+  // Reset; entries of devices without a live connection go (bounded memory).
+  for (auto it = behaviour_.begin(); it != behaviour_.end();) {
+    if (it->second.live_connections == 0) {
+      it = behaviour_.erase(it);
+    } else {
+      it->second.reset();
+      ++it;
+    }
+  }
+  behaviour_full_logged_ = false;
+  report_from_ms_ = now_ms;
+  return out;
 }
 
 std::vector<std::string> Policy::kick_where(
@@ -811,6 +1043,28 @@ void Policy::control_unregister_device(ControlCommand& c) {
   c.state_changed = true;
 }
 
+// Quarantine (detection): the device keeps its connection and its shadow, but its other publishes
+// are refused (see check_acl). No kick: a disconnect would only make it reconnect.
+void Policy::control_quarantine(ControlCommand& c) {
+  auto user = required_username(c.args);
+  if (!user) return c.fail(user.error());
+  if (is_service_user(*user)) return c.fail("service users are not quarantined");
+  if (state_.quarantined_usernames.insert(*user).second) {
+    log(LogLevel::kInfo, "device '" + *user + "' quarantined");
+  }
+  c.state_changed = true;
+}
+
+void Policy::control_release(ControlCommand& c) {
+  auto user = required_username(c.args);
+  if (!user) return c.fail(user.error());
+  if (state_.quarantined_usernames.erase(*user) != 0) {
+    log(LogLevel::kInfo, "device '" + *user + "' released from quarantine");
+  }
+  quarantine_logged_.erase(*user);
+  c.state_changed = true;
+}
+
 // Disconnects every connection of one device (an admin's mitigation from an audit finding). It
 // changes no right: a device whose certificate is still valid may connect again.
 void Policy::control_kick_device(ControlCommand& c) {
@@ -860,6 +1114,8 @@ Policy::ControlHandler Policy::find_control_command(std::string_view name) {
       {"kickDevice", &Policy::control_kick_device},
       {"listConnected", &Policy::control_list_connected},
       {broker::kStateChunkCommand, &Policy::control_state_chunk},
+      {"quarantine", &Policy::control_quarantine},
+      {"release", &Policy::control_release},
   };
   for (const auto& [command, handler] : kCommands) {
     if (command == name) return handler;

@@ -5,6 +5,7 @@
 //
 // Not thread-safe: mosquitto 2.0 runs every plugin callback on its single main thread.
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -56,6 +57,9 @@ struct Options {
   std::uint64_t spool_sync_ms = 5;
   std::uint64_t spool_segment_bytes = 64u << 20;
   std::uint64_t spool_quota_bytes = 1u << 30;
+  // Behaviour reports (detection): per-device counters published on kBehaviourTopic every
+  // interval. 0 = off (nothing counted); otherwise 100..3600000.
+  std::uint64_t behaviour_interval_ms = 10000;
 };
 
 /// Parses and validates the options. Unknown keys are an error (a typo must not silently weaken
@@ -78,6 +82,9 @@ struct BrokerState {
   /// auto-registration), so this only removes the latency, not a check.
   StringSet registered_usernames;
   StringSet auto_activate_cas;
+  /// Quarantined devices (detection): they may only publish to their shadow and command
+  /// responses; subscriptions and deliveries are unchanged.
+  StringSet quarantined_usernames;
   bool operator==(const BrokerState&) const = default;
 };
 
@@ -122,10 +129,54 @@ bool is_valid_cn(std::string_view cn);
 /// Opaque identity of a live connection (the broker's `struct mosquitto*`).
 using ConnectionKey = const void*;
 
+/// The per-message behaviour counters (see the plugin README, "Behaviour reports"). A connection
+/// counts into its own copy, next to the fields every ACL check reads anyway, so a message costs
+/// the connection-table lookup the ACL does already and a few additions; the copy is folded into
+/// the device's DeviceBehaviour at each report and at the disconnect.
+struct MessageCounters {
+  std::uint64_t messages_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t max_message_bytes = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t authorization_failures = 0;
+  std::uint64_t quarantine_refusals = 0;
+  /// Adds `o` (max for max_message_bytes) and zeroes it.
+  void take(MessageCounters& o) {
+    messages_sent += o.messages_sent;
+    bytes_sent += o.bytes_sent;
+    max_message_bytes = std::max(max_message_bytes, o.max_message_bytes);
+    messages_received += o.messages_received;
+    authorization_failures += o.authorization_failures;
+    quarantine_refusals += o.quarantine_refusals;
+    o = MessageCounters{};
+  }
+};
+
+/// One device's behaviour counters of the current report interval, over all its connections.
+struct DeviceBehaviour : MessageCounters {
+  std::uint64_t connection_attempts = 0;
+  std::uint64_t disconnects = 0;
+  std::vector<std::string> addresses;  // the first kMaxListedAddresses distinct ones
+  StringSet address_set;               // distinct addresses, at most kMaxDistinctAddresses
+  std::uint32_t live_connections = 0;  // connections pointing at this entry (kept while > 0)
+
+  static constexpr std::size_t kMaxListedAddresses = 16;
+  static constexpr std::size_t kMaxDistinctAddresses = 1000;
+  bool active() const {
+    return messages_sent != 0 || messages_received != 0 || authorization_failures != 0 ||
+           quarantine_refusals != 0 || connection_attempts != 0 || disconnects != 0;
+  }
+  void reset();
+};
+
 /// A connection the plugin accepted and announced.
 struct ConnectionInfo {
+  // Read or written for every message: kept together at the start of the record.
+  std::string username;                  // = CN
+  bool service = false;                  // username is a service user
+  DeviceBehaviour* behaviour = nullptr;  // the device's counters; null: not counted
+  MessageCounters counters;              // this connection's share, folded into *behaviour
   std::string client_id;
-  std::string username;  // = CN
   CertIdentity cert;
   std::string address;
   int protocol_version = 0;
@@ -211,8 +262,35 @@ class Policy {
 
   /// ACL_CHECK. `username` is the broker's username for the client (the CN for our clients; it
   /// survives for offline persistent sessions, whose key is not in the connection table).
+  /// Counts refusals (authorizationFailures / quarantineRefusals) and allowed deliveries
+  /// (messagesReceived) of live device connections.
   AclResult check_acl(ConnectionKey key, std::string_view username, std::string_view topic,
-                      Access access) const;
+                      Access access);
+
+  /// MESSAGE: a publish the ACL allowed; counts messagesSent / bytesSent / maxMessageBytes for
+  /// the connection's device (nothing for service users, unknown keys or with reports off).
+  void count_message(ConnectionKey key, std::size_t payload_bytes) {
+    const auto it = connections_.find(key);
+    if (it == connections_.end() || it->second.behaviour == nullptr) return;
+    auto& b = it->second.counters;
+    ++b.messages_sent;
+    b.bytes_sent += payload_bytes;
+    if (payload_bytes > b.max_message_bytes) b.max_message_bytes = payload_bytes;
+  }
+
+  /// TICK: when the report interval has elapsed, returns the behaviour report (one publication
+  /// per part; none without activity), resets the counters and drops entries of idle devices
+  /// without a live connection. Also ends the interval of the quarantine refusal log throttle.
+  std::vector<Publication> behaviour_tick(std::int64_t now_ms);
+
+  /// The current interval's counters of a device, its live connections' shares included (tests,
+  /// bench); nullopt when it has no entry.
+  std::optional<DeviceBehaviour> behaviour(std::string_view username) const;
+  std::size_t behaviour_entries() const { return behaviour_.size(); }
+  bool is_quarantined(std::string_view username) const {
+    return !state_.quarantined_usernames.empty() &&
+           state_.quarantined_usernames.find(username) != state_.quarantined_usernames.end();
+  }
 
   /// CONTROL on $CONTROL/smartproduct/v1. Never throws on bad input: errors become entries.
   ControlOutcome handle_control(std::string_view requester_username, std::string_view payload);
@@ -240,6 +318,7 @@ class Policy {
   bool ca_disabled(const CertIdentity& cert) const;
   bool device_may_access(std::string_view cn, std::string_view topic, Access access) const;
   bool gate_open(ConnectionKey key, std::string_view username) const;
+  bool quarantine_allows(std::string_view topic, std::string_view cn) const;
   std::vector<std::string> kick_where(const std::function<bool(const ConnectionInfo&)>& pred) const;
   void log(LogLevel level, const std::string& msg) const;
 
@@ -259,10 +338,18 @@ class Policy {
   void control_kick_device(ControlCommand& c);
   void control_list_connected(ControlCommand& c);
   void control_state_chunk(ControlCommand& c);
+  void control_quarantine(ControlCommand& c);
+  void control_release(ControlCommand& c);
   /// Replaces the live state (setState, the last chunk of a generation) and kicks what it refuses.
   void swap_state(BrokerState state, ControlCommand& c);
   void discard_staged(const std::string& why);
-
+  /// The counters of a device (created when missing); null when reports are off or the table is
+  /// full.
+  DeviceBehaviour* behaviour_slot(std::string_view username);
+  /// Folds the connection's counters into its device's entry and detaches it.
+  void release_slot(ConnectionInfo& info);
+  /// A publish refused only because the device is quarantined: count it, log once an interval.
+  void quarantine_refusal(MessageCounters* b, std::string_view username, std::string_view topic);
 
   Options options_;
   BrokerState state_;
@@ -274,6 +361,21 @@ class Policy {
   // Fingerprint last seen per device username, so the activation gate also works for ACL checks
   // on offline persistent sessions (queued commands), which have no live connection entry.
   std::unordered_map<std::string, std::string, StringHash, std::equal_to<>> last_fingerprint_;
+  // Behaviour counters per device username (references are stable: connections point at them).
+  std::unordered_map<std::string, DeviceBehaviour, StringHash, std::equal_to<>> behaviour_;
+  std::int64_t report_from_ms_ = 0;  // start of the current interval (0: not started)
+  std::uint64_t report_seq_ = 0;
+  bool behaviour_full_logged_ = false;
+  // Devices whose quarantine refusal was logged in the current interval.
+  StringSet quarantine_logged_;
+  std::int64_t quarantine_log_from_ms_ = 0;
+
+ public:
+  /// Bound on behaviour entries (devices active in one interval); beyond it, new devices are not
+  /// counted until the next report.
+  static constexpr std::size_t kMaxBehaviourEntries = 2000000;
+  /// A report part's payload stays below this.
+  static constexpr std::size_t kMaxReportPartBytes = 65536;
 };
 
 }  // namespace sp::broker_plugin

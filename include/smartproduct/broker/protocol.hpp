@@ -18,4 +18,6 @@ inline constexpr std::string_view kControlTopic = "$CONTROL/smartproduct/v1";
 /// The plugin's answers to control commands.
 inline constexpr std::string_view kControlResponseTopic = "$CONTROL/smartproduct/v1/response";
 
+/// Per-device behaviour counters of one report interval (detection; format in the plugin README).
+inline constexpr std::string_view kBehaviourTopic = "$SYS/smartproduct/behaviour";
 }  // namespace sp::broker

@@ -16,9 +16,9 @@ namespace sp::broker {
 inline constexpr std::string_view kStateChunkCommand = "stateChunk";
 
 /// The arrays of a state object, in the order a chunk's entries are fed to the checksum.
-inline constexpr std::array<std::string_view, 6> kStateKeys = {
-    "revokedFingerprints",   "revokedUsernames",    "disabledCas",
-    "activatedFingerprints", "registeredUsernames", "autoActivateCas"};
+inline constexpr std::array<std::string_view, 7> kStateKeys = {
+    "revokedFingerprints", "revokedUsernames", "disabledCas",         "activatedFingerprints",
+    "registeredUsernames", "autoActivateCas",  "quarantinedUsernames"};
 
 /// The plugin refuses a generation announcing more chunks than this (a bound on staging).
 inline constexpr std::uint64_t kMaxStateChunks = 100000;

@@ -39,6 +39,10 @@ class PluginControl {
   void unregister_devices(const std::vector<std::string>& device_ids);
   /// Disconnects every connection of the device (plugin `kickDevice`); its rights stay.
   void kick_device(std::string_view device_id);
+  /// Refuses the device's publishes except to its shadow and command responses (plugin
+  /// `quarantine`), until `release`. The connection stays.
+  void quarantine(std::string_view device_id);
+  void release(std::string_view device_id);
   void disable_ca(std::string_view ca_id);
   void enable_ca(std::string_view ca_id);
   /// What sync_state sent.

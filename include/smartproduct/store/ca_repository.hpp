@@ -23,6 +23,9 @@ struct BrokerState {
   /// (a registered serial's new certificate from such a CA has rights from its first packet).
   std::vector<std::string> registered_devices;
   std::vector<std::string> auto_activate_cas;
+  /// Serials whose publishes the plugin refuses except to their shadow and command responses
+  /// (detection's quarantine).
+  std::vector<std::string> quarantined_devices;
 };
 
 class CaRepository {

@@ -63,6 +63,14 @@ void PluginControl::kick_device(std::string_view device_id) {
   send("kickDevice", "username", {std::string(device_id)});
 }
 
+void PluginControl::quarantine(std::string_view device_id) {
+  send("quarantine", "username", {std::string(device_id)});
+}
+
+void PluginControl::release(std::string_view device_id) {
+  send("release", "username", {std::string(device_id)});
+}
+
 void PluginControl::disable_ca(std::string_view ca_id) {
   send("disableCa", "aki", {std::string(ca_id)});
 }
@@ -121,7 +129,8 @@ PluginControl::SyncSent PluginControl::sync_state(const store::BrokerState& stat
   const std::array<const std::vector<std::string>*, broker::kStateKeys.size()> sets = {
       &state.revoked_fingerprints, &kNone,
       &state.disabled_cas,         &state.activated_fingerprints,
-      &state.registered_devices,   &state.auto_activate_cas};
+      &state.registered_devices,   &state.auto_activate_cas,
+      &state.quarantined_devices};
   // Room for the command's own fields, the array names and the checksum.
   constexpr std::size_t kBudget = kMaxChunkBytes - 1024;
 

@@ -30,6 +30,8 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 PRESENCE = "$SYS/smartproduct/presence/"
 CONTROL = "$CONTROL/smartproduct/v1"
 CONTROL_RESPONSE = "$CONTROL/smartproduct/v1/response"
+BEHAVIOUR = "$SYS/smartproduct/behaviour"
+BEHAVIOUR_MS = 400  # plugin_opt_behaviour_interval_ms of the test broker
 TIMEOUT = 10.0
 
 
@@ -82,7 +84,7 @@ def make_pki(d):
     _make_leaf(d, "server", "127.0.0.1", "root", server=True)
     _make_leaf(d, "svc-backend", "svc-backend", "root")
     _make_ca(d, "devca", "Acme Device CA")
-    for sn in ("SN1", "SN10", "SN2", "SN3"):
+    for sn in ("SN1", "SN10", "SN2", "SN3", "SN4", "SN5"):
         _make_leaf(d, sn, sn, "devca")
     _make_ca(d, "rogue", "Rogue CA")
     _make_leaf(d, "rogue-SN1", "SN1", "rogue")
@@ -162,6 +164,7 @@ plugin_opt_state_file {self.state_file}
 plugin_opt_service_users svc-backend
 plugin_opt_service_ca {p}/root.crt
 plugin_opt_device_ca_dir {p}/device-cas
+plugin_opt_behaviour_interval_ms {BEHAVIOUR_MS}
 acl_file {root}/services.acl
 """)
         self._fix_ownership()
@@ -652,6 +655,120 @@ def test_username_from_client_is_replaced_by_cn(broker, backend, clients):
     assert ev["username"] == "SN1"
     assert spoof.publish("smartproduct/telemetry/SN2") == 135  # not the backend's rights
     assert spoof.subscribe("smartproduct/#") == [135]
+
+
+def _behaviour_totals(backend, device, done, timeout=TIMEOUT):
+    """Sums `device`'s entries over the behaviour reports the backend receives until done(totals)
+    holds, then one more interval (nothing may be added late). Returns (totals, reports)."""
+    totals, reports = {}, []
+    deadline = time.time() + timeout
+    settle_until = None
+    while True:
+        now = time.time()
+        if settle_until is not None and now >= settle_until:
+            return totals, reports
+        if now >= deadline:
+            raise AssertionError(f"behaviour of {device} incomplete: {totals}")
+        wait_until = settle_until if settle_until is not None else deadline
+        m = backend.wait_message(lambda m: m.topic == BEHAVIOUR, timeout=max(0.01, wait_until - now))
+        if m is not None:
+            assert not m.retain
+            r = json.loads(m.payload)
+            reports.append(r)
+            for d in r["devices"]:
+                if d["id"] != device:
+                    continue
+                for k, v in d.items():
+                    if k == "addresses":
+                        totals.setdefault(k, set()).update(v)
+                    elif k == "maxMessageBytes":
+                        totals[k] = max(totals.get(k, 0), v)
+                    elif k != "id":
+                        totals[k] = totals.get(k, 0) + v
+        if settle_until is None and done(totals):
+            settle_until = time.time() + 3 * BEHAVIOUR_MS / 1000
+
+
+def test_behaviour_report_counts_messages_bytes_and_failures(broker, backend, clients):
+    assert backend.subscribe(BEHAVIOUR) == [1]
+    started = backend.wait_event(lambda t, e, r: t == PRESENCE + "_broker")
+    sn4 = clients("SN4")
+    assert sn4.connect() == 0
+    assert sn4.subscribe("smartproduct/commands/SN4") == [1]
+    assert sn4.subscribe("smartproduct/commands/+") == [135]  # an authorization failure
+    sizes = [5 + 37 * i for i in range(20)]
+    for i, n in enumerate(sizes):
+        topic = "smartproduct/telemetry/SN4" if i % 2 else "$aws/things/SN4/shadow/update"
+        assert sn4.publish(topic, "x" * n) in OK
+    for i in range(2):
+        assert backend.publish("smartproduct/commands/SN4", json.dumps({"commandId": i})) == 0
+        assert sn4.wait_message(lambda m: m.topic == "smartproduct/commands/SN4") is not None
+    sn4.close()
+
+    totals, reports = _behaviour_totals(
+        backend, "SN4", lambda t: t.get("messagesSent") == len(sizes) and t.get("disconnects") == 1
+        and t.get("messagesReceived") == 2)
+    assert totals["messagesSent"] == len(sizes)
+    assert totals["bytesSent"] == sum(sizes)
+    assert totals["maxMessageBytes"] == max(sizes)
+    assert totals["messagesReceived"] == 2
+    assert totals["authorizationFailures"] == 1
+    assert totals["quarantineRefusals"] == 0
+    assert totals["connectionAttempts"] == 1
+    assert totals["disconnects"] == 1
+    assert totals["addresses"] == {"127.0.0.1"}
+    for r in reports:
+        assert r["epoch"] == started["epoch"]
+        assert 0 <= r["part"] < r["parts"]
+        assert r["toMs"] > r["fromMs"]
+        assert all(d["id"] != "svc-backend" for d in r["devices"])  # never service users
+    seqs = [r["seq"] for r in reports]
+    assert seqs == sorted(seqs)
+
+
+def test_quarantine_refuses_publishes_but_the_shadow_and_survives_restart(broker, backend, clients):
+    sn5 = clients("SN5")
+    assert sn5.connect() == 0
+    assert sn5.publish("smartproduct/telemetry/SN5") in OK
+    resp = backend.control({"command": "quarantine", "username": "SN5"})
+    assert resp == [{"command": "quarantine", "id": resp[0]["id"]}]
+    assert "SN5" in json.loads(broker.state_file.read_text())["quarantinedUsernames"]
+    assert backend.subscribe(BEHAVIOUR) == [1]
+
+    # MQTT v5: PUBACK 0x87 (not authorized); the shadow and command responses still work.
+    for _ in range(5):
+        assert sn5.publish("smartproduct/telemetry/SN5") == 0x87
+    assert sn5.publish("smartproduct/event/SN5") == 0x87
+    assert sn5.publish("$aws/things/SN5/shadow/update", '{"state":{"reported":{"a":1}}}') in OK
+    assert sn5.publish("smartproduct/commands/SN5/response", "{}") in OK
+    assert sn5.subscribe("smartproduct/commands/SN5") == [1]  # subscriptions unchanged
+    assert sn5.disconnects.empty()  # no kick
+
+    totals, _ = _behaviour_totals(backend, "SN5", lambda t: t.get("quarantineRefusals") == 6)
+    assert totals["quarantineRefusals"] == 6
+    assert totals.get("authorizationFailures", 0) == 0
+    log = broker.log()
+    assert "quarantined device 'SN5'" in log
+    assert log.count("quarantined device 'SN5'") <= 2  # not one line per refusal
+    sn5.close()
+    backend.close()
+
+    # The quarantine is in the state file: it holds after a broker restart.
+    broker.stop()
+    time.sleep(1.1)
+    broker.start()
+    b2 = Backend(broker).start()
+    try:
+        again = clients("SN5")
+        assert again.connect() == 0
+        assert again.publish("smartproduct/telemetry/SN5") == 0x87
+        assert again.publish("$aws/things/SN5/shadow/get") in OK
+        resp = b2.control({"command": "release", "username": "SN5"})
+        assert "error" not in resp[0]
+        assert json.loads(broker.state_file.read_text())["quarantinedUsernames"] == []
+        assert again.publish("smartproduct/telemetry/SN5") in OK
+    finally:
+        b2.close()
 
 
 def test_malformed_state_file_refuses_to_start(broker):

@@ -48,6 +48,7 @@ BrokerState sample() {
   st.activated_fingerprints = {fp('C')};
   st.registered_usernames = {"SN1", "SN2"};
   st.auto_activate_cas = {"AA11"};
+  st.quarantined_usernames = {"SN4", "SN2"};
   return st;
 }
 
@@ -82,6 +83,20 @@ TEST(SerializeState, RoundTripsAndIsSorted) {
   EXPECT_EQ(*back, sample());
   auto j = nlohmann::json::parse(text);
   EXPECT_EQ(j["revokedFingerprints"], nlohmann::json::array({fp('A'), fp('B')}));
+  EXPECT_EQ(j["quarantinedUsernames"], nlohmann::json::array({"SN2", "SN4"}));
+}
+
+TEST(ParseState, QuarantinedUsernames) {
+  auto st = parse_state(R"({"quarantinedUsernames":["SN1","SN2"]})");
+  ASSERT_TRUE(st) << st.error();
+  EXPECT_EQ(st->quarantined_usernames, (StringSet{"SN1", "SN2"}));
+  // A state file written before quarantine existed has no such key: nobody is quarantined.
+  auto old = parse_state(R"({"revokedUsernames":["SN3"],"registeredUsernames":[]})");
+  ASSERT_TRUE(old) << old.error();
+  EXPECT_TRUE(old->quarantined_usernames.empty());
+  EXPECT_FALSE(parse_state(R"({"quarantinedUsernames":"SN1"})"));
+  EXPECT_FALSE(parse_state(R"({"quarantinedUsernames":[1]})"));
+  EXPECT_FALSE(parse_state(R"({"quarantinedUsernames":[""]})"));
 }
 
 TEST_F(StateFile, MissingFileIsEmptyState) {
@@ -124,6 +139,34 @@ TEST_F(StateFile, SaveReplacesAndKeepsMode) {
 TEST_F(StateFile, SaveIntoMissingDirectoryFails) {
   auto r = save_state_file((dir_ / "nope" / "state.json").string(), sample());
   EXPECT_FALSE(r);
+}
+
+TEST_F(StateFile, AnOldFileWithoutQuarantineLoadsAsNotQuarantined) {
+  write(R"({"revokedFingerprints":[],"revokedUsernames":["SN3"],"disabledCas":[],
+            "activatedFingerprints":[],"registeredUsernames":["SN1"],"autoActivateCas":[]})");
+  auto st = load_state_file(path_);
+  ASSERT_TRUE(st) << st.error();
+  EXPECT_TRUE(st->quarantined_usernames.empty());
+  EXPECT_EQ(st->revoked_usernames, StringSet{"SN3"});
+}
+
+TEST_F(StateFile, QuarantineSurvivesARestart) {
+  Options o = test::test_options();
+  o.state_file = path_;
+  Policy p(o, {}, 1);
+  auto out = p.handle_control("svc-backend",
+                              R"({"commands":[{"command":"quarantine","username":"SN5"}]})");
+  ASSERT_TRUE(out.state_changed);
+  ASSERT_TRUE(save_state_file(path_, p.state()));
+  EXPECT_NE(read().find("\"quarantinedUsernames\": [\n  \"SN5\"\n ]"), std::string::npos) << read();
+  Policy restarted(o, load_state_file(path_).value(), 2);
+  EXPECT_TRUE(restarted.is_quarantined("SN5"));
+  int key = 0;
+  restarted.authenticate(test::attempt(&key, "SN5"), test::device_cert("SN5"), 0);
+  EXPECT_EQ(restarted.check_acl(&key, "SN5", "smartproduct/telemetry/SN5", Access::kWrite),
+            AclResult::kDeny);
+  EXPECT_EQ(restarted.check_acl(&key, "SN5", "$aws/things/SN5/shadow/update", Access::kWrite),
+            AclResult::kAllow);
 }
 
 TEST_F(StateFile, ControlChangesSurviveAReload) {

@@ -209,5 +209,30 @@ TEST_F(StateSync, SeveralChunksInOneMessageWork) {
   EXPECT_EQ(p_.state().registered_usernames, (StringSet{"SN7", "SN8"}));
 }
 
+TEST_F(StateSync, QuarantinedUsernamesAreStagedAndChecksummed) {
+  p_.handle_control("svc-backend", R"({"commands":[{"command":"quarantine","username":"OLD"}]})");
+  auto chunks = generation(
+      18, {json{{"quarantinedUsernames", {"SN1"}}, {"registeredUsernames", {"SN1", "SN2"}}},
+           json{{"quarantinedUsernames", {"SN2", "SN3"}}}});
+  EXPECT_FALSE(send(chunks[0]).contains("error"));
+  EXPECT_EQ(p_.state().quarantined_usernames, StringSet{"OLD"});  // staged only
+  auto r = send(chunks[1]);
+  EXPECT_EQ(r["applied"], true) << r.dump();
+  EXPECT_EQ(r["kicked"], 0);  // quarantine never kicks
+  EXPECT_EQ(p_.state().quarantined_usernames, (StringSet{"SN1", "SN2", "SN3"}));
+  EXPECT_EQ(p_.check_acl(&k1, "SN1", "smartproduct/telemetry/SN1", Access::kWrite),
+            AclResult::kDeny);
+
+  // The quarantined entries are part of the checksum (key index 6): dropping one is detected.
+  auto bad = generation(19, {json{{"quarantinedUsernames", {"SN1", "SN2"}}}});
+  bad[0]["state"]["quarantinedUsernames"] = {"SN1"};
+  EXPECT_TRUE(send(bad[0]).contains("error"));
+  EXPECT_EQ(p_.state().quarantined_usernames, (StringSet{"SN1", "SN2", "SN3"}));
+
+  // A generation without the key releases everyone (it is a whole state).
+  EXPECT_EQ(send(generation(20, {json{{"revokedUsernames", json::array()}}})[0])["applied"], true);
+  EXPECT_TRUE(p_.state().quarantined_usernames.empty());
+}
+
 }  // namespace
 }  // namespace sp::broker_plugin
