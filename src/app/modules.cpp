@@ -6,6 +6,7 @@
 #include "smartproduct/catalog/module.hpp"
 #include "smartproduct/commands/module.hpp"
 #include "smartproduct/datasets/module.hpp"
+#include "smartproduct/detect/module.hpp"
 #include "smartproduct/devices/module.hpp"
 #include "smartproduct/events/module.hpp"
 #include "smartproduct/identity/module.hpp"
@@ -36,6 +37,7 @@ std::vector<std::unique_ptr<Module>> make_modules() {
   m.push_back(commands::make_module());       // remote commands, their replies and timeouts
   m.push_back(notifications::make_module());  // the outbox worker: email, SMS, webhooks
   m.push_back(live::make_module());           // GET /api/ws: live updates from the bus
+  m.push_back(detect::make_module());         // behaviour detection ([detect]), quarantine
   m.push_back(audit::make_module());          // security audit ([audit]), /api/admin/audit
   m.push_back(backup::make_module());         // backups ([backup]), /api/admin/backups
   m.push_back(datasets::make_module());  // telemetry datasets ([datasets]), /api/admin/datasets

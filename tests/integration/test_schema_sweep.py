@@ -261,6 +261,13 @@ def cases(inst, api, world):
         ("PUT", "/api/admin/datasets/{name}", "/api/admin/datasets/smartproduct_dataset", admin,
          {"query": "SELECT * FROM telemetry", "schedule": "rate(1 hour)", "format": "csv",
           "retentionDays": 30, "enabled": True}, True),
+        ("PUT", "/api/admin/security-profiles", "/api/admin/security-profiles", admin,
+         {"profiles": [{"name": "sweep", "model": None, "rules": [
+             {"name": "flood", "metric": "messages-sent", "comparison": "greater-than",
+              "value": 600, "durationSeconds": 300, "action": "notify",
+              "clearAfterSeconds": 600}]}]}, True),
+        ("PUT", "/api/admin/quarantine/{deviceId}", "/api/admin/quarantine/SN-SW01", admin,
+         {"reason": "sweep"}, True),
         # Last: it changes the account's password (and so ends its tokens).
         ("POST", "/api/auth/password/change", "/api/auth/password/change", changer,
          {"currentPassword": PASSWORD, "newPassword": "another sweep password"}, True),

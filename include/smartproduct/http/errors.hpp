@@ -117,6 +117,7 @@ struct Code {
   X(InvalidRequest, kBadRequest, "The request is not valid.")                                     \
   X(InvalidRole, kUnprocessable, "role must be admin or user.")                                   \
   X(InvalidSearchQuery, kUnprocessable, "The search query is not valid.")                         \
+  X(InvalidSecurityProfile, kUnprocessable, "The security profiles are not valid.")               \
   X(InvalidSetting, kUnprocessable, "The setting is not valid.")                                  \
   X(InvalidShadowRequest, kBadRequest, "The shadow request is not valid.")                        \
   X(InvalidToken, kUnauthenticated, "The access token is not valid.")                             \
@@ -141,6 +142,7 @@ struct Code {
   X(MissingEvent, kNotFound, "No such event.")                                                    \
   X(MissingSetting, kNotFound, "No such setting.")                                                \
   X(NotFound, kNotFound, "no such resource")                                                      \
+  X(NotQuarantined, kNotFound, "The device is not in quarantine.")                                \
   X(OrganizationInvalid, kUnprocessable, "The organization is not valid.")                        \
   X(PasswordHashUnavailable, kUnavailable, "The server is busy, try again.")                      \
   X(PasswordTooLong, kUnprocessable, "The password is too long.")                                 \

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -92,6 +93,18 @@ inline std::optional<std::int64_t> id_page_key(const nlohmann::json& key) {
   if (i == key.end() || !i->is_number_integer()) return std::nullopt;
   return i->get<std::int64_t>();
 }
+
+/// The rows of a page fetched with limit + 1: drops the extra row and returns the cursor key of the
+/// last row kept (`key_of(row)`) when there was one, i.e. when another page exists.
+template <class Row, class KeyOf>
+std::optional<nlohmann::json> trim_page(std::vector<Row>& rows, int limit, KeyOf&& key_of) {
+  if (static_cast<int>(rows.size()) <= limit) return std::nullopt;
+  rows.resize(static_cast<std::size_t>(limit));
+  return key_of(rows.back());
+}
+
+/// The key of a row paged by its numeric `id` ({"i": id}, the inverse of id_page_key).
+inline constexpr auto id_key_of = [](const auto& row) { return nlohmann::json{{"i", row.id}}; };
 
 /// {"Items": items, "Count": items.size(), "LastEvaluatedKey": encode_cursor(*next)} with
 /// LastEvaluatedKey only when `next` holds a key (another page exists).

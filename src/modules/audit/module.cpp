@@ -18,6 +18,7 @@
 #include "modules/alerts/dto.hpp"
 #include "smartproduct/audit/checks.hpp"
 #include "smartproduct/audit/service.hpp"
+#include "smartproduct/detect/service.hpp"
 #include "smartproduct/devices/service.hpp"
 #include "smartproduct/events/service.hpp"
 #include "smartproduct/http/paging.hpp"
@@ -122,15 +123,6 @@ std::optional<std::string> finding_device(const store::AuditFinding& f) {
   return std::nullopt;
 }
 
-// Ids in paths: decimal, else the resource does not exist.
-// The rows of a page fetched with limit + 1: trims the extra one and returns the cursor.
-template <class Row>
-std::optional<json> trim_page(std::vector<Row>& rows, int limit) {
-  if (static_cast<int>(rows.size()) <= limit) return std::nullopt;
-  rows.resize(limit);
-  return json{{"i", rows.back().id}};
-}
-
 Result<std::optional<std::string>> filter_param(const Request& req, const char* name,
                                                 std::initializer_list<std::string_view> allowed) {
   auto v = req.query_param(name);
@@ -154,6 +146,7 @@ class AuditModule final : public Module {
     devices_ = &ctx.services.get<devices::DeviceService>();
     cas_ = ctx.services.find<pki::CaService>();
     plugin_ = ctx.services.find<jitr::PluginControl>();
+    detect_ = ctx.services.find<detect::DetectService>();
     // Without the jitr module there is no capath nor managed CA folder to look at.
     const auto* jitr = ctx.services.find<const jitr::JitrSettings>();
     SnapshotPaths paths = snapshot_paths(ctx.config, jitr ? jitr->ca_dir : std::filesystem::path(),
@@ -280,7 +273,7 @@ class AuditModule final : public Module {
     if (!page) return Response::error(page.error());
     auto rows = service_->runs(page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
-    auto next = trim_page(*rows, page->limit);
+    auto next = http::trim_page(*rows, page->limit, http::id_key_of);
     json items = json::array();
     for (const auto& r : *rows) items.push_back(run_json(r));
     return Response::json(200, http::page_json(std::move(items), next));
@@ -342,7 +335,7 @@ class AuditModule final : public Module {
     if (!page) return Response::error(page.error());
     auto rows = service_->findings(filter, page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
-    auto next = trim_page(*rows, page->limit);
+    auto next = http::trim_page(*rows, page->limit, http::id_key_of);
     json items = json::array();
     for (const auto& f : *rows) items.push_back(finding_json(f));
     return Response::json(200, http::page_json(std::move(items), next));
@@ -405,12 +398,29 @@ class AuditModule final : public Module {
     if (a == body->end()) return Response::error(errors::kMissingField, "action is required.");
     if (!a->is_string()) return Response::error(errors::kInvalidField, "action must be a string.");
     const std::string action = a->get<std::string>();
-    if (action != "revoke-certificate" && action != "disable-ca" && action != "kick-device") {
-      return Response::error(errors::kInvalidParameter,
-                             "action must be revoke-certificate, disable-ca or kick-device.");
+    if (action != "revoke-certificate" && action != "disable-ca" && action != "kick-device" &&
+        action != "quarantine-device") {
+      return Response::error(
+          errors::kInvalidParameter,
+          "action must be revoke-certificate, disable-ca, kick-device or quarantine-device.");
     }
     auto f = service_->finding(*id);
     if (!f) return Response::error(f.error());
+    if (action == "quarantine-device") {
+      const auto device = finding_device(*f);
+      if (!device || !detect_) {
+        return Response::error(errors::kAuditActionNotApplicable,
+                               "quarantine-device applies to findings about a device.");
+      }
+      auto added = detect_->quarantine(
+          *device, fmt::format("audit finding {}: {}", f->id, f->check), "audit", p.user_id);
+      if (!added) return Response::error(added.error());
+      spdlog::info("audit: finding {}: device {} quarantined by {}", f->id, *device, p.user_id);
+      return Response::json(200, json{{"action", action},
+                                      {"findingId", f->id},
+                                      {"deviceId", *device},
+                                      {"status", "QUARANTINED"}});
+    }
     if (action == "kick-device") {
       const auto device = finding_device(*f);
       if (!device || !plugin_) {
@@ -458,6 +468,7 @@ class AuditModule final : public Module {
   devices::DeviceService* devices_ = nullptr;
   pki::CaService* cas_ = nullptr;
   jitr::PluginControl* plugin_ = nullptr;
+  detect::DetectService* detect_ = nullptr;
   const Clock* clock_ = nullptr;
   std::unique_ptr<store::AuditRepository> repo_;
   std::unique_ptr<StoreSnapshotSource> source_;

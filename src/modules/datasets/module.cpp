@@ -295,11 +295,7 @@ class DatasetsModule final : public Module {
     if (!page) return Response::error(page.error());
     auto rows = service_->runs(req.param("name"), page->limit + 1, page->after);
     if (!rows) return Response::error(rows.error());
-    std::optional<json> next;
-    if (static_cast<int>(rows->size()) > page->limit) {
-      rows->resize(page->limit);
-      next = json{{"i", rows->back().id}};
-    }
+    auto next = http::trim_page(*rows, page->limit, http::id_key_of);
     json items = json::array();
     for (const auto& r : *rows) items.push_back(run_json(r));
     return Response::json(200, http::page_json(std::move(items), next));

@@ -237,8 +237,11 @@ class SqliteCaRepository final : public store::CaRepository {
                                  "SELECT id FROM certificate_authorities "
                                  "WHERE status = 'ACTIVE' AND auto_registration = 1 ORDER BY 1");
     if (!auto_cas) return forward(auto_cas);
+    auto quarantined = read_strings(conn, "SELECT device_id FROM device_quarantine ORDER BY 1");
+    if (!quarantined) return forward(quarantined);
     state.registered_devices = std::move(*registered);
     state.auto_activate_cas = std::move(*auto_cas);
+    state.quarantined_devices = std::move(*quarantined);
     return state;
   }
 
