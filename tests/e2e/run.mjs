@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const kAllTests = ['smoke.test.mjs', 'auth-flow.test.mjs', 'devices.test.mjs', 'control.test.mjs', 'events.test.mjs', 'telemetry.test.mjs', 'security.test.mjs', 'datasets.test.mjs'];
+const kAllTests = ['smoke.test.mjs', 'auth-flow.test.mjs', 'devices.test.mjs', 'control.test.mjs', 'events.test.mjs', 'telemetry.test.mjs', 'security.test.mjs', 'datasets.test.mjs', 'detect.test.mjs'];
 // SP_E2E_TESTS=control.test.mjs,smoke.test.mjs runs only those files.
 const kTests = process.env.SP_E2E_TESTS ? process.env.SP_E2E_TESTS.split(',').map((s) => s.trim()).filter(Boolean) : kAllTests;
 

@@ -2,8 +2,9 @@
 // findings made to fire for sure (a device certificate valid for one day: medium; a CA key readable
 // by others: critical), the counts by severity match the API, the severity filter narrows the
 // table, a suppressed finding leaves the open list (and reopens), "Disconnect device" drops the
-// device's connection, "Revoke certificate" on the expiring certificate's finding revokes it (the
-// API says REVOKED) and the next run resolves the finding; a run going elsewhere is followed;
+// device's connection, "Quarantine device" puts it in the detect module's quarantine (source
+// audit), "Revoke certificate" on the expiring certificate's finding revokes it (the API says
+// REVOKED) and the next run resolves the finding; a run going elsewhere is followed;
 // Device Detail shows an admin the device's open findings and a plain user nothing.
 //
 // Needs the instance's config and the CLI (user add, catalog import, ca create, device-cert issue)
@@ -193,6 +194,19 @@ test('admin Security page: run, counts, filter, suppress, revoke; Device Detail 
     await kick.waitFor({ state: 'hidden' });
     await page.getByText(`Disconnect requested for ${serial}.`).waitFor();
     await until('the broker dropping the device', () => /Received DISCONNECT|Connection error|Error:/.test(deviceOutput) || device.exitCode !== null);
+
+    // --- mitigation: quarantine the device (the detect module's quarantine, source audit)
+    await row(expiring).getByRole('button', { name: 'Quarantine device' }).click();
+    const isolate = page.getByRole('dialog', { name: 'Quarantine the device?' });
+    await isolate.getByText(new RegExp(serial)).waitFor();
+    await isolate.getByRole('button', { name: 'Quarantine device' }).click();
+    await isolate.waitFor({ state: 'hidden' });
+    await page.getByText(`${serial} is in quarantine.`).waitFor();
+    const quarantined = await adminApi.get(`/api/admin/quarantine/${serial}`);
+    assert.equal(quarantined.status, 200, JSON.stringify(quarantined.body));
+    assert.equal(quarantined.body.source, 'audit');
+    assert.match(quarantined.body.reason, new RegExp(`audit finding ${expiring.id}`));
+    assert.equal((await adminApi.del(`/api/admin/quarantine/${serial}`)).status, 200);
 
     // --- mitigation: revoke the expiring certificate from its finding (confirm first)
     await row(expiring).getByRole('button', { name: 'Revoke certificate' }).click();

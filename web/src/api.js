@@ -367,7 +367,7 @@ export const getAuditSummary = () => api('/admin/audit/summary');
 export const listAuditFindings = (limit, cursor, filter = {}) => api(withQuery('/admin/audit/findings', limit, cursor, filter));
 /** {status: "suppressed", reason, until?} or {status: "open"}; answers the finding. */
 export const updateAuditFinding = (id, body) => api(`/admin/audit/findings/${seg(String(id))}`, { method: 'PUT', body });
-/** A mitigation: action = revoke-certificate | disable-ca | kick-device. */
+/** A mitigation: action = revoke-certificate | disable-ca | kick-device | quarantine-device. */
 export const auditAction = (id, action) => api(`/admin/audit/findings/${seg(String(id))}/actions`, { method: 'POST', body: { action } });
 
 // ---- admin: datasets --------------------------------------------------------------------------
@@ -386,3 +386,20 @@ export const listDatasetRuns = (name, limit, cursor) => api(withQuery(`/admin/da
 export const getDatasetRun = (name, runId) => api(`/admin/datasets/${seg(name)}/contents/${seg(String(runId))}`);
 /** A run's file with the token: {blob, disposition}. path: under /api (datasets.js downloadPath). */
 export const downloadDatasetFile = (path) => api(path, { blob: true });
+
+// ---- admin: detection (security profiles, violations, quarantine) ------------------------------
+
+/** {profiles: [{name, model, rules}], metrics: [names]}. */
+export const getSecurityProfiles = () => api('/admin/security-profiles');
+/** Replaces every profile; answers like GET (422 InvalidSecurityProfile names the field). */
+export const putSecurityProfiles = (profiles) => api('/admin/security-profiles', { method: 'PUT', body: { profiles } });
+/** A page of violations, newest first; filter: {status, deviceId} ('' = any). */
+export const listViolations = (limit, cursor, filter = {}) => api(withQuery('/admin/security-violations', limit, cursor, filter));
+/** A page of the quarantined devices: {Items: [{deviceId, reason, source, violationId, since, by}], LastEvaluatedKey?}. */
+export const listQuarantine = (limit, cursor) => api(withQuery('/admin/quarantine', limit, cursor));
+/** One device's quarantine entry (404 NotQuarantined when it is not in quarantine). */
+export const getQuarantine = (id) => api(`/admin/quarantine/${seg(id)}`);
+/** Quarantines a device by hand (body {reason?}); answers the entry (404 MissingDevice). */
+export const quarantineDevice = (id, body = {}) => api(`/admin/quarantine/${seg(id)}`, { method: 'PUT', body });
+/** Releases a device: {deviceId, status: "RELEASED"} (404 NotQuarantined). */
+export const releaseDevice = (id) => api(`/admin/quarantine/${seg(id)}`, { method: 'DELETE' });

@@ -45,6 +45,7 @@ const kAlreadyRevoked = 'REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK';
 /**
  * The mitigation actions that apply to a finding, as the server decides them
  * (POST …/findings/{id}/actions): [{action, label, title, text}]. None for resolved findings.
+ * A device's findings can disconnect it or put it in quarantine (the detect module's).
  */
 export function findingActions(f) {
   if (!f || f.status === 'resolved') return [];
@@ -74,6 +75,12 @@ export function findingActions(f) {
       title: 'Disconnect the device?',
       text: `${device} is disconnected from the broker now. It may reconnect unless its certificate is revoked.`,
     });
+    out.push({
+      action: 'quarantine-device',
+      label: 'Quarantine device',
+      title: 'Quarantine the device?',
+      text: `The broker refuses the publishes of ${device} from now on, except to its shadow and command responses, until an admin releases it (Security → Detection).`,
+    });
   }
   return out;
 }
@@ -84,6 +91,7 @@ export function actionDoneText(action, f, res) {
   if (action === 'revoke-certificate') return `Certificate ${shortId(r.certificate || (f && f.resourceId))} is ${r.status || 'REVOKED'}.`;
   if (action === 'disable-ca') return `CA ${shortId(r.ca || (f && f.resourceId))} is ${r.status || 'INACTIVE'}.`;
   if (action === 'kick-device') return `Disconnect requested for ${r.deviceId || findingDeviceId(f) || 'the device'}.`;
+  if (action === 'quarantine-device') return `${r.deviceId || findingDeviceId(f) || 'The device'} is in quarantine.`;
   return 'Done.';
 }
 

@@ -45,11 +45,11 @@ test('the device of a finding: a device resource, else details.deviceId', () => 
   assert.equal(findingDeviceId(null), null);
 });
 
-test('mitigations: revoke a device certificate, disconnect its device', () => {
-  assert.deepEqual(actions(finding()), ['revoke-certificate', 'kick-device']);
-  assert.deepEqual(actions(finding({ check: 'DEVICE_CERTIFICATE_SHARED_CHECK', severity: 'critical' })), ['revoke-certificate', 'kick-device']);
+test('mitigations: revoke a device certificate, disconnect or quarantine its device', () => {
+  assert.deepEqual(actions(finding()), ['revoke-certificate', 'kick-device', 'quarantine-device']);
+  assert.deepEqual(actions(finding({ check: 'DEVICE_CERTIFICATE_SHARED_CHECK', severity: 'critical' })), ['revoke-certificate', 'kick-device', 'quarantine-device']);
   // The certificate is revoked already: only disconnecting helps.
-  assert.deepEqual(actions(finding({ check: 'REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK' })), ['kick-device']);
+  assert.deepEqual(actions(finding({ check: 'REVOKED_DEVICE_CERTIFICATE_STILL_ACTIVE_CHECK' })), ['kick-device', 'quarantine-device']);
   // The server needs the device to revoke a certificate.
   assert.deepEqual(actions(finding({ details: {} })), []);
 });
@@ -58,8 +58,8 @@ test('mitigations: disable an active CA; devices; nothing for files, the broker,
   const ca = { id: 2, check: 'CA_CERTIFICATE_EXPIRING_CHECK', resourceType: 'ca', resourceId: 'ski', status: 'open', details: { name: 'acme', status: 'ACTIVE' } };
   assert.deepEqual(actions(ca), ['disable-ca']);
   assert.deepEqual(actions({ ...ca, check: 'REVOKED_CA_CERTIFICATE_STILL_ACTIVE_CHECK', details: { name: 'acme', status: 'INACTIVE' } }), []);
-  assert.deepEqual(actions({ id: 3, check: 'CONFLICTING_CLIENT_IDS_CHECK', resourceType: 'client-id', resourceId: 'SN-4', status: 'open', details: { deviceId: 'SN-4' } }), ['kick-device']);
-  assert.deepEqual(actions({ id: 4, resourceType: 'device', resourceId: 'SN-5', status: 'suppressed', details: {} }), ['kick-device']);
+  assert.deepEqual(actions({ id: 3, check: 'CONFLICTING_CLIENT_IDS_CHECK', resourceType: 'client-id', resourceId: 'SN-4', status: 'open', details: { deviceId: 'SN-4' } }), ['kick-device', 'quarantine-device']);
+  assert.deepEqual(actions({ id: 4, resourceType: 'device', resourceId: 'SN-5', status: 'suppressed', details: {} }), ['kick-device', 'quarantine-device']);
   assert.deepEqual(actions({ id: 5, check: 'PKI_FILE_PERMISSIONS_CHECK', resourceType: 'file', resourceId: '/k', status: 'open', details: {} }), []);
   assert.deepEqual(actions({ id: 6, check: 'LOGGING_DISABLED_CHECK', resourceType: 'broker', resourceId: 'b', status: 'open', details: {} }), []);
   assert.deepEqual(actions(finding({ status: 'resolved' })), []);
@@ -78,6 +78,8 @@ test('what an action did, from the answer or the finding', () => {
   assert.equal(actionDoneText('disable-ca', { resourceId: 'ski' }, { ca: 'ski', status: 'INACTIVE' }), 'CA ski is INACTIVE.');
   assert.equal(actionDoneText('kick-device', f, { deviceId: 'SN-1', status: 'DISCONNECT_REQUESTED' }), 'Disconnect requested for SN-1.');
   assert.equal(actionDoneText('kick-device', f, {}), 'Disconnect requested for SN-1.');
+  assert.equal(actionDoneText('quarantine-device', f, { deviceId: 'SN-1', status: 'QUARANTINED' }), 'SN-1 is in quarantine.');
+  assert.equal(actionDoneText('quarantine-device', f, {}), 'SN-1 is in quarantine.');
 });
 
 test('the check filter: the run\'s checks and the findings\' own, sorted, keeping the selection', () => {

@@ -12,6 +12,7 @@ import { navigate } from '../router.js';
 import { Button, Card, Code, ConfirmDialog, Empty, Field, Notice, Select, Spinner, Tabs, Time } from '../ui.js';
 import { CommandsPanel, ConnBadge, ShadowViewer, StatusCard } from './device-control.js';
 import { EventLog } from './events.js';
+import { DeviceQuarantine, DeviceViolations } from './detect.js';
 import { DeviceFindings } from './security.js';
 import { TelemetryPanel } from './telemetry.js';
 import { QueryForm, useDeviceQuery } from './device-search.js';
@@ -525,7 +526,11 @@ export function DeviceDetail({ path, user }) {
       <${Card} title="Certificates" id="device-certs">
         <${Certificates} certs=${certs} deleted=${deleted} onRevoke=${setToRevoke} />
       <//>
-      ${user && user.role === 'admin' ? html`<${DeviceFindings} deviceId=${deviceId} />` : null}` : null}
+      ${user && user.role === 'admin'
+        ? html`<${DeviceQuarantine} deviceId=${deviceId} deleted=${deleted} />
+          <${DeviceFindings} deviceId=${deviceId} />
+          <${DeviceViolations} deviceId=${deviceId} />`
+        : null}` : null}
     </div>
     <${ConfirmDialog} open=${!!toRevoke} title="Revoke certificate?" confirmLabel="Revoke" danger busy=${revoking}
       onConfirm=${confirmRevoke} onCancel=${() => setToRevoke(null)}>

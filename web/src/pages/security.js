@@ -1,6 +1,7 @@
-// Admin Security page: the security audit (latest run with its open findings counted by severity,
-// "Run audit now", the findings with filters, mitigations, suppress / reopen, the run history) and
-// Device Detail's "Security findings" panel. The server enforces the admin role.
+// Admin Security page: the "Audit" tab (latest run with its open findings counted by severity,
+// "Run audit now", the findings with filters, mitigations, suppress / reopen, the run history), the
+// "Detection" tab (?tab=detection: quarantined devices, violations, security profiles; in
+// detect.js) and Device Detail's "Security findings" panel. The server enforces the admin role.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import * as api from '../api.js';
 import {
@@ -21,13 +22,19 @@ import {
 import { PageHeader } from '../frame.js';
 import { html } from '../html.js';
 import { usePoll } from '../poll.js';
-import { Button, Card, ConfirmDialog, Empty, Field, Notice, Select, Spinner, Time } from '../ui.js';
+import { navigate } from '../router.js';
+import { Button, Card, ConfirmDialog, Empty, Field, Notice, Select, Spinner, Tabs, Time } from '../ui.js';
 import { ListFooter, usePagedList } from './admin.js';
+import { DetectionTab } from './detect.js';
 import { devicePath } from './devices.js';
 
 const kRunPollMs = 1000; // while a run is going; runs take seconds
 
 const label = (s) => s.charAt(0).toUpperCase() + s.slice(1);
+const kTabs = [
+  { id: 'audit', label: 'Audit' },
+  { id: 'detection', label: 'Detection' },
+];
 
 function SeverityBadge({ severity }) {
   return html`<span class=${`badge ${kSeverityBadge[severity] || 'badge-grey'}`} data-severity=${severity}>${label(severity || '?')}</span>`;
@@ -229,7 +236,9 @@ function RunHistory() {
   return html`<${Notice} kind="error">${list.error}<//>${body}<${ListFooter} list=${list} />`;
 }
 
-export function AdminSecurity() {
+export function AdminSecurity({ query }) {
+  const tab = query && query.get('tab') === 'detection' ? 'detection' : 'audit';
+  const [detectGen, setDetectGen] = useState(0); // the Detection tab's Refresh
   const [run, setRun] = useState(null); // null: loading, false: none yet
   const [counts, setCounts] = useState(null); // null: loading, false: failed
   const [running, setRunning] = useState(null); // id of the run being polled
@@ -311,10 +320,20 @@ export function AdminSecurity() {
 
   const set = (k) => (v) => setFilter((f) => ({ ...f, [k]: v }));
   const checks = checkNames(run, counts && counts.checks, filter.check);
+  const tabs = html`<${Tabs} id="security" tabs=${kTabs} active=${tab}
+    onSelect=${(t) => navigate(t === 'audit' ? '/admin/security' : `/admin/security?tab=${t}`, { replace: true })} />`;
+  if (tab === 'detection')
+    return html`<${PageHeader} title="Security">
+        <${Button} kind="secondary" onClick=${() => setDetectGen((g) => g + 1)}>Refresh<//>
+      <//>
+      ${tabs}
+      <div id="security-panel" role="tabpanel" aria-labelledby="security-tab-detection"><${DetectionTab} gen=${detectGen} /></div>`;
   return html`<${PageHeader} title="Security">
       <${Button} kind="secondary" onClick=${() => setGen((g) => g + 1)}>Refresh<//>
       <${Button} busy=${starting || !!running} onClick=${start}>Run audit now<//>
     <//>
+    ${tabs}
+    <div id="security-panel" role="tabpanel" aria-labelledby="security-tab-audit">
     <${Notice} kind="error">${error}<//>
     <${Notice} kind="success">${done}<//>
     <${LatestRun} run=${run} counts=${counts} running=${running} />
@@ -329,7 +348,8 @@ export function AdminSecurity() {
       </div>
       <${Findings} key=${`${filter.check}|${filter.severity}|${filter.status}|${gen}`} filter=${filter} onChanged=${() => setCountGen((g) => g + 1)} />
     <//>
-    <${Card} title="Run history" id="audit-runs"><${RunHistory} key=${gen} /><//>`;
+    <${Card} title="Run history" id="audit-runs"><${RunHistory} key=${gen} /><//>
+    </div>`;
 }
 
 /** Device Detail's "Security findings": the device's open findings (admins only). */
