@@ -20,6 +20,7 @@ from test_accounts import Api
 from test_jitr import Users
 
 ADMIN = "detect-admin@example.com"
+ADMIN2 = "detect-admin2@example.com"
 USER = "detect-user@example.com"
 REPORT_MS = 300
 
@@ -48,6 +49,7 @@ def api(inst):
 def users(api):
     u = Users(api)
     u.add(ADMIN, admin=True)
+    u.add(ADMIN2, admin=True)
     u.add(USER)
     return u
 
@@ -190,16 +192,27 @@ def test_flood_is_alerted_and_quarantined_until_released(inst, api, users):
     r = publish(inst, serial, f"$aws/things/{serial}/shadow/update",
                 '{"state": {"reported": {"mode": "cool"}}}')
     assert r.pubacks == [0], r
-    # The alert reached the administrators' events.
-    def alerted():
-        status, _, body = api("GET", "/api/events?limit=50", token=admin)
+    # The alert reached every administrator's events (and so their alerts), and no one else's.
+    def alerted(token):
+        status, _, body = api("GET", "/api/events?limit=50", token=token)
         return status == 200 and any(e.get("details", {}).get("violationId") == v["id"]
                                      for e in body["Items"])
-    wait_for(alerted, 10, "an event about the violation")
+    wait_for(lambda: alerted(admin), 10, "an event about the violation")
+    wait_for(lambda: alerted(users.tokens[ADMIN2]), 10, "the second admin's event")
+    assert not alerted(users.tokens[USER])
+
+    def open_alert(token):
+        status, _, body = api("GET", "/api/alerts?limit=100", token=token)
+        assert status == 200, body
+        return any(a.get("details", {}).get("violationId") == v["id"] for a in body["Items"])
+    assert open_alert(admin) and open_alert(users.tokens[ADMIN2])
 
     # Back to normal (no messages for the clear time): the violation clears, the quarantine stays.
     wait_for(lambda: violations(api, users, status="cleared", deviceId=serial), 30,
              "the violation cleared")
+    # Its alert ends with it, for every administrator.
+    wait_for(lambda: not open_alert(admin) and not open_alert(users.tokens[ADMIN2]), 10,
+             "the alert acknowledged")
     assert api("GET", f"/api/admin/quarantine/{serial}", token=admin)[0] == 200
     assert publish(inst, serial, f"smartproduct/telemetry/{serial}", "{}").pubacks == [0x87]
 

@@ -70,6 +70,9 @@ class AlertService {
   /// POST /api/events/ack {"all": true, "eventType"?}: every unread event of the caller.
   Result<AckResult> ack_all(const devices::Caller& caller, const std::optional<std::string>& type);
 
+  /// Acknowledges every administrator's copy of the system event `message_id` (and its alert
+  /// group): the condition it announced is over (a detection violation cleared).
+  Result<AckResult> resolve_system_event(const std::string& message_id);
   /// GET /api/alerts: the caller's open alert groups of their alertLevel types (only `type`
   /// when given: empty when it is not one of their alertLevel types).
   Result<AlertPage> alerts(const devices::Caller& caller, int limit,

@@ -41,6 +41,8 @@ struct DetectActions {
   std::function<void(const std::string& type, const std::string& message,
                      const nlohmann::json& details, const std::string& key)>
       notify_admins;
+  /// The condition announced by the event `key` is over: acknowledge its alerts.
+  std::function<void(const std::string& key)> resolve_admin_alert;
 };
 
 struct DetectSettings {

@@ -51,6 +51,11 @@ class AlertRepository {
   virtual Result<alerts::AckResult> ack_events(const std::vector<std::string>& event_ids,
                                                const std::optional<std::string>& only_user,
                                                std::int64_t now_ms) = 0;
+  /// Marks read, with their groups, the events of `device_id` whose messageId is `message_id`
+  /// (the copies of one system event, one per administrator).
+  virtual Result<alerts::AckResult> ack_by_message_id(const std::string& device_id,
+                                                      const std::string& message_id,
+                                                      std::int64_t now_ms) = 0;
   /// Marks every unread event of `user_id` (optionally of one type) read, with its groups.
   virtual Result<alerts::AckResult> ack_all(const std::string& user_id,
                                             const std::optional<std::string>& type,

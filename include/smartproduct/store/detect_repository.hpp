@@ -75,9 +75,11 @@ class DetectRepository {
   virtual Result<void> continue_violation(const std::string& device_id, const std::string& profile,
                                           const std::string& rule, double value,
                                           std::int64_t at_ms) = 0;
-  /// Clears the device + profile + rule's active violation; false when none was active.
-  virtual Result<bool> clear_violation(const std::string& device_id, const std::string& profile,
-                                       const std::string& rule, std::int64_t at_ms) = 0;
+  /// Clears the device + profile + rule's active violation: its id, nullopt when none was active.
+  virtual Result<std::optional<std::int64_t>> clear_violation(const std::string& device_id,
+                                                              const std::string& profile,
+                                                              const std::string& rule,
+                                                              std::int64_t at_ms) = 0;
   virtual Result<std::vector<Violation>> active_violations() = 0;
   /// Newest first; `before_id` continues a page.
   virtual Result<std::vector<Violation>> violations(const ViolationFilter& filter, int limit,

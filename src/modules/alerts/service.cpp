@@ -1,6 +1,7 @@
 #include "smartproduct/alerts/service.hpp"
 
 #include "smartproduct/events/events.hpp"
+#include "smartproduct/events/service.hpp"
 #include "smartproduct/http/errors.hpp"
 
 namespace sp::alerts {
@@ -102,6 +103,14 @@ Result<AckResult> AlertService::ack(const devices::Caller& caller,
   std::optional<std::string> only;
   if (!caller.admin) only = caller.user_id;
   auto r = repo_.ack_events(ids, only, clock_.now_ms());
+  if (!r) return tl::unexpected(errors::from_store(r.error()));
+  announce(*r);
+  return r;
+}
+
+Result<AckResult> AlertService::resolve_system_event(const std::string& message_id) {
+  auto r =
+      repo_.ack_by_message_id(events::EventService::kSystemDevice, message_id, clock_.now_ms());
   if (!r) return tl::unexpected(errors::from_store(r.error()));
   announce(*r);
   return r;

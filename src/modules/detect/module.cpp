@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "smartproduct/alerts/service.hpp"
 #include "smartproduct/broker/protocol.hpp"
 #include "smartproduct/detect/profiles.hpp"
 #include "smartproduct/detect/service.hpp"
@@ -124,6 +125,13 @@ class DetectModule final : public Module {
           return;
         }
         events->record_system_event(*admins, type, message, details, key);
+      };
+    }
+    if (auto* alerts = ctx.services.find<alerts::AlertService>()) {
+      actions.resolve_admin_alert = [alerts](const std::string& key) {
+        if (auto r = alerts->resolve_system_event(key); !r) {
+          spdlog::error("detect: alerts of {} not resolved: {}", key, r.error().detail);
+        }
       };
     }
     service_ = std::make_unique<DetectService>(*repo_, ctx.clock, std::move(actions), settings_);

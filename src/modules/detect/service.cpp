@@ -209,6 +209,10 @@ void DetectService::handle(const std::vector<Transition>& transitions) {
       }
       if (!*cleared) continue;
       ++counters_.cleared;
+      // Its alert ends with it (the raise event of every admin is acknowledged).
+      if (actions_.resolve_admin_alert) {
+        actions_.resolve_admin_alert(fmt::format("detect-violation-{}", **cleared));
+      }
       spdlog::info("detect: {} back to normal for {}/{}", t.device_id, t.profile, r.name);
       if (actions_.notify_admins) {
         actions_.notify_admins(

@@ -129,7 +129,9 @@ void EventService::record_system_event(const std::vector<std::string>& admins,
     e.message_id = key;
     e.details = details;
     e.created_at_ms = e.updated_at_ms = e.timestamp_ms = clock_.now_ms();
-    e.dedup_key = "mid:" + key;
+    // Per administrator: events_dedup is unique per (device, key), and every admin's copy has
+    // the device "$system" (one key for all made every admin after the first a "duplicate").
+    e.dedup_key = "mid:" + key + "@" + admin;
     e.payload = nlohmann::json{
         {"messageId", key},
         {"type", type},

@@ -276,6 +276,39 @@ class SqliteAlertRepository final : public store::AlertRepository {
     return result;
   }
 
+  Result<AckResult> ack_by_message_id(const std::string& device_id, const std::string& message_id,
+                                      std::int64_t now_ms) override {
+    AckResult result;
+    auto w = db_->write([&](Connection& conn) -> Result<void> {
+      result = {};
+      // Few rows (one per administrator): events_device_time narrows to the device.
+      auto stmt = conn.prepare(
+          "SELECT id, user_id, device_id, type, alert_id FROM events WHERE device_id = ?1 AND "
+          "message_id = ?2 AND ack = 0");
+      if (!stmt) return forward(stmt);
+      stmt->bind_all(device_id, message_id);
+      std::vector<std::pair<std::string, EventKeyRow>> rows;
+      for (;;) {
+        auto row = stmt->step();
+        if (!row) return forward(row);
+        if (!*row) break;
+        rows.push_back({stmt->column<std::string>(0),
+                        EventKeyRow{stmt->column<std::optional<std::string>>(1),
+                                    stmt->column<std::string>(2), stmt->column<std::string>(3),
+                                    stmt->column<std::optional<std::int64_t>>(4)}});
+      }
+      stmt->reset();
+      for (const auto& [id, k] : rows) {
+        const auto before = result.events + result.alerts;
+        if (auto r = ack_event(conn, id, k, now_ms, result); !r) return r;
+        if (result.events + result.alerts != before) add_user(result, k.user_id);
+      }
+      return {};
+    });
+    if (!w) return forward(w);
+    return result;
+  }
+
   Result<AckResult> ack_all(const std::string& user_id, const std::optional<std::string>& type,
                             std::int64_t now_ms) override {
     AckResult result;

@@ -136,19 +136,22 @@ class SqliteDetectRepository final : public store::DetectRepository {
     });
   }
 
-  Result<bool> clear_violation(const std::string& device_id, const std::string& profile,
-                               const std::string& rule, std::int64_t at_ms) override {
-    bool cleared = false;
+  Result<std::optional<std::int64_t>> clear_violation(const std::string& device_id,
+                                                      const std::string& profile,
+                                                      const std::string& rule,
+                                                      std::int64_t at_ms) override {
+    std::optional<std::int64_t> id;
     auto r = db_->write([&](Connection& c) -> Result<void> {
-      auto e = c.execute(
-          "UPDATE security_violations SET status = 'cleared', cleared_at = ?4 "
-          "WHERE device_id = ?1 AND profile = ?2 AND rule = ?3 AND status = 'active'",
+      auto v = c.query_value<std::int64_t>(
+          "UPDATE security_violations SET status = 'cleared', cleared_at = ?4 WHERE device_id = "
+          "?1 AND profile = ?2 AND rule = ?3 AND status = 'active' RETURNING id",
           device_id, profile, rule, at_ms);
-      cleared = e && c.changes() > 0;
-      return e;
+      if (!v) return forward(v);
+      id = *v;
+      return {};
     });
     if (!r) return forward(r);
-    return cleared;
+    return id;
   }
 
   Result<std::vector<Violation>> active_violations() override {
