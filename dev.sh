@@ -3,7 +3,7 @@
 #   ./dev.sh run    install what is missing, build, create a development instance, run it (foreground);
 #                   `./dev.sh run --demo [demo options]` adds a demo account and simulated devices
 #   ./dev.sh test   install what is missing, build, run every test (unit, ASan/UBSan, integration, browser)
-# Other verbs: bootstrap, build, package (the .deb), bench ingest|plugin|jitr|..., fuzz [SECONDS [TARGET...]].
+# Other verbs: bootstrap, build, package (the .deb), bench ingest|detect|plugin|jitr|..., fuzz [SECONDS [TARGET...]].
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")"
 ROOT=$PWD
