@@ -286,3 +286,44 @@ def test_baselines_survive_a_restart(inst, api, users):
     conn.close()
     inst.start()
     assert rows and rows[0][1] == "messages-sent" and rows[0][2] == 1 and rows[0][3] > 10, rows
+
+
+def test_a_revoke_rule_revokes_the_devices_certificates():
+    """With JITR: a registered device whose certificate was activated breaks a rule whose action is
+    revoke; its certificate becomes REVOKED, the broker disconnects it and refuses it after."""
+    from test_jitr import add_to_catalog, cert_row, plugin_state, register, telemetry
+    i = Instance(jitr=True)
+    try:
+        conf = i.dir / "broker" / "mosquitto.conf"
+        conf.write_text(conf.read_text().replace("plugin_opt_behaviour_interval_ms 10000",
+                                                 f"plugin_opt_behaviour_interval_ms {REPORT_MS}"))
+        i.start()
+        api = Api(i)
+        u = Users(api)
+        admin = u.add("revoke-admin@example.com", admin=True)
+        owner = u.add("revoke-owner@example.com")
+        serial = "SN-REVOKE1"
+        add_to_catalog(api, admin, [serial])
+        register(api, owner, serial)
+        issue_cert(i, serial)
+        wait_for(lambda: serial in plugin_state(i).get("registeredUsernames", []), 10,
+                 "registration known to the broker plugin")
+        assert publish(i, serial, f"smartproduct/telemetry/{serial}", telemetry(serial)).pubacks == [0]
+        wait_for(lambda: (cert_row(i, serial) or [None])[0] == "ACTIVE", 15, "certificate ACTIVE")
+        status, _, body = api("PUT", "/api/admin/security-profiles", {"profiles": [
+            {"name": "strict", "model": "25HNB9", "rules": [
+                {"name": "denied", "metric": "authorization-failures", "comparison": "greater-than",
+                 "value": 2, "durationSeconds": 60, "action": "revoke"}]}]}, token=admin)
+        assert status == 200, body
+        # Publishing to another device's topic is refused by the broker: authorization failures.
+        for _ in range(4):
+            publish(i, serial, "smartproduct/telemetry/SN-SOMEONE-ELSE", "{}")
+        wait_for(lambda: (cert_row(i, serial) or [None])[0] == "REVOKED", 20, "certificate REVOKED")
+        status, _, body = api("GET", f"/api/admin/security-violations?deviceId={serial}", token=admin)
+        v = body["Items"][0]
+        assert v["metric"] == "authorization-failures" and v["action"] == "revoke", v
+        assert v["value"] >= 3, v
+        r = publish(i, serial, f"smartproduct/telemetry/{serial}", telemetry(serial))
+        assert r.refused, r
+    finally:
+        i.cleanup()
