@@ -173,7 +173,13 @@ struct Daemon::Impl {
     mc.session_expiry_s = b.session_expiry_s;
     for (auto& [filter, qos] : topics.subscriptions()) {
       // No-local: the daemon never receives its own publishes (commands, control requests).
-      mc.subscriptions.push_back({filter, qos, true});
+      // Not on a shared subscription, where MQTT 5 makes it a protocol error (§3.8.3.1); the
+      // daemon publishes nothing on the ingest topics it shares.
+      const auto shared = mqtt::shared_subscription_filter(filter);
+      mc.subscriptions.push_back({filter, qos, !shared});
+      // A session that subscribed before [ingest] shared_group was set holds the plain filter:
+      // drop it, or this daemon would also get every message of the group.
+      if (shared) mc.unsubscribe.emplace_back(*shared);
     }
     // A session created by an older version still holds the filters that now have a connection
     // of their own: drop them, and route what was already queued there to its handler (stored,
@@ -192,8 +198,10 @@ struct Daemon::Impl {
     for (const auto& own : own_connections.entries()) {
       mqtt::ClientConfig oc = mc;
       oc.client_id = b.client_id + "-" + own.name;
-      oc.subscriptions = {{own.filter, own.qos, true}};
+      const auto shared = mqtt::shared_subscription_filter(own.filter);
+      oc.subscriptions = {{own.filter, own.qos, !shared}};
       oc.unsubscribe.clear();
+      if (shared) oc.unsubscribe.emplace_back(*shared);
       auto client = std::make_unique<mqtt::Client>(
           oc, [handler = own.handler](mqtt::Message&& m, mqtt::Done done) {
             handler(std::move(m), std::move(done));

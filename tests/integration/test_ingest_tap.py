@@ -15,7 +15,7 @@ import time
 import paho.mqtt.client as paho
 import pytest
 
-from devices import count, db, issue_cert, metric
+from devices import backend_args, count, db, issue_cert, metric
 from harness import BIN, Instance, pid_alive, wait_for
 
 
@@ -353,3 +353,57 @@ def test_torn_last_record_is_skipped(spool):
              "the torn tail counted")
     # The segment was consumed and deleted; the broker writes a new one.
     assert newest not in spool_segments(inst)
+
+
+def test_shared_subscription_splits_the_load_with_another_daemon():
+    """[ingest] source = "mqtt" with shared_group: the daemon subscribes $share/<group>/..., so the
+    broker gives each device message to one member of the group. A second member (standing in for
+    another daemon: a service client in the same group) takes part of the load; together they
+    receive every message once."""
+    inst = Instance(settings={"ingest": {"source": "mqtt", "shared_group": "ingest"}})
+    other = None
+    try:
+        inst.start()
+        out = inst.dir / "other-member.txt"
+        other = subprocess.Popen(
+            ["mosquitto_sub", "-V", "mqttv5", "-q", "1", "-i", "other-daemon", "-t",
+             "$share/ingest/smartproduct/telemetry/+", "-F", "%t %p"] + backend_args(inst),
+            stdout=open(out, "w"), stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)  # its SUBSCRIBE is in before the first message
+        serial = "SN-SHARE1"
+        log = inst.dir / "share-acks.log"
+        sim = start_sim(inst, serial, log, messages=400, inflight=1, interval_ms=5)
+        finish_sim(sim)
+        acks = acked(log, serial)
+        assert len(acks) == 400
+
+        def split():
+            theirs = [l for l in out.read_text().splitlines() if l.startswith("smartproduct/")]
+            return len(theirs) + len(stored_seqs(inst, serial)) == 400 and theirs
+        wait_for(split, 30, "every message received by exactly one member", interval=0.5)
+        theirs = [json.loads(l.split(" ", 1)[1])["seq"] for l in out.read_text().splitlines()]
+        ours = stored_seqs(inst, serial)
+        assert ours and theirs, (len(ours), len(theirs))
+        assert set(ours).isdisjoint(theirs)
+        assert set(ours) | set(theirs) == acks
+        # The daemon's own topics are not shared: presence still reaches it alone.
+        assert metric(inst, "smartproduct_presence_events_total") >= 1
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+        inst.cleanup()
+
+
+def test_shared_group_is_refused_with_the_spool():
+    inst = Instance(settings={"ingest": {"source": "spool", "shared_group": "ingest"}})
+    try:
+        out = subprocess.run([str(BIN / "smartproductd"), "--config", str(inst.config),
+                              "--check-config"], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0 and "shared_group" in out.stderr + out.stdout, out
+        inst.configure({"ingest": {"source": "mqtt", "shared_group": "a/b"}})
+        out = subprocess.run([str(BIN / "smartproductd"), "--config", str(inst.config),
+                              "--check-config"], capture_output=True, text=True, timeout=30)
+        assert out.returncode != 0 and "shared_group" in out.stderr + out.stdout, out
+    finally:
+        inst.cleanup()

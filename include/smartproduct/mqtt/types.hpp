@@ -3,6 +3,7 @@
 // src/net/mqtt implements Publisher and feeds a TopicRouter.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +36,13 @@ class Publisher {
 };
 
 /// True when an MQTT topic matches a filter with + and # wildcards (MQTT 3.1.1 §4.7; topics
-/// starting with '$' are not matched by a leading wildcard).
+/// starting with '$' are not matched by a leading wildcard). A shared subscription's filter
+/// (`$share/<group>/<filter>`, MQTT 5 §4.8.2) matches what `<filter>` matches: its messages carry
+/// the topic they were published on.
 bool topic_matches(std::string_view filter, std::string_view topic);
+
+/// `<filter>` of `$share/<group>/<filter>`; nullopt when `filter` is not a shared subscription.
+std::optional<std::string_view> shared_subscription_filter(std::string_view filter);
 
 /// Dispatches a message to every route whose filter matches (several modules may read one topic;
 /// the message is acknowledged when all of them are done); unmatched messages are acknowledged.

@@ -6,6 +6,7 @@
 
 #include "smartproduct/ingest/module.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -53,6 +54,14 @@ class IngestModule final : public Module {
     source_ = section.one_of("source", "auto", {"auto", "spool", "mqtt"});
     fs::path dir = section.path("spool_dir", {});
     poll_ms_ = static_cast<int>(section.integer("poll_ms", 2, 1, 1000));
+    shared_group_ = section.string("shared_group", "");
+    if (!shared_group_.empty() &&
+        (shared_group_.size() > 64 || shared_group_.find_first_of("/+#") != std::string::npos ||
+         std::any_of(shared_group_.begin(), shared_group_.end(),
+                     [](unsigned char c) { return c < 0x20 || c == 0x7f; }))) {
+      section.error("shared_group",
+                    "must be 1 to 64 characters without / + # or control characters");
+    }
     if (source_ != "mqtt" && dir.empty() &&
         core.broker.mode == config::BrokerSettings::Mode::kManaged &&
         !core.broker.mosquitto_conf.empty()) {
@@ -64,6 +73,11 @@ class IngestModule final : public Module {
     if (source_ == "mqtt" && core.broker.mode == config::BrokerSettings::Mode::kManaged &&
         !core.broker.mosquitto_conf.empty()) {
       prune_dir_ = spool_dir_of(core.broker.mosquitto_conf);
+    }
+    if (source_ == "spool" && !shared_group_.empty()) {
+      section.error("shared_group",
+                    "applies to source = \"mqtt\" (the spool is read by one daemon on the "
+                    "broker's host)");
     }
     if (source_ == "spool" && dir.empty()) {
       section.error("spool_dir",
@@ -84,7 +98,7 @@ class IngestModule final : public Module {
       // Shared: the daemon's connection keeps it while the telemetry module flips it.
       auto* intake = ctx.services.find<std::shared_ptr<mqtt::IntakeSwitch>>();
       if (own && intake && *intake && telemetry_->config().enabled) {
-        own->add({"telemetry", telemetry_->config().topic + "/+", 1,
+        own->add({"telemetry", ingest_filter(telemetry_->config().topic), 1,
                   [t = telemetry_](mqtt::Message&& m, mqtt::Done done) {
                     t->ingest(m.topic, m.payload, std::move(done));
                   },
@@ -136,14 +150,16 @@ class IngestModule final : public Module {
       return;
     }
     if (telemetry_->config().enabled && !telemetry_own_connection_) {
-      topics.add(telemetry_->config().topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
-        telemetry_->ingest(m.topic, m.payload, std::move(done));
-      });
+      topics.add(ingest_filter(telemetry_->config().topic), 1,
+                 [this](mqtt::Message&& m, mqtt::Done done) {
+                   telemetry_->ingest(m.topic, m.payload, std::move(done));
+                 });
     }
     if (events_->config().enabled) {
-      topics.add(events_->config().topic + "/+", 1, [this](mqtt::Message&& m, mqtt::Done done) {
-        events_->ingest(m.topic, m.payload, std::move(done));
-      });
+      topics.add(ingest_filter(events_->config().topic), 1,
+                 [this](mqtt::Message&& m, mqtt::Done done) {
+                   events_->ingest(m.topic, m.payload, std::move(done));
+                 });
     }
   }
 
@@ -218,7 +234,15 @@ class IngestModule final : public Module {
   }
 
  private:
+  // The subscription of a device topic prefix: `<topic>/+`, or, with shared_group, the MQTT 5
+  // shared subscription `$share/<group>/<topic>/+` (the broker gives each message to one member
+  // of the group: several daemons split the load).
+  std::string ingest_filter(const std::string& topic) const {
+    return (shared_group_.empty() ? "" : "$share/" + shared_group_ + "/") + topic + "/+";
+  }
+
   std::string source_;
+  std::string shared_group_;
   std::string spool_dir_;
   int poll_ms_ = 2;
   telemetry::TelemetryService* telemetry_ = nullptr;

@@ -9,7 +9,16 @@
 
 namespace sp::mqtt {
 
+std::optional<std::string_view> shared_subscription_filter(std::string_view filter) {
+  constexpr std::string_view kShare = "$share/";
+  if (filter.substr(0, kShare.size()) != kShare) return std::nullopt;
+  const auto group_end = filter.find('/', kShare.size());
+  if (group_end == std::string_view::npos || group_end == kShare.size()) return std::nullopt;
+  return filter.substr(group_end + 1);
+}
+
 bool topic_matches(std::string_view filter, std::string_view topic) {
+  if (auto inner = shared_subscription_filter(filter)) filter = *inner;
   if (!topic.empty() && topic.front() == '$' && !filter.empty() &&
       (filter.front() == '+' || filter.front() == '#')) {
     return false;

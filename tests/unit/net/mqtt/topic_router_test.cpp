@@ -24,6 +24,17 @@ TEST(TopicMatches, DollarTopicsNeedExplicitPrefix) {
   EXPECT_TRUE(topic_matches("$SYS/smartproduct/presence/#", "$SYS/smartproduct/presence/SN1"));
 }
 
+TEST(TopicMatches, SharedSubscriptionsMatchWhatTheirFilterMatches) {
+  EXPECT_TRUE(
+      topic_matches("$share/ingest/smartproduct/telemetry/+", "smartproduct/telemetry/SN1"));
+  EXPECT_FALSE(topic_matches("$share/ingest/smartproduct/telemetry/+", "smartproduct/event/SN1"));
+  EXPECT_FALSE(topic_matches("$share/ingest/#", "$SYS/x"));
+  EXPECT_EQ(sp::mqtt::shared_subscription_filter("$share/g/a/+"), "a/+");
+  EXPECT_FALSE(sp::mqtt::shared_subscription_filter("$share//a"));
+  EXPECT_FALSE(sp::mqtt::shared_subscription_filter("$share/g"));
+  EXPECT_FALSE(sp::mqtt::shared_subscription_filter("a/$share/g/b"));
+}
+
 TEST(TopicRouter, DispatchesToEveryMatchAndAcksUnrouted) {
   sp::mqtt::TopicRouter router;
   std::vector<std::string> seen;
