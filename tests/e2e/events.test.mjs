@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -64,8 +64,23 @@ async function apiAs(who) {
  * certificate issued once: one mosquitto_pub -l connection on the event topic, each
  * `send(type, message)` one QoS 1 message, `stop()` disconnects.
  */
+// The broker plugin's state file: what it decides with (registered serials, ...).
+async function pluginState() {
+  try {
+    return JSON.parse(await readFile(path.join(process.env.SP_INSTANCE_DIR, 'broker', 'state.json'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
 async function connectDevice(client, serial, name) {
-  if (name) await client.post('/api/registration', { deviceId: serial, deviceName: name, modelNumber: kModel });
+  if (name) {
+    await client.post('/api/registration', { deviceId: serial, deviceName: name, modelNumber: kModel });
+    // JITR: the daemon tells the plugin about the registration asynchronously. A device whose
+    // first publish arrives before that has no rights yet (PUBACK 0x87), and mosquitto_pub -l
+    // does not resend: the event would be lost and the badge never come.
+    await until(`${serial} known to the broker plugin`, async () => ((await pluginState()).registeredUsernames || []).includes(serial));
+  }
   if (!existsSync(path.join(work, `${serial}.crt`))) {
     ctl(['device-cert', 'issue', '--config', config, '--ca', caName, '--serial', serial, '--out', work]);
   }
