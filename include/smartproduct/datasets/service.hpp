@@ -53,10 +53,14 @@ struct DatasetsSettings {
   /// retentionDays of a dataset created without one.
   int default_retention_days = 30;
   int max_datasets = 100;
+  /// A run is stopped (and fails, keeping nothing) after this long, or when its file would grow
+  /// beyond max_run_bytes.
+  std::int64_t max_run_seconds = 3600;
+  std::int64_t max_run_bytes = std::int64_t{10} << 30;
 };
 
-/// Reads [datasets] (dir, retention_days, max_datasets) and finishes the section: the daemon's
-/// module and smartproductctl read it the same way.
+/// Reads [datasets] (dir, retention_days, max_datasets, max_run_seconds, max_run_bytes) and
+/// finishes the section: the daemon's module and smartproductctl read it the same way.
 DatasetsSettings read_datasets_settings(config::Section& section, const config::DaemonConfig& cfg);
 
 /// What the API may set on a dataset; unset fields keep their value (update) or the default

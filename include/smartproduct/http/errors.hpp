@@ -71,6 +71,7 @@ struct Code {
   X(DatasetExists, kConflict, "A dataset with this name exists.")                                 \
   X(DatasetLimitReached, kUnprocessable, "The instance has as many datasets as it allows.")       \
   X(DatasetNotFound, kNotFound, "No such dataset.")                                               \
+  X(DatasetRunLimit, kUnprocessable, "The dataset run went over a [datasets] limit.")             \
   X(DatasetRunNotFound, kNotFound, "No such dataset run, or its file has expired.")               \
   X(DatasetRunRunning, kConflict,                                                                 \
     "A run of this dataset is running; try again when it has finished.")                          \

@@ -104,15 +104,20 @@ class DatasetSource {
     std::int64_t max_row = 0;
   };
   virtual Result<Window> window() = 0;
+  /// Asked now and then while SQLite works (also before a query yields its first row, e.g. while
+  /// it groups): true stops the statement, which then fails (the caller knows why).
+  using StopRequested = std::function<bool()>;
   /// SELECT * only: the distinct top-level attributes of the messages the query reads.
   virtual Result<std::vector<std::string>> attributes(const datasets::CompiledQuery& q,
                                                       std::int64_t after_row,
-                                                      std::int64_t up_to_row) = 0;
+                                                      std::int64_t up_to_row,
+                                                      const StopRequested& stop) = 0;
   /// Runs `q` over rows (after_row, up_to_row], calling `row` for each result row in order.
   /// `row` returning an error stops the scan with that error.
   virtual Result<void> scan(const datasets::CompiledQuery& q, std::int64_t after_row,
                             std::int64_t up_to_row,
-                            const std::function<Result<void>(const std::vector<Cell>&)>& row) = 0;
+                            const std::function<Result<void>(const std::vector<Cell>&)>& row,
+                            const StopRequested& stop) = 0;
 };
 
 }  // namespace sp::store

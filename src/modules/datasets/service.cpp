@@ -184,6 +184,8 @@ DatasetsSettings read_datasets_settings(config::Section& section, const config::
   s.default_retention_days =
       static_cast<int>(section.integer("retention_days", s.default_retention_days, 1, 3650));
   s.max_datasets = static_cast<int>(section.integer("max_datasets", s.max_datasets, 1, 10000));
+  s.max_run_seconds = section.integer("max_run_seconds", s.max_run_seconds, 1, 7 * 86400);
+  s.max_run_bytes = section.integer("max_run_bytes", s.max_run_bytes, 4096, std::int64_t{1} << 40);
   section.finish();
   return s;
 }
@@ -429,10 +431,25 @@ Result<store::DatasetRun> DatasetService::execute(const std::string& name, std::
   if (from > w->max_row) from = w->max_row;  // an older copy of the same file: nothing is new
   const std::int64_t to = w->max_row;
 
+  // The run's limits ([datasets] max_run_seconds, max_run_bytes): an admin's query may group
+  // millions of rows or select far more than the disk holds. SQLite asks `stop` while it works.
+  const std::int64_t started_ms = clock_.now_ms();
+  bool timed_out = false;
+  const store::DatasetSource::StopRequested stop = [&] {
+    if (clock_.now_ms() - started_ms >= settings_.max_run_seconds * 1000) timed_out = true;
+    return timed_out;
+  };
+  auto over_time = [&] {
+    return failed(errors::kDatasetRunLimit.error(
+        fmt::format("The run was stopped after {} s ([datasets] max_run_seconds).",
+                    settings_.max_run_seconds)));
+  };
+
   std::vector<std::string> columns = q->columns;
   std::vector<std::string> attributes;
   if (q->select_all) {
-    auto attrs = source_.attributes(*q, from, to);
+    auto attrs = source_.attributes(*q, from, to, stop);
+    if (!attrs && timed_out) return over_time();
     if (!attrs) return failed(errors::from_store(attrs.error()));
     for (auto& a : *attrs) {
       if (std::find(columns.begin(), columns.end(), a) == columns.end()) {
@@ -464,52 +481,68 @@ Result<store::DatasetRun> DatasetService::execute(const std::string& name, std::
     buf += "\r\n";
   }
   std::int64_t rows = 0;
-  auto scanned = source_.scan(*q, from, to, [&](const std::vector<store::Cell>& cells) {
-    ++rows;
-    if (q->select_all) {
-      // device_id, t, received_at, payload
-      // Ordered: a line keeps the message's own attribute order.
-      nlohmann::ordered_json message = nlohmann::ordered_json::parse(
-          std::get_if<std::string>(&cells[3]) ? std::get<std::string>(cells[3]) : std::string("{}"),
-          nullptr, false);
-      if (!message.is_object()) message = nlohmann::ordered_json::object();
-      if (csv) {
-        for (std::size_t i = 0; i < 3; ++i) {
-          buf += telemetry::csv_cell(cell_json(cells[i]));
-          buf += ',';
-        }
-        for (std::size_t i = 0; i < attributes.size(); ++i) {
-          auto it = message.find(attributes[i]);
-          if (it != message.end()) {
-            buf += telemetry::csv_cell(it->is_structured() ? json(it->dump()) : json(*it));
+  bool too_large = false;
+  auto scanned = source_.scan(
+      *q, from, to,
+      [&](const std::vector<store::Cell>& cells) -> Result<void> {
+        ++rows;
+        if (q->select_all) {
+          // device_id, t, received_at, payload
+          // Ordered: a line keeps the message's own attribute order.
+          nlohmann::ordered_json message = nlohmann::ordered_json::parse(
+              std::get_if<std::string>(&cells[3]) ? std::get<std::string>(cells[3])
+                                                  : std::string("{}"),
+              nullptr, false);
+          if (!message.is_object()) message = nlohmann::ordered_json::object();
+          if (csv) {
+            for (std::size_t i = 0; i < 3; ++i) {
+              buf += telemetry::csv_cell(cell_json(cells[i]));
+              buf += ',';
+            }
+            for (std::size_t i = 0; i < attributes.size(); ++i) {
+              auto it = message.find(attributes[i]);
+              if (it != message.end()) {
+                buf += telemetry::csv_cell(it->is_structured() ? json(it->dump()) : json(*it));
+              }
+              if (i + 1 < attributes.size()) buf += ',';
+            }
+            if (attributes.empty()) buf.pop_back();
+          } else {
+            nlohmann::ordered_json line = {{"deviceId", cell_json(cells[0])},
+                                           {"t", cell_json(cells[1])},
+                                           {"receivedAt", cell_json(cells[2])}};
+            for (auto& [k, v] : message.items()) {
+              if (!line.contains(k)) line[k] = std::move(v);
+            }
+            buf += line.dump(-1, ' ', false, json::error_handler_t::replace);
           }
-          if (i + 1 < attributes.size()) buf += ',';
+        } else if (csv) {
+          for (std::size_t i = 0; i < cells.size(); ++i) {
+            if (i) buf += ',';
+            buf += telemetry::csv_cell(cell_json(cells[i]));
+          }
+        } else {
+          nlohmann::ordered_json line = nlohmann::ordered_json::object();  // the query's order
+          for (std::size_t i = 0; i < cells.size() && i < columns.size(); ++i) {
+            line[columns[i]] = cell_json(cells[i]);
+          }
+          buf += line.dump(-1, ' ', false, json::error_handler_t::replace);
         }
-        if (attributes.empty()) buf.pop_back();
-      } else {
-        nlohmann::ordered_json line = {{"deviceId", cell_json(cells[0])},
-                                       {"t", cell_json(cells[1])},
-                                       {"receivedAt", cell_json(cells[2])}};
-        for (auto& [k, v] : message.items()) {
-          if (!line.contains(k)) line[k] = std::move(v);
+        buf += csv ? "\r\n" : "\n";
+        if (out.bytes() + static_cast<std::int64_t>(buf.size()) > settings_.max_run_bytes) {
+          too_large = true;
+          return fail(errors::kDatasetRunLimit);
         }
-        buf += line.dump(-1, ' ', false, json::error_handler_t::replace);
-      }
-    } else if (csv) {
-      for (std::size_t i = 0; i < cells.size(); ++i) {
-        if (i) buf += ',';
-        buf += telemetry::csv_cell(cell_json(cells[i]));
-      }
-    } else {
-      nlohmann::ordered_json line = nlohmann::ordered_json::object();  // the query's order
-      for (std::size_t i = 0; i < cells.size() && i < columns.size(); ++i) {
-        line[columns[i]] = cell_json(cells[i]);
-      }
-      buf += line.dump(-1, ' ', false, json::error_handler_t::replace);
-    }
-    buf += csv ? "\r\n" : "\n";
-    return out.flush_if_full();
-  });
+        return out.flush_if_full();
+      },
+      stop);
+  if (too_large) {
+    return failed(errors::kDatasetRunLimit.error(
+        fmt::format("The run's file went over {} bytes ([datasets] max_run_bytes); nothing was "
+                    "kept.",
+                    settings_.max_run_bytes)));
+  }
+  if (!scanned && timed_out) return over_time();
   // A failure of the store, or of the query's SQL on this data (e.g. an integer overflow): the
   // run's error keeps SQLite's message; the SQL itself is never shown.
   if (!scanned) return failed(errors::from_store(scanned.error()));

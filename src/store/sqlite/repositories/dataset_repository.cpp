@@ -3,6 +3,8 @@
 
 #include "store/sqlite/repositories/dataset_repository.hpp"
 
+#include <sqlite3.h>
+
 #include "smartproduct/store/failure.hpp"
 #include "store/sqlite/repositories/repository_helpers.hpp"
 
@@ -57,6 +59,27 @@ DatasetRun read_run(const Statement& s) {
 tl::unexpected<Error> not_found(const std::string& what) {
   return store::fail(store::Failure::kNotFound, what);
 }
+
+// Has SQLite ask `stop` every few thousand virtual machine steps while a dataset query runs on
+// this reader connection (a GROUP BY over millions of rows yields nothing for a long time), and
+// removes the handler after: the connection goes back to the pool.
+class ProgressGuard {
+ public:
+  ProgressGuard(Connection& c, const store::DatasetSource::StopRequested& stop)
+      : db_(c.handle()), stop_(stop) {
+    if (stop_) sqlite3_progress_handler(db_, 10000, &ProgressGuard::ask, this);
+  }
+  ~ProgressGuard() {
+    if (stop_) sqlite3_progress_handler(db_, 0, nullptr, nullptr);
+  }
+  ProgressGuard(const ProgressGuard&) = delete;
+  ProgressGuard& operator=(const ProgressGuard&) = delete;
+
+ private:
+  static int ask(void* self) { return static_cast<ProgressGuard*>(self)->stop_() ? 1 : 0; }
+  sqlite3* db_;
+  const store::DatasetSource::StopRequested& stop_;
+};
 
 class SqliteDatasetRepository final : public store::DatasetRepository {
  public:
@@ -326,9 +349,10 @@ class SqliteDatasetSource final : public store::DatasetSource {
   }
 
   Result<std::vector<std::string>> attributes(const datasets::CompiledQuery& q,
-                                              std::int64_t after_row,
-                                              std::int64_t up_to_row) override {
+                                              std::int64_t after_row, std::int64_t up_to_row,
+                                              const StopRequested& stop) override {
     return db_->read([&](Connection& c) -> Result<std::vector<std::string>> {
+      ProgressGuard guard(c, stop);
       auto s = c.prepare(q.attributes_sql);
       if (!s) return forward(s);
       bind_query(*s, q, after_row, up_to_row);
@@ -343,10 +367,12 @@ class SqliteDatasetSource final : public store::DatasetSource {
     });
   }
 
-  Result<void> scan(
-      const datasets::CompiledQuery& q, std::int64_t after_row, std::int64_t up_to_row,
-      const std::function<Result<void>(const std::vector<store::Cell>&)>& row_fn) override {
+  Result<void> scan(const datasets::CompiledQuery& q, std::int64_t after_row,
+                    std::int64_t up_to_row,
+                    const std::function<Result<void>(const std::vector<store::Cell>&)>& row_fn,
+                    const StopRequested& stop) override {
     return db_->read([&](Connection& c) -> Result<void> {
+      ProgressGuard guard(c, stop);
       auto s = c.prepare(q.sql);
       if (!s) return forward(s);
       bind_query(*s, q, after_row, up_to_row);

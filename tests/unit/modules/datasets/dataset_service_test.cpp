@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 
@@ -132,6 +133,60 @@ TEST_F(DatasetServiceTest, AReplacedTelemetryDatabaseStartsOver) {
   auto again = run("smartproduct_dataset");
   EXPECT_EQ(again.from_row, 0);
   EXPECT_EQ(again.rows, 2);
+}
+
+// A clock that moves one second each time it is read: a run that asks it often runs "long".
+class RacingClock final : public Clock {
+ public:
+  std::int64_t now_ms() const override { return t_.fetch_add(1000) + 1000; }
+
+ private:
+  mutable std::atomic<std::int64_t> t_{test::FixedClock::kDefaultNowMs};
+};
+
+TEST_F(DatasetServiceTest, ARunOverItsLimitsFailsAndKeepsNothing) {
+  for (int i = 0; i < 3000; ++i) add("A", i + 1, R"({"x": 1, "pad": "0123456789abcdef"})");
+  DatasetsSettings settings;
+  settings.dir = dir_.path() / "datasets";
+  settings.max_run_bytes = 4096;  // the file would be ~120 KB
+  DatasetService small(settings, *repo_, *source_, clock_);
+  auto id = small.start_run("smartproduct_dataset", "manual");
+  ASSERT_TRUE(id);
+  auto r = small.execute("smartproduct_dataset", *id);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "DatasetRunLimit");
+  EXPECT_NE(r.error().message.find("max_run_bytes"), std::string::npos);
+  auto runs = small.runs("smartproduct_dataset", 10, std::nullopt);
+  ASSERT_TRUE(runs);
+  EXPECT_EQ(runs->front().status, "failed");
+  EXPECT_TRUE(std::filesystem::is_empty(settings.dir / "smartproduct_dataset"));
+
+  // SQLite is stopped while it groups, before any row comes out.
+  RacingClock racing;
+  settings.max_run_bytes = std::int64_t{1} << 30;
+  settings.max_run_seconds = 1;
+  DatasetService slow(settings, *repo_, *source_, racing);
+  DatasetChange c;
+  c.query = "SELECT deviceId, count(*) AS n FROM telemetry GROUP BY deviceId";
+  ASSERT_TRUE(slow.create("grouped", c));
+  id = slow.start_run("grouped", "manual");
+  ASSERT_TRUE(id);
+  r = slow.execute("grouped", *id);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().name, "DatasetRunLimit");
+  EXPECT_NE(r.error().message.find("max_run_seconds"), std::string::npos);
+  auto d = slow.get("grouped");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->watermark, 0);  // nothing consumed: the next run reads the same rows
+  // Within its limits the same run succeeds.
+  DatasetsSettings roomy;
+  roomy.dir = settings.dir;
+  DatasetService fine(roomy, *repo_, *source_, clock_);
+  id = fine.start_run("grouped", "manual");
+  ASSERT_TRUE(id);
+  auto ok = fine.execute("grouped", *id);
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->rows, 1);
 }
 
 TEST_F(DatasetServiceTest, AFailedRunLeavesNoFileAndKeepsTheWatermark) {
