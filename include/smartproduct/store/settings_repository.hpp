@@ -29,6 +29,11 @@ class SettingsRepository {
   /// inserted.
   virtual Result<bool> insert_if_absent(std::string_view setting_id, const nlohmann::json& setting,
                                         std::int64_t now_ms) = 0;
+  /// insert_if_absent for a user's own settings row, but only while the user exists: the
+  /// defaults are created from the bus after the user verified, and a user deleted meanwhile must
+  /// not get a row back.
+  virtual Result<bool> insert_user_defaults(std::string_view user_id, const nlohmann::json& setting,
+                                            std::int64_t now_ms) = 0;
   /// Replaces `setting` and updated_at of an existing row; returns the updated row, or nullopt if
   /// there is no row with this id.
   virtual Result<std::optional<SettingRow>> replace(std::string_view setting_id,

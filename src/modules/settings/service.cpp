@@ -86,7 +86,7 @@ Result<store::SettingRow> SettingsService::put(const Caller& caller, std::string
 }
 
 Result<void> SettingsService::ensure_user_defaults(std::string_view user_id) {
-  auto r = repo_.insert_if_absent(user_id, default_user_setting(), clock_.now_ms());
+  auto r = repo_.insert_user_defaults(user_id, default_user_setting(), clock_.now_ms());
   if (!r) return tl::unexpected(r.error());
   return {};
 }

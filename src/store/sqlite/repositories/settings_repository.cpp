@@ -54,6 +54,23 @@ class SqliteSettingsRepository final : public store::SettingsRepository {
     return inserted;
   }
 
+  Result<bool> insert_user_defaults(std::string_view user_id, const nlohmann::json& setting,
+                                    std::int64_t now_ms) override {
+    bool inserted = false;
+    auto r = db_->write(
+        [id = std::string(user_id), text = setting.dump(), now_ms, &inserted](Connection& conn) {
+          auto e = conn.execute(
+              "INSERT INTO settings (setting_id, setting, created_at, updated_at) "
+              "SELECT ?1, ?2, ?3, ?3 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) "
+              "ON CONFLICT (setting_id) DO NOTHING",
+              id, text, now_ms);
+          if (e) inserted = conn.changes() > 0;
+          return e;
+        });
+    if (!r) return forward(r);
+    return inserted;
+  }
+
   Result<std::optional<SettingRow>> replace(std::string_view setting_id,
                                             const nlohmann::json& setting,
                                             std::int64_t now_ms) override {

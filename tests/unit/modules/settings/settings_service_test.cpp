@@ -25,6 +25,9 @@ class FakeSettings : public store::SettingsRepository {
     rows_[std::string(id)] = store::SettingRow{std::string(id), s, now, now};
     return true;
   }
+  Result<bool> insert_user_defaults(std::string_view id, const json& s, std::int64_t now) override {
+    return insert_if_absent(id, s, now);
+  }
   Result<std::optional<store::SettingRow>> replace(std::string_view id, const json& s,
                                                    std::int64_t now) override {
     auto it = rows_.find(std::string(id));

@@ -321,6 +321,18 @@ TEST_F(UserRepositoryTest, DeleteCascadesToCodesTokensAndSettings) {
   auto row = settings->find("u1");
   ASSERT_TRUE(row);
   EXPECT_FALSE(row->has_value());
+  // The defaults come from the bus after verification: a late delivery for a user deleted
+  // meanwhile creates nothing (it did, and the deleted user's settings came back).
+  auto late = settings->insert_user_defaults("u1", nlohmann::json::object(), 2000);
+  ASSERT_TRUE(late);
+  EXPECT_FALSE(*late);
+  row = settings->find("u1");
+  ASSERT_TRUE(row);
+  EXPECT_FALSE(row->has_value());
+  ASSERT_TRUE(users().insert_user(user("u2", "b@example.com")));
+  auto fresh = settings->insert_user_defaults("u2", nlohmann::json::object(), 2000);
+  ASSERT_TRUE(fresh);
+  EXPECT_TRUE(*fresh);
 }
 
 TEST_F(UserRepositoryTest, AuditIsListedNewestFirstWithActorEmail) {
