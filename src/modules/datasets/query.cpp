@@ -234,10 +234,21 @@ class Parser {
     std::vector<std::string> order;
     if (keyword("ORDER")) {
       if (!keyword("BY")) return fail_here("expected BY");
+      // An aggregate may order the groups of an aggregate query only: anywhere else SQLite
+      // refuses it ("misuse of aggregate"), so the compiler must (a fuzz finding).
+      const bool aggregate_query =
+          !group.empty() || std::find(item_aggregates_.begin(), item_aggregates_.end(), true) !=
+                                item_aggregates_.end();
       do {
         std::string sql;
+        const std::size_t at = peek().pos;
+        aggregate_seen_ = false;
         if (auto r = order_item(sql, q.select_all ? 0 : q.columns.size(), true); !r) {
           return tl::unexpected(r.error());
+        }
+        if (aggregate_seen_ && !aggregate_query) {
+          return error_at(at,
+                          "aggregate functions in ORDER BY need GROUP BY or an aggregate column");
         }
         order.push_back(std::move(sql));
       } while (symbol(","));

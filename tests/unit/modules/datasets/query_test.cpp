@@ -115,6 +115,9 @@ TEST(DatasetQuery, ErrorsSayWhereAndWhat) {
       {"SELECT t AS select FROM telemetry", 12, "a keyword cannot be a column name"},
       {"SELECT t FROM telemetry GROUP BY count(*)", 33, "not allowed in GROUP BY"},
       {"SELECT t, count(*) FROM telemetry GROUP BY 2", 43, "column 2 is an aggregate"},
+      // SQLite's "misuse of aggregate" (a fuzz finding): not an aggregate query.
+      {"SELECT t FROM telemetry ORDER BY max(x)", 33, "aggregate functions in ORDER BY"},
+      {"SELECT * FROM telemetry ORDER BY t, max(x)", 36, "aggregate functions in ORDER BY"},
   };
   for (const auto& c : cases) {
     auto e = bad(c.text);
