@@ -10,8 +10,10 @@
 #include <deque>
 #include <exception>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
+#include <typeindex>
 
 #include "store/sqlite/sqlite_error.hpp"
 
@@ -27,6 +29,13 @@ struct PendingWrite {
 tl::unexpected<Error> closed_error(const std::filesystem::path& path) {
   return fail(ErrorKind::kUnavailable, "DatabaseClosed", "The database is not available.",
               "database " + path.string() + " is closed");
+}
+
+// SAVEPOINT and RELEASE run once per job: from the connection's statement pool, not re-parsed.
+Result<void> run_pooled(Connection& conn, std::string_view sql) {
+  auto stmt = conn.prepare(sql);
+  if (!stmt) return tl::unexpected(stmt.error());
+  return stmt->run();
 }
 
 tl::unexpected<Error> internal_error(std::string detail) {
@@ -90,6 +99,8 @@ struct Database::Impl {
 
   std::mutex hooks_mutex;
   std::vector<CommitHooks> hooks;
+  std::mutex shared_state_mutex;
+  std::map<std::type_index, std::shared_ptr<void>> shared_state;
   void release_reader(Connection* conn);
 };
 
@@ -154,7 +165,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
       open = true;
       begun_at = std::chrono::steady_clock::now();
     }
-    if (auto sp = writer.exec("SAVEPOINT sp_job"); !sp) {
+    if (auto sp = run_pooled(writer, "SAVEPOINT sp_job"); !sp) {
       outcomes[i] = tl::unexpected(sp.error());
       jobs_failed += 1;
       continue;
@@ -169,7 +180,10 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
       result = internal_error("write job threw a non-std exception");
     }
     if (result) {
-      if (auto released = writer.exec("RELEASE sp_job"); !released) result = released;
+      if (auto released = run_pooled(writer, "RELEASE sp_job"); !released) result = released;
+    }
+    for (auto& h : batch_hooks) {
+      if (h.after_job) h.after_job(static_cast<bool>(result));
     }
 
     if (result) {
@@ -224,6 +238,14 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
     invoke_callback(batch[i].on_done, std::move(outcomes[i]));
   }
   batch.clear();  // destroy jobs (and what they captured) on this thread, before the next batch
+}
+
+std::shared_ptr<void> Database::shared_state_slot(
+    const std::type_info& type, const std::function<std::shared_ptr<void>()>& make) {
+  std::lock_guard lock(impl_->shared_state_mutex);
+  auto& slot = impl_->shared_state[std::type_index(type)];
+  if (!slot) slot = make();
+  return slot;
 }
 
 void Database::add_commit_hooks(CommitHooks hooks) {

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -59,6 +60,9 @@ struct DatabaseConfig {
 struct CommitHooks {
   std::function<Result<void>(Connection&)> before_commit;
   std::function<void()> after_rollback;
+  /// After each job of the transaction: `kept` when its savepoint was released, false when the
+  /// job was rolled back alone. State a job staged for before_commit is taken or dropped here.
+  std::function<void(bool kept)> after_job;
 };
 
 /// Counters for tests and metrics; monotonically increasing except queue_depth.
@@ -122,6 +126,14 @@ class Database {
   const Histogram& commit_duration() const;
   /// Registers hooks for every later batch transaction. Callable from any thread.
   void add_commit_hooks(CommitHooks hooks);
+  /// The one T kept for this database (state that write jobs of several repositories share on the
+  /// writer thread); created on first use by `make`, which may register commit hooks. Callable
+  /// from any thread.
+  template <class T, class Make>
+  std::shared_ptr<T> shared_state(Make&& make) {
+    return std::static_pointer_cast<T>(
+        shared_state_slot(typeid(T), [&]() -> std::shared_ptr<void> { return make(*this); }));
+  }
   const std::filesystem::path& path() const;
 
  private:
@@ -144,6 +156,8 @@ class Database {
 
   explicit Database(std::unique_ptr<Impl> impl);
   Result<ReaderLease> acquire_reader();
+  std::shared_ptr<void> shared_state_slot(const std::type_info& type,
+                                          const std::function<std::shared_ptr<void>()>& make);
 
   std::unique_ptr<Impl> impl_;
 };

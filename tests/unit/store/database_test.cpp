@@ -13,12 +13,14 @@
 #include <gtest/gtest.h>
 
 #include "test_util.hpp"
+#include "writer_gate.hpp"
 
 namespace sp::sqlite {
 namespace {
 
 using namespace std::chrono_literals;
 using test::TempDir;
+using Gate = test::WriterGate;
 
 const std::vector<Migration> kSchema = {
     {1, "0001_t.sql", "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL) STRICT;"},
@@ -76,26 +78,6 @@ class Completions {
   std::condition_variable cv_;
   int done_ = 0;
   std::vector<int> failed_;
-};
-
-/// Blocks the writer thread inside a job until release(), so that the test controls batching.
-class Gate {
- public:
-  WriteJob job() {
-    return [this](Connection&) -> Result<void> {
-      entered_.set_value();
-      released_.wait();
-      return {};
-    };
-  }
-  void wait_entered() { entered_future_.wait(); }
-  void release() { release_promise_.set_value(); }
-
- private:
-  std::promise<void> entered_;
-  std::future<void> entered_future_ = entered_.get_future();
-  std::promise<void> release_promise_;
-  std::shared_future<void> released_ = release_promise_.get_future().share();
 };
 
 TEST(DatabaseTest, PragmasAndSchemaVersion) {

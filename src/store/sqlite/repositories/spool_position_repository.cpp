@@ -5,21 +5,64 @@
 
 namespace sp::sqlite {
 
-Result<void> advance_spool_position(Connection& conn, const SpoolMark& mark) {
-  auto stmt = conn.prepare(
-      "UPDATE ingest_position SET segment = ?1, seq = ?2 "
-      "WHERE source = 'spool' AND segment = ?3 AND seq = ?4");
-  if (!stmt) return tl::unexpected(stmt.error());
-  stmt->bind_all(mark.position.segment, mark.position.seq, mark.after.segment, mark.after.seq);
-  if (auto r = stmt->run(); !r) return r;
-  if (conn.changes() != 1) {
+std::shared_ptr<SpoolPositionStage> SpoolPositionStage::of(Database& db) {
+  return db.shared_state<SpoolPositionStage>([](Database& d) {
+    auto stage = std::make_shared<SpoolPositionStage>();
+    CommitHooks hooks;
+    hooks.after_job = [stage](bool kept) { stage->after_job(kept); };
+    hooks.before_commit = [stage](Connection& conn) { return stage->before_commit(conn); };
+    hooks.after_rollback = [stage] { stage->after_rollback(); };
+    d.add_commit_hooks(std::move(hooks));
+    return stage;
+  });
+}
+
+Result<void> SpoolPositionStage::advance(Connection& conn, const SpoolMark& mark) {
+  if (!current_) {
+    auto stmt = conn.prepare("SELECT segment, seq FROM ingest_position WHERE source = 'spool'");
+    if (!stmt) return tl::unexpected(stmt.error());
+    auto row = stmt->step();
+    if (!row) return tl::unexpected(row.error());
+    if (!*row) {
+      return fail(ErrorKind::kUnavailable, "StoreUnavailable", "no spool position",
+                  "ingest_position has no 'spool' row");
+    }
+    current_ = SpoolPosition{stmt->column<int64_t>(0), stmt->column<int64_t>(1)};
+  }
+  if (*current_ != mark.after) {
     // An earlier record of this database was not committed (its store failed): this one must
     // not be either, or it would leave a gap. The tailer resumes from the committed position.
     return fail(
         ErrorKind::kUnavailable, "StoreUnavailable", "the spool position moved out of order",
         "expected " + std::to_string(mark.after.segment) + "/" + std::to_string(mark.after.seq));
   }
+  staged_ = mark.position;
   return {};
+}
+
+void SpoolPositionStage::after_job(bool kept) {
+  if (kept && staged_) {
+    current_ = staged_;
+    dirty_ = true;
+  }
+  staged_.reset();
+}
+
+Result<void> SpoolPositionStage::before_commit(Connection& conn) {
+  if (!dirty_) return {};
+  auto stmt =
+      conn.prepare("UPDATE ingest_position SET segment = ?1, seq = ?2 WHERE source = 'spool'");
+  if (!stmt) return tl::unexpected(stmt.error());
+  stmt->bind_all(current_->segment, current_->seq);
+  if (auto r = stmt->run(); !r) return r;
+  dirty_ = false;
+  return {};
+}
+
+void SpoolPositionStage::after_rollback() {
+  current_.reset();
+  staged_.reset();
+  dirty_ = false;
 }
 
 namespace {
@@ -50,7 +93,9 @@ class SqliteSpoolPositionRepository final : public store::SpoolPositionRepositor
   }
 
   Result<void> advance(const SpoolMark& mark) override {
-    return db_->write([mark](Connection& conn) { return advance_spool_position(conn, mark); });
+    return db_->write([mark, stage = SpoolPositionStage::of(*db_)](Connection& conn) {
+      return stage->advance(conn, mark);
+    });
   }
 
  private:

@@ -46,9 +46,11 @@ void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection
                              std::function<Result<void>(Connection&)> and_then = {},
                              std::optional<SpoolMark> mark = std::nullopt) {
   auto outcome = std::make_shared<Outcome>(stored);
+  std::shared_ptr<SpoolPositionStage> stage;
+  if (mark) stage = SpoolPositionStage::of(db);
   db.write_async(
-      [insert = std::move(insert), and_then = std::move(and_then), outcome, duplicate,
-       mark](Connection& conn) -> Result<void> {
+      [insert = std::move(insert), and_then = std::move(and_then), outcome, duplicate, mark,
+       stage = std::move(stage)](Connection& conn) -> Result<void> {
         if (auto r = insert(conn); !r) return r;
         if (conn.changes() == 0) {
           *outcome = duplicate;
@@ -56,7 +58,7 @@ void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection
           if (auto r = and_then(conn); !r) return r;
         }
         // A redelivery moves the spool position too: the record was consumed either way.
-        if (mark) return advance_spool_position(conn, *mark);
+        if (mark) return stage->advance(conn, *mark);
         return {};
       },
       [outcome, done = std::move(done)](Result<void> r) {
