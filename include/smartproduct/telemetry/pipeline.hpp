@@ -57,6 +57,9 @@ class Pipeline {
 
   /// True when an activity reads registry attributes.
   bool needs_device() const { return needs_device_; }
+  /// When the activities only add attributes (filter, math, enrich): the names they may add, in
+  /// the order first added, each once. Empty when an activity may remove or rename one.
+  const std::optional<std::vector<std::string>>& added_names() const { return added_names_; }
   std::size_t size() const { return activities_.size(); }
 
  private:
@@ -67,8 +70,11 @@ class Pipeline {
     std::vector<std::string> names;  // enrich / select / remove
     std::optional<expr::Program> program;
   };
+  void note_added_names(const Activity& a);
+
   std::vector<Activity> activities_;
   bool needs_device_ = false;
+  std::optional<std::vector<std::string>> added_names_ = std::vector<std::string>{};
 };
 
 }  // namespace sp::telemetry

@@ -99,4 +99,10 @@ class TelemetryService {
 /// grow with time. Returns "" (no deduplication) for payloads with none of those fields.
 std::string dedup_key(const nlohmann::json& body, std::string_view payload);
 
+/// `object_text` (the text of a JSON object) with the attributes `names` of `body` that it lacks
+/// appended, in that order; names `body` does not have are skipped. `text_is_empty_object`: the
+/// text had no member (no comma before the first).
+std::string append_attributes(std::string_view object_text, const nlohmann::json& body,
+                              const std::vector<std::string>& names, bool text_is_empty_object);
+
 }  // namespace sp::telemetry

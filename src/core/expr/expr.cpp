@@ -701,8 +701,19 @@ bool iso_utc(double ms_in, std::string& out) {
   char buf[40];
   int n;
   if (y >= 0 && y <= 9999) {
-    n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ",
-                      static_cast<long long>(y), mo, d, h, mi, s, milli);
+    // By hand: telemetry pipelines format two of these per message, and snprintf's format
+    // parsing was the larger part of the pipeline's cost.
+    const unsigned parts[] = {static_cast<unsigned>(y), mo, d, h, mi, s, milli};
+    const int widths[] = {4, 2, 2, 2, 2, 2, 3};
+    const char after[] = "--T::.Z";
+    n = 0;
+    for (int i = 0; i < 7; ++i) {
+      unsigned v = parts[i];
+      for (int k = widths[i] - 1; k >= 0; --k, v /= 10)
+        buf[n + k] = static_cast<char>('0' + v % 10);
+      n += widths[i];
+      buf[n++] = after[i];
+    }
   } else {
     n = std::snprintf(buf, sizeof buf, "%c%06lld-%02u-%02uT%02u:%02u:%02u.%03uZ", y < 0 ? '-' : '+',
                       static_cast<long long>(y < 0 ? -y : y), mo, d, h, mi, s, milli);

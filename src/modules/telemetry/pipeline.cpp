@@ -135,9 +135,34 @@ tl::expected<Pipeline, PipelineError> Pipeline::compile(
                       "' (filter, math, enrich, select, remove, rename)");
     }
     if (err) return tl::unexpected(*err);
+    out.note_added_names(a);
     out.activities_.push_back(std::move(a));
   }
   return out;
+}
+
+void Pipeline::note_added_names(const Activity& a) {
+  if (!added_names_) return;
+  auto add = [this](std::string_view n) {
+    auto& names = *added_names_;
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.emplace_back(n);
+  };
+  switch (a.kind) {
+    case Activity::Kind::kFilter:
+      break;
+    case Activity::Kind::kMath:
+      add(a.name);
+      break;
+    case Activity::Kind::kEnrich:
+      for (const auto& n : a.names)
+        add(n.starts_with("details.") ? std::string_view(n).substr(8) : n);
+      break;
+    case Activity::Kind::kSelect:
+    case Activity::Kind::kRemove:
+    case Activity::Kind::kRename:
+      added_names_.reset();
+      break;
+  }
 }
 
 bool Pipeline::apply(nlohmann::json& message, const DeviceAttributes* device, std::int64_t now_ms,

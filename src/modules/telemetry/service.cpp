@@ -41,6 +41,26 @@ std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
   return out;
 }
 
+std::string append_attributes(std::string_view object_text, const nlohmann::json& body,
+                              const std::vector<std::string>& names, bool text_is_empty_object) {
+  const std::size_t close = object_text.rfind('}');
+  std::string out;
+  out.reserve(object_text.size() + 40 * names.size());
+  out.append(object_text.substr(0, close));
+  bool first = text_is_empty_object;
+  for (const auto& name : names) {
+    auto it = body.find(name);
+    if (it == body.end()) continue;
+    out += first ? "\"" : ",\"";
+    first = false;
+    out += name;  // an attribute name of the pipeline grammar: nothing to escape
+    out += "\":";
+    out += it->dump();
+  }
+  out.append(object_text.substr(close));
+  return out;
+}
+
 TelemetryService::TelemetryService(IngestConfig config, store::TelemetryRepository& repository,
                                    const Clock& clock, EventBus& bus)
     : config_(std::move(config)),
@@ -76,6 +96,15 @@ bool TelemetryService::prepare(std::string device_id, nlohmann::json body, std::
   record.device_ts_ms = epoch_ms_field(body, "timestamp");
   record.dedup_key = dedup_key(body, payload);
   record.t_ms = sample_time(record.device_ts_ms, record.received_at_ms);
+  // A pipeline that only adds attributes the device did not send: its output is the device's
+  // text with those attributes appended, instead of a dump of the whole object (the larger part
+  // of a message's cost here).
+  const auto& added = pipeline_.added_names();
+  bool append_to_text = added.has_value();
+  for (std::size_t i = 0; append_to_text && i < added->size(); ++i) {
+    append_to_text = !body.contains((*added)[i]);
+  }
+  const bool sent_empty = body.empty();
   {
     std::lock_guard lock(mutex_);
     const DeviceAttributes* dev = device(device_id);
@@ -90,7 +119,8 @@ bool TelemetryService::prepare(std::string device_id, nlohmann::json body, std::
     if (std::isfinite(v)) record.numbers.emplace_back(it.key(), v);
   }
   record.device_id = std::move(device_id);
-  record.payload = body.dump();
+  record.payload =
+      append_to_text ? append_attributes(payload, body, *added, sent_empty) : body.dump();
   return true;
 }
 

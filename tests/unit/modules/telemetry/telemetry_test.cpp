@@ -144,9 +144,10 @@ class TelemetryStoreTest : public ::testing::Test {
     });
   }
 
-  void ingest(const std::string& device, const json& body) {
+  void ingest(const std::string& device, const json& body) { ingest_text(device, body.dump()); }
+  void ingest_text(const std::string& device, const std::string& payload) {
     std::promise<bool> done;
-    service_->ingest("smartproduct/telemetry/" + device, body.dump(),
+    service_->ingest("smartproduct/telemetry/" + device, payload,
                      [&done](bool ok) { done.set_value(ok); });
     ASSERT_TRUE(done.get_future().get());
   }
@@ -404,6 +405,41 @@ TEST_F(TelemetryStoreTest, CsvIsTheSameWhateverThePageSize) {
   const std::string rest_rows = tail.substr(tail.find("\r\n") + 2);
   EXPECT_EQ(part + rest_rows, text);
   EXPECT_EQ(std::count(part.begin(), part.end(), '\n'), 11);
+}
+
+TEST_F(TelemetryStoreTest, StoredTextIsTheDevicesTextWithThePipelinesAttributesAppended) {
+  const int64_t t = 1795819080000;
+  clock_.now = t;
+  // The seed's transform only adds attributes: the device's text is kept (its spacing, order and
+  // escapes) and what the pipeline computed follows, in the pipeline's order.
+  const std::string sent =
+      R"({ "timestamp": 1795819080000, "actualTemperature": 50, "note": "caf\u00e9" } )";
+  ingest_text("SN1", sent);
+  // The device sends an attribute the pipeline computes: the pipeline's value replaces it, once.
+  ingest_text("SN2",
+              R"({"timestamp":1795819080000,"actualTemperature":50,"actualTemperatureC":99})");
+  auto stored = [&](const std::string& device) {
+    store::TelemetryReader::RawQuery rq{device, std::nullopt, t - 1, t + 1, std::nullopt, 10};
+    auto raw = reader_->raw(rq);
+    EXPECT_TRUE(raw && raw->size() == 1u);
+    return raw && raw->size() == 1u ? (*raw)[0].payload : std::string();
+  };
+  EXPECT_EQ(stored("SN1"),
+            R"({ "timestamp": 1795819080000, "actualTemperature": 50, "note": "caf\u00e9" ,)"
+            R"("actualTemperatureC":10,"sentAtUtc":"2026-11-27T22:38:00.000Z",)"
+            R"("createdAtUtc":"2026-11-27T22:38:00.000Z"} )");
+  EXPECT_EQ(json::parse(stored("SN1"))["note"], "caf\u00e9");
+  const json sn2 = json::parse(stored("SN2"));
+  EXPECT_EQ(sn2["actualTemperatureC"], 10.0);
+  EXPECT_EQ(stored("SN2").find("99"), std::string::npos) << stored("SN2");
+}
+
+TEST(AppendAttributes, AfterTheLastMemberOrAsTheFirst) {
+  const json body = {{"a", 1}, {"x", 2}, {"y", "s"}};
+  EXPECT_EQ(append_attributes(R"({"a":1})", body, {"x", "z", "y"}, false),
+            R"({"a":1,"x":2,"y":"s"})");
+  EXPECT_EQ(append_attributes("{ }\n", body, {"x"}, true), "{ \"x\":2}\n");
+  EXPECT_EQ(append_attributes(R"({"a":1})", body, {"z"}, false), R"({"a":1})");
 }
 
 TEST(SampleTime, DeviceTimestampOnlyWhenPlausible) {
