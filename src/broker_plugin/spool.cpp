@@ -64,11 +64,44 @@ bool write_all(int fd, const char* data, std::size_t len) {
 
 }  // namespace
 
+namespace {
+
+std::uint32_t crc32c_table(const unsigned char* p, std::size_t len, std::uint32_t crc) {
+  for (std::size_t i = 0; i < len; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+  return crc;
+}
+
+#if defined(__x86_64__)
+// The SSE4.2 crc32 instruction computes CRC-32C (the same polynomial, 0x82F63B78 reflected) 8
+// bytes per instruction: the broker computes one per spooled message, the daemon checks it.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const unsigned char* p,
+                                                             std::size_t len, std::uint32_t crc) {
+  std::uint64_t c = crc;
+  for (; len >= 8; p += 8, len -= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; len > 0; ++p, --len) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+
+const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+#endif
+
+}  // namespace
+
 std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc) {
   const auto* p = static_cast<const unsigned char*>(data);
-  crc = ~crc;
-  for (std::size_t i = 0; i < len; ++i) crc = kCrcTable[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+#if defined(__x86_64__)
+  if (kHaveSse42) return ~crc32c_sse42(p, len, ~crc);
+#endif
+  return ~crc32c_table(p, len, ~crc);
+}
+
+std::uint32_t crc32c_portable(const void* data, std::size_t len, std::uint32_t crc) {
+  return ~crc32c_table(static_cast<const unsigned char*>(data), len, ~crc);
 }
 
 std::string encode_record(const Record& r) {

@@ -43,6 +43,8 @@ struct Record {
 };
 
 std::uint32_t crc32c(const void* data, std::size_t len, std::uint32_t crc = 0);
+/// The same without the CPU's crc32 instruction (what crc32c falls back to; for tests).
+std::uint32_t crc32c_portable(const void* data, std::size_t len, std::uint32_t crc = 0);
 
 /// The bytes of one record (header + body).
 std::string encode_record(const Record& r);

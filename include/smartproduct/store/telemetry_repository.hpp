@@ -16,7 +16,7 @@ class TelemetryRepository {
   /// retransmission of a committed record (kDuplicate), or with an error. Group-committed.
   virtual void append(telemetry::TelemetryRecord record,
                       std::function<void(Result<telemetry::AppendOutcome>)> done) = 0;
-  /// Newest first.
+  /// Newest sample time first.
   virtual Result<std::vector<telemetry::TelemetryRecord>> recent(const std::string& device_id,
                                                                  int limit) = 0;
   /// Records stored for one device, or for all when device_id is empty.

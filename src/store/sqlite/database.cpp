@@ -12,6 +12,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <typeindex>
 
@@ -31,12 +32,24 @@ tl::unexpected<Error> closed_error(const std::filesystem::path& path) {
               "database " + path.string() + " is closed");
 }
 
-// SAVEPOINT and RELEASE run once per job: from the connection's statement pool, not re-parsed.
-Result<void> run_pooled(Connection& conn, std::string_view sql) {
-  auto stmt = conn.prepare(sql);
-  if (!stmt) return tl::unexpected(stmt.error());
-  return stmt->run();
-}
+// A statement the writer runs for every job (SAVEPOINT, RELEASE): prepared once, kept.
+class HeldStatement {
+ public:
+  explicit HeldStatement(const char* sql) : sql_(sql) {}
+  Result<void> run(Connection& conn) {
+    if (!stmt_) {
+      auto prepared = conn.prepare(sql_);
+      if (!prepared) return tl::unexpected(prepared.error());
+      stmt_.emplace(std::move(*prepared));
+    }
+    return stmt_->reset().run();
+  }
+  void finalize() { stmt_.reset(); }
+
+ private:
+  const char* sql_;
+  std::optional<Statement> stmt_;
+};
 
 tl::unexpected<Error> internal_error(std::string detail) {
   return fail(ErrorKind::kInternal, std::string(kErrorDatabase), "A storage error occurred.",
@@ -67,6 +80,9 @@ Result<void> fsync_path(const std::filesystem::path& path, int flags) {
 struct Database::Impl {
   DatabaseConfig config;
   Connection writer;
+  // After `writer` (destroyed before it); close() finalizes them before closing it.
+  HeldStatement savepoint{"SAVEPOINT sp_job"};
+  HeldStatement release{"RELEASE sp_job"};
 
   std::mutex queue_mutex;
   std::condition_variable work_cv;   // writer waits for jobs or stop
@@ -165,7 +181,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
       open = true;
       begun_at = std::chrono::steady_clock::now();
     }
-    if (auto sp = run_pooled(writer, "SAVEPOINT sp_job"); !sp) {
+    if (auto sp = savepoint.run(writer); !sp) {
       outcomes[i] = tl::unexpected(sp.error());
       jobs_failed += 1;
       continue;
@@ -180,7 +196,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
       result = internal_error("write job threw a non-std exception");
     }
     if (result) {
-      if (auto released = run_pooled(writer, "RELEASE sp_job"); !released) result = released;
+      if (auto released = release.run(writer); !released) result = released;
     }
     for (auto& h : batch_hooks) {
       if (h.after_job) h.after_job(static_cast<bool>(result));
@@ -468,6 +484,8 @@ void Database::close() {
   impl.idle_readers.clear();
   impl.readers.clear();
   lock.unlock();
+  impl.savepoint.finalize();
+  impl.release.finalize();
   impl.writer.close();
   impl.closed = true;
   impl.healthy = false;

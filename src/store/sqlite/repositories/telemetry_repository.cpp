@@ -6,7 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <map>
+#include <string_view>
 #include <tuple>
 
 namespace sp::sqlite {
@@ -15,28 +17,43 @@ namespace {
 using telemetry::AppendOutcome;
 using telemetry::TelemetryRecord;
 
-// Rollup increments of the current batch transaction, merged per (device, bucket, field, owner),
-// written by one upsert per touched row before COMMIT. Touched only on the writer thread.
+// Rollup increments of the current batch transaction, merged per (device, bucket, owner) and field,
+// written by one upsert per touched row before COMMIT. Touched only on the writer thread. A record
+// costs one map lookup per resolution (no key is built unless the series is new) and a short scan
+// of that series' fields.
 class Rollups {
  public:
   void add(const TelemetryRecord& r) {
     for (int res = 0; res < 2; ++res) {
       const int64_t width = res == 0 ? 60000 : 3600000;
-      const int64_t bucket = floor_to(r.t_ms, width);
+      const SeriesRef ref{r.device_id, floor_to(r.t_ms, width), r.owner_id};
+      auto it = pending_[res].find(ref);
+      if (it == pending_[res].end()) {
+        it = pending_[res].emplace(Series{r.device_id, ref.bucket, r.owner_id}, Fields{}).first;
+      }
+      Fields& fields = it->second;
       for (const auto& [field, value] : r.numbers) {
-        telemetry::Aggregate a{1, value, value, value, r.t_ms, r.t_ms, value, value};
-        pending_[res][Key{r.device_id, bucket, field, r.owner_id}].merge(a);
+        const telemetry::Aggregate a{1, value, value, value, r.t_ms, r.t_ms, value, value};
+        auto f = std::find_if(fields.begin(), fields.end(),
+                              [&field](const auto& e) { return e.first == field; });
+        if (f == fields.end()) {
+          fields.emplace_back(field, a);
+        } else {
+          f->second.merge(a);
+        }
       }
     }
   }
   Result<void> flush(Connection& conn) {
     for (int res = 0; res < 2; ++res) {
-      for (const auto& [k, a] : pending_[res]) {
-        auto up = upsert_[res].get(conn);
-        if (!up) return tl::unexpected(up.error());
-        (*up)->bind_all(k.device_id, k.bucket, k.field, k.owner_id, a.count, a.sum, a.min, a.max,
-                        a.first_t, a.first, a.last_t, a.last);
-        if (auto r = (*up)->run(); !r) return r;
+      for (const auto& [k, fields] : pending_[res]) {
+        for (const auto& [field, a] : fields) {
+          auto up = upsert_[res].get(conn);
+          if (!up) return tl::unexpected(up.error());
+          (*up)->bind_all(k.device_id, k.bucket, field, k.owner_id, a.count, a.sum, a.min, a.max,
+                          a.first_t, a.first, a.last_t, a.last);
+          if (auto r = (*up)->run(); !r) return r;
+        }
       }
     }
     clear();
@@ -53,17 +70,28 @@ class Rollups {
   }
 
  private:
-  struct Key {
+  struct Series {
     std::string device_id;
     int64_t bucket;
-    std::string field;
     std::string owner_id;
-    bool operator<(const Key& o) const {
-      return std::tie(device_id, bucket, field, owner_id) <
-             std::tie(o.device_id, o.bucket, o.field, o.owner_id);
+  };
+  struct SeriesRef {
+    std::string_view device_id;
+    int64_t bucket;
+    std::string_view owner_id;
+  };
+  struct SeriesLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::tuple<std::string_view, int64_t, std::string_view>(a.device_id, a.bucket,
+                                                                     a.owner_id) <
+             std::tuple<std::string_view, int64_t, std::string_view>(b.device_id, b.bucket,
+                                                                     b.owner_id);
     }
   };
-  std::map<Key, telemetry::Aggregate> pending_[2];
+  using Fields = std::vector<std::pair<std::string, telemetry::Aggregate>>;
+  std::map<Series, Fields, SeriesLess> pending_[2];
   CachedStatement upsert_[2] = {
       CachedStatement{telemetry_rollup_upsert_sql("telemetry_rollup_1m")},
       CachedStatement{telemetry_rollup_upsert_sql("telemetry_rollup_1h")}};
@@ -112,7 +140,7 @@ class SqliteTelemetryRepository final : public store::TelemetryRepository {
     return db_->read([&](Connection& conn) -> Result<std::vector<TelemetryRecord>> {
       auto stmt = conn.prepare(
           "SELECT id, device_id, device_ts, received_at, payload, coalesce(dedup_key, '') "
-          "FROM telemetry WHERE device_id = ?1 ORDER BY received_at DESC, id DESC LIMIT ?2");
+          "FROM telemetry WHERE device_id = ?1 ORDER BY t DESC, id DESC LIMIT ?2");
       if (!stmt) return tl::unexpected(stmt.error());
       stmt->bind_all(device_id, limit);
       std::vector<TelemetryRecord> out;
