@@ -80,6 +80,7 @@ class SpoolTailer {
   /// A held sink takes records again: re-read from the committed positions.
   bool rewind_due() const;
   void wait_idle();
+  void wait_in_flight_below(std::size_t limit);
   bool stopping() const { return stop_.load(); }
   void sleep_ms(int ms);
 
@@ -93,8 +94,12 @@ class SpoolTailer {
   std::atomic<bool> stop_{false};
   std::atomic<bool> failed_{false};
   std::mutex mutex_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;         // sleeps between polls; woken by stop()
+  std::condition_variable flight_cv_;  // waits for in-flight records to finish
   std::size_t in_flight_ = 0;
+  // Threads waiting on flight_cv_: a finished record notifies only when there is one (the writer
+  // finishes thousands per second; a futex wake for each cost more than the record's own work).
+  int flight_waiters_ = 0;
   TailerStats stats_;
 };
 

@@ -53,7 +53,10 @@ void SpoolTailer::start() {
 }
 
 void SpoolTailer::stop() {
-  stop_ = true;
+  {
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
@@ -63,10 +66,15 @@ void SpoolTailer::sleep_ms(int ms) {
   cv_.wait_for(lock, std::chrono::milliseconds(ms), [this] { return stop_.load(); });
 }
 
-void SpoolTailer::wait_idle() {
+void SpoolTailer::wait_in_flight_below(std::size_t limit) {
   std::unique_lock lock(mutex_);
-  cv_.wait(lock, [this] { return in_flight_ == 0; });
+  if (in_flight_ < limit) return;
+  ++flight_waiters_;
+  flight_cv_.wait(lock, [&] { return in_flight_ < limit; });
+  --flight_waiters_;
 }
+
+void SpoolTailer::wait_idle() { wait_in_flight_below(1); }
 
 bool SpoolTailer::resync() {
   for (std::size_t i = 0; i < sinks_.size(); ++i) {
@@ -248,9 +256,9 @@ void SpoolTailer::handle(uint64_t segment, std::string_view topic, std::string_v
       stats_.held++;
       return;
     }
+    wait_in_flight_below(options_.max_in_flight);
     {
-      std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return in_flight_ < options_.max_in_flight; });
+      std::lock_guard lock(mutex_);
       in_flight_++;
     }
     stats_.handed++;
@@ -261,7 +269,7 @@ void SpoolTailer::handle(uint64_t segment, std::string_view topic, std::string_v
           if (!ok) failed_ = true;
           std::lock_guard lock(mutex_);
           in_flight_--;
-          cv_.notify_all();
+          if (flight_waiters_ > 0) flight_cv_.notify_all();
         },
         &mark);
     if (taken) after_[i] = p;

@@ -48,6 +48,10 @@ std::string append_attributes(std::string_view object_text, const nlohmann::json
   out.reserve(object_text.size() + 40 * names.size());
   out.append(object_text.substr(0, close));
   bool first = text_is_empty_object;
+  // One serializer writing into `out` for all values (dump() would build one, and a string, per
+  // value); the same text dump() gives.
+  nlohmann::detail::serializer<nlohmann::json> values(
+      nlohmann::detail::output_adapter<char, std::string>(out), ' ');
   for (const auto& name : names) {
     auto it = body.find(name);
     if (it == body.end()) continue;
@@ -55,7 +59,7 @@ std::string append_attributes(std::string_view object_text, const nlohmann::json
     first = false;
     out += name;  // an attribute name of the pipeline grammar: nothing to escape
     out += "\":";
-    out += it->dump();
+    values.dump(*it, false, false, 0);
   }
   out.append(object_text.substr(close));
   return out;
