@@ -27,6 +27,7 @@ import http.client
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -129,6 +130,13 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
         except (OSError, ValueError, IndexError):
             pass
     return out
+
+
+def children_cpu() -> float:
+    """utime + stime of every child this script has reaped so far (the publisher, the null
+    subscriber): deltas around a run give a finished child's CPU."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def status_kb(pid: int, key: str) -> int:
@@ -246,13 +254,16 @@ class Bench:
         if broker.poll() is not None:
             raise RuntimeError(f"mosquitto exited: {(self.tmp / 'bare-broker-alone.log').read_text()}")
         cpu0 = cpu_seconds(broker.pid)
+        pub_cpu0 = children_cpu()
         pub = self.publisher("publisher-a0.log")
         pub_summary = self.finish_publisher(pub, timeout=600)
+        pub_cpu = children_cpu() - pub_cpu0
         broker_cpu = cpu_seconds(broker.pid) - cpu0
         self.procs.stop(broker)
         wait_for(lambda: not tcp_open(self.mqtt_port), 15, "bare mosquitto stopped")
         return {"rate": pub_summary["rate_msg_s"], "publisher": pub_summary,
-                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total}
+                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total,
+                "clients_cpu_us_per_msg": pub_cpu * 1e6 / self.total}
 
     # (b) -------------------------------------------------------------------------------------
     def bare_broker(self) -> dict:
@@ -274,9 +285,11 @@ class Bench:
             raise RuntimeError(f"null subscriber did not subscribe: {line!r}; log: "
                                f"{(self.tmp / 'null-subscriber.log').read_text()}")
         cpu0 = cpu_seconds(broker.pid)
+        clients_cpu0 = children_cpu()
         pub = self.publisher("publisher-a.log")
         pub_summary = self.finish_publisher(pub, timeout=600)
         out, _ = sub.communicate(timeout=60)
+        clients_cpu = children_cpu() - clients_cpu0  # the publisher and the null subscriber
         sub_summary = last_json_line(out.decode())
         broker_cpu = cpu_seconds(broker.pid) - cpu0
         self.procs.stop(broker)
@@ -285,7 +298,8 @@ class Bench:
             raise RuntimeError(f"null subscriber got {sub_summary['received']} of {self.total}")
         return {"rate": sub_summary["rate_msg_s"], "window_s": sub_summary["window_s"],
                 "publisher": pub_summary,
-                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total}
+                "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total,
+                "clients_cpu_us_per_msg": clients_cpu * 1e6 / self.total}
 
     # (c), (d) ---------------------------------------------------------------------------------
     def ready(self) -> bool:
@@ -319,6 +333,7 @@ class Bench:
         cpu0 = cpu_seconds(d.pid)
         broker_cpu0 = cpu_seconds(broker_pid)
         t_start = time.monotonic()
+        pub_cpu0 = children_cpu()
         pub = self.publisher("publisher-b.log")
         t_first = None
         deadline = t_start + self.o.timeout
@@ -336,6 +351,7 @@ class Bench:
         t_done = time.monotonic()
         stored = n - base
         pub_summary = self.finish_publisher(pub, timeout=120)
+        pub_cpu = children_cpu() - pub_cpu0
         cpu = cpu_seconds(d.pid) - cpu0
         broker_cpu = cpu_seconds(broker_pid) - broker_cpu0
         hwm = status_kb(d.pid, "VmHWM")
@@ -365,6 +381,7 @@ class Bench:
                 "publisher": pub_summary,
                 "daemon_cpu_us_per_msg": cpu * 1e6 / self.total,
                 "broker_cpu_us_per_msg": broker_cpu * 1e6 / self.total,
+                "clients_cpu_us_per_msg": pub_cpu * 1e6 / self.total,
                 "daemon_peak_rss_mib": hwm / 1024.0,
                 "daemon_threads": [t for t in per_thread if t["cpu_us_per_msg"] >= 0.5]}
 
@@ -454,6 +471,20 @@ def main() -> int:
     print(f"ratios: (c)/(b) {rs['c/b']:.2f} (target >= 1.5), (c)/(a) {rs['c/a']:.2f} (target >= "
           f"0.75), (d)/(b) {rs['d/b']:.2f}, (c)/(d) {rs['c/d']:.2f}; daemon CPU on the spool path "
           f"{c['daemon_cpu_us_per_msg']:.1f} µs/msg (target <= 10)")
+    # Every process of a run shares the machine's cores: the sum of their CPU per message bounds
+    # the rate any run can reach here (nproc / total), whatever each one's latency.
+    print(f"CPU per message, all processes (clients = publisher, and the null subscriber in (b)); "
+          f"the rate {m['nproc']} cores allow at that cost:")
+    for name, x in (("(a)", a), ("(b)", b), ("(c)", c), ("(d)", d)):
+        total = (x["broker_cpu_us_per_msg"] + x["clients_cpu_us_per_msg"]
+                 + x.get("daemon_cpu_us_per_msg", 0.0))
+        x["all_cpu_us_per_msg"] = total
+        print(f"  {name} broker {x['broker_cpu_us_per_msg']:.1f} + clients "
+              f"{x['clients_cpu_us_per_msg']:.1f}"
+              + (f" + daemon {x['daemon_cpu_us_per_msg']:.1f}" if "daemon_cpu_us_per_msg" in x
+                 else "")
+              + f" = {total:.1f} µs -> at most {m['nproc'] * 1e6 / total:.0f} msg/s "
+              f"(measured {x['rate']:.0f})")
     for name, x in (("spool", c), ("mqtt", d)):
         print(f"daemon threads, {name} (tid order, µs CPU/msg): " + ", ".join(
             f"{t['tid']} {t['name']} {t['cpu_us_per_msg']:.1f}" for t in x["daemon_threads"]))
