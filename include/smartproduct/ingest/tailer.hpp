@@ -41,7 +41,10 @@ struct TailerOptions {
   std::string dir;
   int poll_ms = 2;      // when caught up with the newest segment
   int retry_ms = 1000;  // after a store failure
-  std::size_t max_in_flight = 20000;
+  // Records handed to the stores and not yet committed. Devices are acknowledged by the broker,
+  // not by us, so a deeper queue buys no throughput: a few write batches (512 jobs each) keep the
+  // writer busy, and each queued record holds its text and callbacks (20,000 cost ~50 MiB).
+  std::size_t max_in_flight = 4096;
 };
 
 struct TailerStats {
@@ -100,6 +103,7 @@ class SpoolTailer {
   // Threads waiting on flight_cv_: a finished record notifies only when there is one (the writer
   // finishes thousands per second; a futex wake for each cost more than the record's own work).
   int flight_waiters_ = 0;
+  std::size_t wake_at_ = 0;  // a waiter wants in_flight_ at or below this
   TailerStats stats_;
 };
 

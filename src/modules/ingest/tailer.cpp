@@ -24,10 +24,19 @@ bool newer_segment_exists(const std::string& dir, uint64_t n) {
   return !segs.empty() && segs.back() > n;
 }
 
-// Reads what the file holds beyond `offset` into `buf`.
-bool read_more(int fd, uint64_t& offset, std::string& buf) {
+// Reads what the file holds beyond `offset` into `buf`, at most about kMaxReadAhead bytes per
+// call: a tailer held back by its stores would otherwise take the whole backlog into memory at
+// once. `more` tells whether the file may hold more (the read stopped at the cap, not at its end).
+constexpr std::size_t kMaxReadAhead = 1 << 20;
+
+bool read_more(int fd, uint64_t& offset, std::string& buf, bool& more) {
   char chunk[1 << 16];
-  for (;;) {
+  more = false;
+  for (std::size_t taken = 0;;) {
+    if (taken >= kMaxReadAhead) {
+      more = true;
+      return true;
+    }
     const ssize_t n = ::pread(fd, chunk, sizeof chunk, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -36,6 +45,7 @@ bool read_more(int fd, uint64_t& offset, std::string& buf) {
     if (n == 0) return true;
     buf.append(chunk, static_cast<std::size_t>(n));
     offset += static_cast<uint64_t>(n);
+    taken += static_cast<std::size_t>(n);
     if (static_cast<std::size_t>(n) < sizeof chunk) return true;
   }
 }
@@ -69,8 +79,11 @@ void SpoolTailer::sleep_ms(int ms) {
 void SpoolTailer::wait_in_flight_below(std::size_t limit) {
   std::unique_lock lock(mutex_);
   if (in_flight_ < limit) return;
+  // Woken once half the limit has drained, not at every record below it: the writer commits
+  // hundreds per batch, and a wake-up per record would cost more than the records.
+  wake_at_ = (limit - 1) / 2;
   ++flight_waiters_;
-  flight_cv_.wait(lock, [&] { return in_flight_ < limit; });
+  flight_cv_.wait(lock, [&] { return in_flight_ <= wake_at_; });
   --flight_waiters_;
 }
 
@@ -189,7 +202,8 @@ bool SpoolTailer::consume_segment(uint64_t number) {
   for (;;) {
     if (stopping() || failed_ || rewind_due()) return false;
     if (!sealed) sealed = newer_segment_exists(options_.dir, number);
-    if (!read_more(fd, offset, buf)) {
+    bool more = false;
+    if (!read_more(fd, offset, buf, more)) {
       spdlog::error("ingest: cannot read {}: {}", path, std::strerror(errno));
       sleep_ms(options_.retry_ms);
       return false;
@@ -222,7 +236,7 @@ bool SpoolTailer::consume_segment(uint64_t number) {
       buf.erase(0, pos);
       pos = 0;
     }
-    if (progressed) continue;
+    if (progressed || more) continue;
     if (sealed) {
       // The writer moved on before we read: what is left can never become a record.
       if (pos < buf.size() || !header_ok) {
@@ -269,7 +283,7 @@ void SpoolTailer::handle(uint64_t segment, std::string_view topic, std::string_v
           if (!ok) failed_ = true;
           std::lock_guard lock(mutex_);
           in_flight_--;
-          if (flight_waiters_ > 0) flight_cv_.notify_all();
+          if (flight_waiters_ > 0 && in_flight_ <= wake_at_) flight_cv_.notify_all();
         },
         &mark);
     if (taken) after_[i] = p;

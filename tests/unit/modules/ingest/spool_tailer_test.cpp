@@ -181,6 +181,28 @@ TEST(SpoolTailer, RoutesRecordsInOrderAndDeletesConsumedSegments) {
   EXPECT_EQ(spool::list_segments(dir.str()).back(), w2.current_segment());
 }
 
+TEST(SpoolTailer, ReadsASegmentLargerThanItsReadAheadInOrderWithABigRecordAcrossReads) {
+  // The tailer reads at most ~1 MiB ahead at a time: records that straddle reads, and one larger
+  // than a read, must come out whole and in order.
+  TempDir dir;
+  std::vector<std::string> sent;
+  {
+    spool::Writer w({dir.str(), 64 << 20, 1 << 30});
+    ASSERT_EQ(w.open(), "");
+    for (int i = 0; i < 30000; ++i) {
+      sent.push_back("t" + std::to_string(i) + std::string(90, 'x'));
+      if (i == 15000) sent.back() = std::string(3 << 20, 'b');
+      ASSERT_EQ(w.append(rec("t/SN1", sent.back())), spool::AppendStatus::kOk);
+    }
+  }
+  FakeDb tdb;
+  SpoolTailer tailer({dir.str(), 1, 10, 100}, {sink_for("telemetry", "t", tdb)});
+  tailer.start();
+  ASSERT_TRUE(eventually([&] { return tdb.snapshot().size() == sent.size(); }));
+  tailer.stop();
+  EXPECT_TRUE(tdb.snapshot() == sent);
+}
+
 TEST(SpoolTailer, ResumesAfterEachDatabasesCommittedPosition) {
   TempDir dir;
   {
