@@ -25,6 +25,7 @@ namespace {
 struct PendingWrite {
   WriteJob job;
   WriteCallback on_done;
+  Database::JobUndo undo = Database::JobUndo::kSavepoint;
 };
 
 tl::unexpected<Error> closed_error(const std::filesystem::path& path) {
@@ -181,10 +182,13 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
       open = true;
       begun_at = std::chrono::steady_clock::now();
     }
-    if (auto sp = savepoint.run(writer); !sp) {
-      outcomes[i] = tl::unexpected(sp.error());
-      jobs_failed += 1;
-      continue;
+    const bool savepoint_taken = batch[i].undo == JobUndo::kSavepoint;
+    if (savepoint_taken) {
+      if (auto sp = savepoint.run(writer); !sp) {
+        outcomes[i] = tl::unexpected(sp.error());
+        jobs_failed += 1;
+        continue;
+      }
     }
 
     Result<void> result;
@@ -195,7 +199,7 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
     } catch (...) {
       result = internal_error("write job threw a non-std exception");
     }
-    if (result) {
+    if (result && savepoint_taken) {
       if (auto released = release.run(writer); !released) result = released;
     }
     for (auto& h : batch_hooks) {
@@ -209,6 +213,8 @@ void Database::Impl::run_batch(std::vector<PendingWrite>& batch) {
     jobs_failed += 1;
     outcomes[i] = std::move(result);
     if (writer.in_transaction()) {
+      // A failed last statement was undone by SQLite itself, the transaction kept.
+      if (!savepoint_taken) continue;
       if (writer.exec("ROLLBACK TO sp_job") && writer.exec("RELEASE sp_job")) continue;
       // The savepoint is unusable: give up on the whole transaction rather than commit half a job.
       const Error cause = outcomes[i].error();
@@ -322,7 +328,7 @@ Result<std::shared_ptr<Database>> Database::open(DatabaseConfig config) {
   return std::shared_ptr<Database>(new Database(std::move(impl)));
 }
 
-void Database::write_async(WriteJob job, WriteCallback on_done) {
+void Database::write_async(WriteJob job, WriteCallback on_done, JobUndo undo) {
   Impl& impl = *impl_;
   {
     std::unique_lock lock(impl.queue_mutex);
@@ -334,7 +340,7 @@ void Database::write_async(WriteJob job, WriteCallback on_done) {
       });
     }
     if (!impl.stopping) {
-      impl.queue.push_back(PendingWrite{std::move(job), std::move(on_done)});
+      impl.queue.push_back(PendingWrite{std::move(job), std::move(on_done), undo});
       impl.queue_depth = impl.queue.size();
       lock.unlock();
       impl.work_cv.notify_one();

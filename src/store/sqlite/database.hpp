@@ -92,9 +92,19 @@ class Database {
   /// Calls close().
   ~Database();
 
+  /// How a job's changes are undone when it fails while its neighbours commit.
+  enum class JobUndo {
+    /// Inside its own SAVEPOINT, rolled back to it on failure (any job).
+    kSavepoint,
+    /// The job's only change to the database is one statement, run last (checks that may fail
+    /// come before it): SQLite undoes a failed statement by itself and keeps the transaction, so
+    /// no savepoint is taken. Saves the writer two statements per job on hot insert paths.
+    kLastStatement,
+  };
+
   /// Queues `job`; `on_done` (may be empty) runs on the writer thread after the commit. After
   /// close(), on_done is called at once on the calling thread with a kUnavailable error.
-  void write_async(WriteJob job, WriteCallback on_done);
+  void write_async(WriteJob job, WriteCallback on_done, JobUndo undo = JobUndo::kSavepoint);
   /// Queues `job` and waits for its committed outcome. Must not be called on the writer thread.
   Result<void> write(WriteJob job);
 

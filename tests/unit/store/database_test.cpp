@@ -236,6 +236,31 @@ TEST(DatabaseTest, FailingJobDoesNotRollBackItsNeighbours) {
   EXPECT_EQ(db->stats().jobs_failed, 3u);
 }
 
+TEST(DatabaseTest, AFailingLastStatementJobWithoutSavepointLeavesNothingAndItsNeighboursCommit) {
+  TempDir dir;
+  auto db = open_db(config_for(dir));
+  ASSERT_TRUE(db);
+  Gate gate;
+  Completions done;
+  db->write_async(gate.job(), done.callback(0));
+  gate.wait_entered();
+  const auto before = db->stats().transactions_committed;
+  constexpr auto kLast = Database::JobUndo::kLastStatement;
+  db->write_async(insert(1), done.callback(1), kLast);
+  db->write_async(insert(1), done.callback(2), kLast);  // duplicate key: SQLite undoes it
+  // A check that fails before the statement: nothing was written.
+  db->write_async(
+      [](Connection&) -> Result<void> { return fail(ErrorKind::kConflict, "Nope", "checked"); },
+      done.callback(3), kLast);
+  db->write_async(insert(4, "a"), done.callback(4), kLast);
+  gate.release();
+  ASSERT_TRUE(done.wait_for(5));
+
+  EXPECT_EQ(done.failed(), (std::vector<int>{2, 3}));
+  EXPECT_EQ(count_rows(*db), 2);
+  EXPECT_EQ(db->stats().transactions_committed - before, 2u);  // the gate's and theirs
+}
+
 TEST(DatabaseTest, OnDoneRunsAfterCommit) {
   TempDir dir;
   auto db = open_db(config_for(dir));

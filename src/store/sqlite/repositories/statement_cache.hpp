@@ -35,7 +35,8 @@ class CachedStatement {
   Connection* conn_ = nullptr;
 };
 
-/// Runs `insert` (an INSERT ... ON CONFLICT DO NOTHING) as a group-committed write; `done` gets
+/// Runs `insert` (ONE statement: an INSERT ... ON CONFLICT DO NOTHING, then only in-memory work) as
+/// a group-committed write; `done` gets
 /// `stored` after the commit, or `duplicate` when the insert changed no row (a redelivery).
 /// `and_then`, when given, runs after a row was inserted, in the same job (same transaction).
 /// `mark` (a record from the broker's spool) moves the database's spool position in the same job.
@@ -48,17 +49,23 @@ void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection
   auto outcome = std::make_shared<Outcome>(stored);
   std::shared_ptr<SpoolPositionStage> stage;
   if (mark) stage = SpoolPositionStage::of(db);
+  // Without and_then the insert is the job's only statement, and it runs last (the position
+  // check before it): no savepoint is needed to undo it alone.
+  const auto undo = and_then ? Database::JobUndo::kSavepoint : Database::JobUndo::kLastStatement;
   db.write_async(
       [insert = std::move(insert), and_then = std::move(and_then), outcome, duplicate, mark,
        stage = std::move(stage)](Connection& conn) -> Result<void> {
+        // A redelivery moves the spool position too: the record was consumed either way. Staged
+        // only, taken when the job is kept.
+        if (mark) {
+          if (auto r = stage->advance(conn, *mark); !r) return r;
+        }
         if (auto r = insert(conn); !r) return r;
         if (conn.changes() == 0) {
           *outcome = duplicate;
         } else if (and_then) {
           if (auto r = and_then(conn); !r) return r;
         }
-        // A redelivery moves the spool position too: the record was consumed either way.
-        if (mark) return stage->advance(conn, *mark);
         return {};
       },
       [outcome, done = std::move(done)](Result<void> r) {
@@ -67,7 +74,8 @@ void insert_unless_duplicate(Database& db, std::function<Result<void>(Connection
         } else {
           done(*outcome);
         }
-      });
+      },
+      undo);
 }
 
 /// Rows of a device-keyed table for one device, or all rows when device_id is empty. `table` is
