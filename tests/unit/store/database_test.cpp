@@ -193,36 +193,46 @@ TEST(DatabaseTest, UnthrottledSubmissionsStillBatch) {
   EXPECT_LT(db->stats().transactions_committed, static_cast<std::uint64_t>(kJobs));
 }
 
-TEST(DatabaseTest, FailingJobDoesNotRollBackItsNeighbours) {
+/// A database whose writer is held in a gate job (callback 0): the jobs queued until
+/// gate.release() share one batch transaction.
+struct HeldBatch {
+  HeldBatch() {
+    if (!db) return;
+    db->write_async(gate.job(), done.callback(0));
+    gate.wait_entered();
+    before = db->stats().transactions_committed;
+  }
   TempDir dir;
-  auto db = open_db(config_for(dir));
-  ASSERT_TRUE(db);
+  std::shared_ptr<Database> db = open_db(config_for(dir));
   Gate gate;
   Completions done;
-  db->write_async(gate.job(), done.callback(0));
-  gate.wait_entered();
-  const auto before = db->stats().transactions_committed;
+  std::uint64_t before = 0;
+};
 
-  db->write_async(insert(1), done.callback(1));
-  db->write_async(
+TEST(DatabaseTest, FailingJobDoesNotRollBackItsNeighbours) {
+  HeldBatch held;
+  ASSERT_TRUE(held.db);
+
+  held.db->write_async(insert(1), held.done.callback(1));
+  held.db->write_async(
       [](Connection& c) -> Result<void> {
         if (auto r = c.execute("INSERT INTO t(id, v) VALUES (?, ?)", 2, "x"); !r) return r;
         return fail(ErrorKind::kConflict, "Nope", "refused after writing");
       },
-      done.callback(2));
-  db->write_async(
+      held.done.callback(2));
+  held.db->write_async(
       [](Connection& c) -> Result<void> {
         (void)c.execute("INSERT INTO t(id, v) VALUES (?, ?)", 3, "x");
         throw std::runtime_error("boom");
       },
-      done.callback(3));
-  db->write_async(insert(1), done.callback(4));  // duplicate primary key: fails in SQLite
-  db->write_async(insert(5), done.callback(5));
-  gate.release();
-  ASSERT_TRUE(done.wait_for(6));
+      held.done.callback(3));
+  held.db->write_async(insert(1), held.done.callback(4));  // duplicate primary key: fails in SQLite
+  held.db->write_async(insert(5), held.done.callback(5));
+  held.gate.release();
+  ASSERT_TRUE(held.done.wait_for(6));
 
-  EXPECT_EQ(done.failed(), (std::vector<int>{2, 3, 4}));
-  auto ids = db->read([](Connection& c) -> Result<std::vector<int>> {
+  EXPECT_EQ(held.done.failed(), (std::vector<int>{2, 3, 4}));
+  auto ids = held.db->read([](Connection& c) -> Result<std::vector<int>> {
     auto stmt = c.prepare("SELECT id FROM t ORDER BY id");
     if (!stmt) return tl::unexpected(stmt.error());
     std::vector<int> out;
@@ -232,33 +242,27 @@ TEST(DatabaseTest, FailingJobDoesNotRollBackItsNeighbours) {
   ASSERT_TRUE(ids);
   EXPECT_EQ(*ids, (std::vector<int>{1, 5}));
   // All five ran in one transaction after the gate's.
-  EXPECT_EQ(db->stats().transactions_committed - before, 2u);
-  EXPECT_EQ(db->stats().jobs_failed, 3u);
+  EXPECT_EQ(held.db->stats().transactions_committed - held.before, 2u);
+  EXPECT_EQ(held.db->stats().jobs_failed, 3u);
 }
 
 TEST(DatabaseTest, AFailingLastStatementJobWithoutSavepointLeavesNothingAndItsNeighboursCommit) {
-  TempDir dir;
-  auto db = open_db(config_for(dir));
-  ASSERT_TRUE(db);
-  Gate gate;
-  Completions done;
-  db->write_async(gate.job(), done.callback(0));
-  gate.wait_entered();
-  const auto before = db->stats().transactions_committed;
+  HeldBatch held;
+  ASSERT_TRUE(held.db);
   constexpr auto kLast = Database::JobUndo::kLastStatement;
-  db->write_async(insert(1), done.callback(1), kLast);
-  db->write_async(insert(1), done.callback(2), kLast);  // duplicate key: SQLite undoes it
+  held.db->write_async(insert(1), held.done.callback(1), kLast);
+  held.db->write_async(insert(1), held.done.callback(2), kLast);  // duplicate key: SQLite undoes it
   // A check that fails before the statement: nothing was written.
-  db->write_async(
+  held.db->write_async(
       [](Connection&) -> Result<void> { return fail(ErrorKind::kConflict, "Nope", "checked"); },
-      done.callback(3), kLast);
-  db->write_async(insert(4, "a"), done.callback(4), kLast);
-  gate.release();
-  ASSERT_TRUE(done.wait_for(5));
+      held.done.callback(3), kLast);
+  held.db->write_async(insert(4, "a"), held.done.callback(4), kLast);
+  held.gate.release();
+  ASSERT_TRUE(held.done.wait_for(5));
 
-  EXPECT_EQ(done.failed(), (std::vector<int>{2, 3}));
-  EXPECT_EQ(count_rows(*db), 2);
-  EXPECT_EQ(db->stats().transactions_committed - before, 2u);  // the gate's and theirs
+  EXPECT_EQ(held.done.failed(), (std::vector<int>{2, 3}));
+  EXPECT_EQ(count_rows(*held.db), 2);
+  EXPECT_EQ(held.db->stats().transactions_committed - held.before, 2u);  // the gate's and theirs
 }
 
 TEST(DatabaseTest, OnDoneRunsAfterCommit) {
