@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
               full.cpu_us_per_msg - bare.cpu_us_per_msg);
   const double p0 = prepare_us(false, 100000), p1 = prepare_us(true, 100000);
   std::printf(
-      "prepare (JSON parse + dedup hash + pipeline + dump), no store: bare %.2f us, default "
+      "prepare (JSON parse + dedup hash + pipeline + stored text), no store: bare %.2f us, default "
       "pipeline %.2f us (+%.2f us, ratio %.2f)\n",
       p0, p1, p1 - p0, p1 / p0);
   query_bench();
