@@ -5,11 +5,12 @@
 // from the rollups vs from the raw rows (the same answer computed by scanning, measured in the
 // same run). Prints figures; asserts nothing about time.
 //
-//   build/bin/sp_telemetry_bench [messages=20000]
+//   build/bin/sp_telemetry_bench [messages=20000] [devices=100]
 
 #include <sys/resource.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -41,7 +42,12 @@ struct Figures {
   double jobs_per_tx = 0;
 };
 
-// Ingests `n` seed-shaped messages from 100 devices; the writer group-commits as in the daemon.
+// Devices the messages come from, in turn (argv[2], default 100). With many devices each commit
+// touches more rollup rows (one per device, bucket, field and resolution), up to ~10 per message.
+int g_devices = 100;
+
+// Ingests `n` seed-shaped messages from g_devices devices; the writer group-commits as in the
+// daemon.
 Figures run(int n, bool pipeline, bool rollups) {
   const auto dir = temp_dir();
   Figures f;
@@ -60,7 +66,7 @@ Figures run(int n, bool pipeline, bool rollups) {
     });
     std::vector<std::string> topics, payloads;
     for (int i = 0; i < n; ++i) {
-      const std::string serial = "SN-" + std::to_string(i % 100);
+      const std::string serial = "SN-" + std::to_string(i % g_devices);
       topics.push_back("smartproduct/telemetry/" + serial);
       payloads.push_back(nlohmann::json{{"deviceId", serial},
                                         {"actualTemperature", 60 + (i % 300) * 0.1},
@@ -195,6 +201,7 @@ void query_bench() {
 
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 20000;
+  if (argc > 2) g_devices = std::max(1, std::atoi(argv[2]));
   // Warm-up, then each configuration; the bare store step is the baseline.
   run(n / 4, false, false);
   const Figures bare = run(n, false, false);
@@ -205,7 +212,8 @@ int main(int argc, char** argv) {
                 name, f.cpu_us_per_msg, f.msgs_per_s, f.jobs_per_tx,
                 f.cpu_us_per_msg / bare.cpu_us_per_msg);
   };
-  std::printf("telemetry store step, %d messages from 100 devices, synchronous=FULL\n", n);
+  std::printf("telemetry store step, %d messages from %d devices, synchronous=FULL\n", n,
+              g_devices);
   line("bare (no pipeline, no rollups)", bare);
   line("default pipeline", pipe);
   line("default pipeline + 1m/1h rollups", full);
