@@ -43,6 +43,8 @@ std::string dedup_key(const nlohmann::json& body, std::string_view payload) {
 
 std::string append_attributes(std::string_view object_text, const nlohmann::json& body,
                               const std::vector<std::string>& names, bool text_is_empty_object) {
+  // A UTF-8 byte order mark: the parser skips it, SQLite's JSON functions (datasets) do not.
+  if (object_text.starts_with("\xEF\xBB\xBF")) object_text.remove_prefix(3);
   const std::size_t close = object_text.rfind('}');
   std::string out;
   out.reserve(object_text.size() + 40 * names.size());

@@ -440,6 +440,8 @@ TEST(AppendAttributes, AfterTheLastMemberOrAsTheFirst) {
             R"({"a":1,"x":2,"y":"s"})");
   EXPECT_EQ(append_attributes("{ }\n", body, {"x"}, true), "{ \"x\":2}\n");
   EXPECT_EQ(append_attributes(R"({"a":1})", body, {"z"}, false), R"({"a":1})");
+  // A byte order mark is dropped: SQLite's json functions refuse a text that starts with one.
+  EXPECT_EQ(append_attributes("\xEF\xBB\xBF{\"a\":1}", body, {"x"}, false), R"({"a":1,"x":2})");
 }
 
 TEST(SampleTime, DeviceTimestampOnlyWhenPlausible) {
