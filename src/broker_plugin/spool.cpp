@@ -87,7 +87,11 @@ __attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(const unsigned char
   return c32;
 }
 
-const bool kHaveSse42 = __builtin_cpu_supports("sse4.2");
+// __builtin_cpu_init first: this initializer may run before libgcc's own in a shared object.
+const bool kHaveSse42 = [] {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("sse4.2") != 0;
+}();
 #endif
 
 }  // namespace
