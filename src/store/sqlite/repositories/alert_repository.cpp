@@ -95,6 +95,22 @@ void add_user(AckResult& result, const std::optional<std::string>& user) {
   result.users.push_back(*user);
 }
 
+// ack_event, and the event's user among those to notify when it changed anything.
+Result<void> ack_event_of_user(Connection& conn, const std::string& event_id,
+                               const EventKeyRow& row, std::int64_t now_ms, AckResult& result) {
+  const auto before = result.events + result.alerts;
+  if (auto r = ack_event(conn, event_id, row, now_ms, result); !r) return r;
+  if (result.events + result.alerts != before) add_user(result, row.user_id);
+  return {};
+}
+
+// The columns user_id, device_id, type, alert_id of `stmt`'s row, from column `first`.
+EventKeyRow read_event_key(Statement& stmt, int first) {
+  return EventKeyRow{stmt.column<std::optional<std::string>>(first),
+                     stmt.column<std::string>(first + 1), stmt.column<std::string>(first + 2),
+                     stmt.column<std::optional<std::int64_t>>(first + 3)};
+}
+
 class SqliteAlertRepository final : public store::AlertRepository {
  public:
   explicit SqliteAlertRepository(std::shared_ptr<Database> db) : db_(std::move(db)) {}
@@ -264,11 +280,8 @@ class SqliteAlertRepository final : public store::AlertRepository {
         auto row = stmt->step();
         if (!row) return forward(row);
         if (!*row) continue;
-        EventKeyRow k{stmt->column<std::optional<std::string>>(0), stmt->column<std::string>(1),
-                      stmt->column<std::string>(2), stmt->column<std::optional<std::int64_t>>(3)};
-        const auto before = result.events + result.alerts;
-        if (auto r = ack_event(conn, id, k, now_ms, result); !r) return r;
-        if (result.events + result.alerts != before) add_user(result, k.user_id);
+        if (auto r = ack_event_of_user(conn, id, read_event_key(*stmt, 0), now_ms, result); !r)
+          return r;
       }
       return {};
     });
@@ -292,16 +305,11 @@ class SqliteAlertRepository final : public store::AlertRepository {
         auto row = stmt->step();
         if (!row) return forward(row);
         if (!*row) break;
-        rows.push_back({stmt->column<std::string>(0),
-                        EventKeyRow{stmt->column<std::optional<std::string>>(1),
-                                    stmt->column<std::string>(2), stmt->column<std::string>(3),
-                                    stmt->column<std::optional<std::int64_t>>(4)}});
+        rows.push_back({stmt->column<std::string>(0), read_event_key(*stmt, 1)});
       }
       stmt->reset();
       for (const auto& [id, k] : rows) {
-        const auto before = result.events + result.alerts;
-        if (auto r = ack_event(conn, id, k, now_ms, result); !r) return r;
-        if (result.events + result.alerts != before) add_user(result, k.user_id);
+        if (auto r = ack_event_of_user(conn, id, k, now_ms, result); !r) return r;
       }
       return {};
     });
@@ -367,9 +375,7 @@ class SqliteAlertRepository final : public store::AlertRepository {
     auto row = stmt->step();
     if (!row) return forward(row);
     if (!*row) return std::optional<EventKeyRow>{};
-    return std::optional<EventKeyRow>{
-        EventKeyRow{stmt->column<std::optional<std::string>>(0), stmt->column<std::string>(1),
-                    stmt->column<std::string>(2), stmt->column<std::optional<std::int64_t>>(3)}};
+    return std::optional<EventKeyRow>{read_event_key(*stmt, 0)};
   }
 
   std::shared_ptr<Database> db_;
