@@ -40,35 +40,19 @@ class SqliteSettingsRepository final : public store::SettingsRepository {
 
   Result<bool> insert_if_absent(std::string_view setting_id, const nlohmann::json& setting,
                                 std::int64_t now_ms) override {
-    bool inserted = false;
-    auto r = db_->write(
-        [id = std::string(setting_id), text = setting.dump(), now_ms, &inserted](Connection& conn) {
-          auto e = conn.execute(
-              "INSERT INTO settings (setting_id, setting, created_at, updated_at) "
-              "VALUES (?1, ?2, ?3, ?3) ON CONFLICT (setting_id) DO NOTHING",
-              id, text, now_ms);
-          if (e) inserted = conn.changes() > 0;
-          return e;
-        });
-    if (!r) return forward(r);
-    return inserted;
+    return insert_row(
+        "INSERT INTO settings (setting_id, setting, created_at, updated_at) "
+        "VALUES (?1, ?2, ?3, ?3) ON CONFLICT (setting_id) DO NOTHING",
+        setting_id, setting, now_ms);
   }
 
   Result<bool> insert_user_defaults(std::string_view user_id, const nlohmann::json& setting,
                                     std::int64_t now_ms) override {
-    bool inserted = false;
-    auto r = db_->write(
-        [id = std::string(user_id), text = setting.dump(), now_ms, &inserted](Connection& conn) {
-          auto e = conn.execute(
-              "INSERT INTO settings (setting_id, setting, created_at, updated_at) "
-              "SELECT ?1, ?2, ?3, ?3 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) "
-              "ON CONFLICT (setting_id) DO NOTHING",
-              id, text, now_ms);
-          if (e) inserted = conn.changes() > 0;
-          return e;
-        });
-    if (!r) return forward(r);
-    return inserted;
+    return insert_row(
+        "INSERT INTO settings (setting_id, setting, created_at, updated_at) "
+        "SELECT ?1, ?2, ?3, ?3 WHERE EXISTS (SELECT 1 FROM users WHERE id = ?1) "
+        "ON CONFLICT (setting_id) DO NOTHING",
+        user_id, setting, now_ms);
   }
 
   Result<std::optional<SettingRow>> replace(std::string_view setting_id,
@@ -105,6 +89,20 @@ class SqliteSettingsRepository final : public store::SettingsRepository {
   }
 
  private:
+  // Runs an INSERT of (?1 id, ?2 setting text, ?3 time); true when it added the row.
+  Result<bool> insert_row(const char* sql, std::string_view setting_id,
+                          const nlohmann::json& setting, std::int64_t now_ms) {
+    bool inserted = false;
+    auto r = db_->write([sql, id = std::string(setting_id), text = setting.dump(), now_ms,
+                         &inserted](Connection& conn) {
+      auto e = conn.execute(sql, id, text, now_ms);
+      if (e) inserted = conn.changes() > 0;
+      return e;
+    });
+    if (!r) return forward(r);
+    return inserted;
+  }
+
   std::shared_ptr<Database> db_;
 };
 
