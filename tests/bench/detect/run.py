@@ -202,20 +202,8 @@ class Bench(ingest.Bench):
         broker_cpu0 = cpu_seconds(broker_pid)
         t_start = time.monotonic()
         pub = self.publisher(f"publisher-{self.runs:02d}-{label}.log")
-        t_first = None
-        deadline = t_start + self.o.timeout
-        n = base
-        while time.monotonic() < deadline:
-            n = rows()
-            now = time.monotonic()
-            if t_first is None and n > base:
-                t_first = now
-            if n - base >= self.total:
-                break
-            if d.poll() is not None:
-                raise RuntimeError("daemon died during the run")
-            time.sleep(0.02)
-        t_done = time.monotonic()
+        n, t_first, t_done = ingest.wait_for_rows(rows, base, self.total, d,
+                                                  t_start + self.o.timeout)
         stored = n - base
         pub_summary = self.finish_publisher(pub, timeout=120)
         # The same pause in both modes: the last interval's report is published and judged

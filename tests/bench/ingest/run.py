@@ -134,6 +134,23 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
+def wait_for_rows(rows, base: int, total: int, daemon: subprocess.Popen, deadline: float):
+    """Polls rows() every 20 ms until `total` rows beyond `base` are stored or the deadline passes.
+    Returns (rows seen, monotonic time the first new row was seen or None, time it ended)."""
+    t_first = None
+    n = base
+    while time.monotonic() < deadline:
+        n = rows()
+        if t_first is None and n > base:
+            t_first = time.monotonic()
+        if n - base >= total:
+            break
+        if daemon.poll() is not None:
+            raise RuntimeError("daemon died during the run")
+        time.sleep(0.02)
+    return n, t_first, time.monotonic()
+
+
 def children_cpu() -> float:
     """utime + stime of every child this script has reaped so far (the publisher, the null
     subscriber): deltas around a run give a finished child's CPU."""
@@ -339,20 +356,7 @@ class Bench:
         t_start = time.monotonic()
         pub_cpu0 = children_cpu()
         pub = self.publisher("publisher-b.log")
-        t_first = None
-        deadline = t_start + self.o.timeout
-        n = base
-        while time.monotonic() < deadline:
-            n = rows()
-            now = time.monotonic()
-            if t_first is None and n > base:
-                t_first = now
-            if n - base >= self.total:
-                break
-            if d.poll() is not None:
-                raise RuntimeError("daemon died during the run")
-            time.sleep(0.02)
-        t_done = time.monotonic()
+        n, t_first, t_done = wait_for_rows(rows, base, self.total, d, t_start + self.o.timeout)
         stored = n - base
         pub_summary = self.finish_publisher(pub, timeout=120)
         pub_cpu = children_cpu() - pub_cpu0
